@@ -1,0 +1,10 @@
+/** Jest runs TypeScript through ts-jest without type-checking: `tsc --noEmit` in `npm test` does that once. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  moduleNameMapper: { '^phasegate/runtime$': '<rootDir>/runtime/index.ts' },
+  setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+  testTimeout: 60000,
+};

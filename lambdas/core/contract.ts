@@ -1,0 +1,93 @@
+/**
+ * Contract strings shared by the CDK constructs, the Lambda handlers, the local rehearsal and the runtime
+ * library. Anything two of those must agree on lives here and nowhere else.
+ */
+
+/** The deployed Phasegate functions: each is `lambdas/<name>/index.ts` exporting `handler`. */
+export const PHASEGATE_FUNCTIONS = [
+  'start-rollout',
+  'apply-phase',
+  'gate',
+  'request-approval',
+  'finish-rollout',
+  'rollback',
+] as const;
+
+/** One of {@link PHASEGATE_FUNCTIONS}. */
+export type PhasegateFunctionName = (typeof PHASEGATE_FUNCTIONS)[number];
+
+/** Environment variables Phasegate sets on its own functions. */
+export const ENV = {
+  /** Name of the DynamoDB table holding rollout state, approvals and the audit trail. */
+  tableName: 'PHASEGATE_TABLE_NAME',
+  /** Deployment stage of the stack (dev, staging, prod, ...). */
+  stage: 'PHASEGATE_STAGE',
+  /** Which of {@link PHASEGATE_FUNCTIONS} a deployed function runs; lets tooling map a template back to its code. */
+  functionRole: 'PHASEGATE_FUNCTION',
+  /** Seconds to wait for a target's `LastUpdateStatus` to become Successful after a flag write. */
+  flagWriteTimeoutSeconds: 'PHASEGATE_FLAG_WRITE_TIMEOUT_SECONDS',
+} as const;
+
+/** The stages a stack can be built for unless cdk.json's `stages` context says otherwise. */
+export const DEFAULT_STAGES = ['dev', 'staging', 'prod'] as const;
+
+/**
+ * Error names that Step Functions routes on. Each is the `name` of a typed error class in
+ * `lambdas/core/errors.ts`, and appears in the state machine's Retry or Catch `ErrorEquals`.
+ */
+export const ERROR_NAMES = {
+  /** A throttled or otherwise transient AWS call: retried with backoff. */
+  transient: 'PhasegateTransientError',
+  /** A conditional write lost a race against another writer: retried after a fresh read. */
+  conflict: 'PhasegateConflictError',
+  /** This execution no longer owns the rollout (a rollback or a newer execution took over): stop, change nothing. */
+  staleExecution: 'PhasegateStaleExecutionError',
+  /** Another rollout of the same feature is already active: this execution must not touch anything. */
+  rolloutActive: 'PhasegateRolloutActiveError',
+  /** A person rejected the phase: roll back. */
+  approvalRejected: 'PhasegateApprovalRejected',
+  /** A plan failed validation at run time. */
+  planInvalid: 'PhasegatePlanInvalidError',
+  /** A flag write would exceed Lambda's 4 KB environment limit. */
+  envLimit: 'PhasegateEnvLimitError',
+  /** Writing flags to the targets failed; targets already changed were put back. */
+  flagWrite: 'PhasegateFlagWriteError',
+  /** The gate decided the phase must roll back. */
+  gateRollback: 'PhasegateGateRollback',
+} as const;
+
+/** Single-table key layout. Every item of a feature shares the partition key `FEATURE#<feature>`. */
+export const KEYS = {
+  partition: (feature: string): string => `FEATURE#${feature}`,
+  state: 'STATE',
+  approval: (executionId: string, phaseIndex: number): string =>
+    `APPROVAL#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
+  auditPrefix: 'AUDIT#',
+  /** Audit keys sort by time; the suffix keeps two events in the same millisecond apart. */
+  audit: (at: string, suffix: string): string => `AUDIT#${at}#${suffix}`,
+} as const;
+
+/** AWS Lambda's limit on the total size of a function's environment variables (keys plus values). */
+export const LAMBDA_ENV_LIMIT_BYTES = 4096;
+
+/** Keys Lambda reserves for itself: a plan may never name one as a flag. */
+export const LAMBDA_RESERVED_ENV_KEYS = [
+  '_HANDLER',
+  '_X_AMZN_TRACE_ID',
+  'AWS_DEFAULT_REGION',
+  'AWS_REGION',
+  'AWS_EXECUTION_ENV',
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+  'AWS_LAMBDA_FUNCTION_VERSION',
+  'AWS_LAMBDA_INITIALIZATION_TYPE',
+  'AWS_LAMBDA_LOG_GROUP_NAME',
+  'AWS_LAMBDA_LOG_STREAM_NAME',
+  'AWS_ACCESS_KEY',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_LAMBDA_RUNTIME_API',
+  'LAMBDA_TASK_ROOT',
+  'LAMBDA_RUNTIME_DIR',
+] as const;

@@ -1,0 +1,136 @@
+import type { z } from 'zod';
+import { planFlagSets } from '../flags';
+import { PlanInvalidError } from '../errors';
+import { PlanObjectSchema, type Plan } from './schema';
+
+/** The outcome of {@link validatePlan}: a plan with defaults filled in, or every problem found. */
+export type PlanValidation = { ok: true; plan: Plan } | { ok: false; problems: string[] };
+
+/** Options for {@link validatePlan}. */
+export interface ValidatePlanOptions {
+  /** Apply this stage's overrides and validate the result too. */
+  readonly stage?: string;
+}
+
+/** `['phases', 2, 'bake']` -> `phases[2].bake`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(plan)' : out;
+}
+
+function zodProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+}
+
+function duplicates(values: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const dups = new Set<string>();
+  for (const v of values) (seen.has(v) ? dups : seen).add(v);
+  return [...dups];
+}
+
+/** Checks that span fields: names unique, references resolve, flag variables distinct. */
+function crossFieldProblems(plan: Plan): string[] {
+  const problems: string[] = [];
+  const phaseNames = plan.phases.map((p) => p.name);
+  for (const name of duplicates(phaseNames)) {
+    plan.phases.forEach((p, i) => {
+      if (p.name === name && phaseNames.indexOf(name) !== i) problems.push(`phases[${i}].name: "${name}" is used by an earlier phase`);
+    });
+  }
+  plan.subFeatures.forEach((sub, i) => {
+    if (plan.subFeatures.findIndex((s) => s.id === sub.id) !== i) {
+      problems.push(`subFeatures[${i}].id: "${sub.id}" is used by an earlier sub-feature`);
+    }
+  });
+  const subIds = new Set(plan.subFeatures.map((s) => s.id));
+  plan.phases.forEach((phase, i) => {
+    for (const id of Object.keys(phase.subFeatures)) {
+      if (!subIds.has(id)) {
+        problems.push(`phases[${i}].subFeatures.${id}: no sub-feature "${id}" (known: ${[...subIds].join(', ') || 'none'})`);
+      }
+    }
+  });
+  for (const t of duplicates(plan.targets)) problems.push(`targets: "${t}" is listed twice`);
+
+  const owners = new Map<string, string>();
+  planFlagSets(plan).forEach((set) => {
+    const where = set.subFeatureId === undefined ? 'flags' : `subFeatures[${plan.subFeatures.findIndex((s) => s.id === set.subFeatureId)}].flags`;
+    for (const [field, name] of [
+      ['enabled', set.names.enabled.name],
+      ['roles', set.names.roles],
+      ['percent', set.names.percent],
+    ] as const) {
+      const owner = owners.get(name);
+      if (owner) problems.push(`${where}.${field}: variable ${name} is already used by ${owner}`);
+      else owners.set(name, `${where}.${field}`);
+    }
+  });
+
+  for (const [stage, override] of Object.entries(plan.stages)) {
+    for (const name of Object.keys(override.phases)) {
+      if (!phaseNames.includes(name)) {
+        problems.push(`stages.${stage}.phases.${name}: no phase "${name}" (phases: ${phaseNames.join(', ')})`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Apply a stage's overrides to a parsed plan. The result has no `stages` block and is itself a valid plan, so
+ * the state machine can carry it and every function can validate it again with {@link validatePlan}.
+ */
+export function resolvePlanForStage(plan: Plan, stage: string): Plan {
+  const override = plan.stages[stage];
+  const { stages: _stages, ...rest } = plan;
+  if (!override) return { ...rest, stages: {} };
+  return {
+    ...rest,
+    stages: {},
+    targets: override.targets ?? plan.targets,
+    phases: plan.phases.map((phase) => {
+      const po = override.phases[phase.name] ?? {};
+      return {
+        ...phase,
+        bake: po.bake ?? phase.bake,
+        percent: po.percent ?? phase.percent,
+        approval: {
+          ...phase.approval,
+          ...(override.approvers ? { approvers: override.approvers } : {}),
+          ...Object.fromEntries(Object.entries(po.approval ?? {}).filter(([, v]) => v !== undefined)),
+        },
+        gates: { ...phase.gates, ...Object.fromEntries(Object.entries(po.gates ?? {}).filter(([, v]) => v !== undefined)) },
+      };
+    }),
+  };
+}
+
+/**
+ * The one plan validator, used by `cdk synth` and by every function at run time. Reports every problem at once,
+ * each as `field.path: what is wrong`. With `stage`, returns the plan with that stage's overrides applied.
+ */
+export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): PlanValidation {
+  const parsed = PlanObjectSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error) };
+  const problems = crossFieldProblems(parsed.data);
+  if (problems.length > 0) return { ok: false, problems };
+  if (options.stage === undefined) return { ok: true, plan: parsed.data };
+
+  const resolved = PlanObjectSchema.safeParse(resolvePlanForStage(parsed.data, options.stage));
+  if (!resolved.success) {
+    return { ok: false, problems: zodProblems(resolved.error).map((p) => `${p} (after stages.${options.stage} overrides)`) };
+  }
+  return { ok: true, plan: resolved.data };
+}
+
+/** {@link validatePlan}, throwing a {@link PlanInvalidError} that lists every problem. */
+export function parsePlan(raw: unknown, options: ValidatePlanOptions & { source?: string } = {}): Plan {
+  const result = validatePlan(raw, options);
+  if (!result.ok) throw new PlanInvalidError(result.problems, options.source);
+  return result.plan;
+}

@@ -1,0 +1,302 @@
+import { ConflictError, RolloutActiveError, StaleExecutionError } from './errors';
+import type { Plan } from './plan/schema';
+
+/**
+ * The rollout state machine as plain data: statuses, the state record and the transitions between them.
+ * Every function here is pure; the store persists what they return with a conditional write on `version`.
+ */
+
+/** Where a feature's rollout stands. */
+export const ROLLOUT_STATUSES = [
+  'RUNNING',
+  'AWAITING_APPROVAL',
+  'COMPLETED',
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'ROLLBACK_FAILED',
+] as const;
+export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
+
+/** What a running rollout is doing inside its current phase. */
+export type RolloutStep = 'starting' | 'applying' | 'baking' | 'gating' | 'awaiting-approval' | 'approved' | 'done';
+
+/** Statuses no execution moves on from: a new rollout may start. */
+export function isTerminal(status: RolloutStatus): boolean {
+  return status === 'COMPLETED' || status === 'ROLLED_BACK' || status === 'ROLLBACK_FAILED';
+}
+
+/** Statuses in which a rollback is still possible and meaningful. */
+export function canRollBack(status: RolloutStatus): boolean {
+  return status === 'RUNNING' || status === 'AWAITING_APPROVAL' || status === 'COMPLETED' || status === 'ROLLBACK_FAILED';
+}
+
+/** Who did something: a person (through Discord or the CLI) or Phasegate itself. */
+export interface Actor {
+  /** Stable id: a Discord user id, an AWS principal ARN, or `phasegate`. */
+  readonly id: string;
+  /** Name to show. */
+  readonly name?: string;
+  readonly via: 'discord' | 'cli' | 'state-machine' | 'alarm' | 'rehearsal';
+}
+
+/** Phasegate itself, acting from its state machine. */
+export const SYSTEM_ACTOR: Actor = { id: 'phasegate', name: 'Phasegate', via: 'state-machine' };
+
+/** Kinds of audit event. */
+export type AuditAction =
+  | 'rollout-started'
+  | 'phase-started'
+  | 'flags-applied'
+  | 'gate-evaluated'
+  | 'approval-requested'
+  | 'approved'
+  | 'rejected'
+  | 'rollout-completed'
+  | 'rollback-started'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'refused';
+
+/** One line of the append-only audit trail. */
+export interface AuditEvent {
+  readonly feature: string;
+  readonly at: string;
+  readonly actor: Actor;
+  readonly action: AuditAction;
+  readonly executionId?: string;
+  /** Phase the feature was in before the action (null before the first phase). */
+  readonly fromPhase: string | null;
+  /** Phase the feature is in after the action. */
+  readonly toPhase: string | null;
+  readonly fromStatus?: RolloutStatus;
+  readonly toStatus?: RolloutStatus;
+  /** State version the action produced, for transitions. */
+  readonly version?: number;
+  readonly message: string;
+  readonly detail?: Record<string, unknown>;
+}
+
+/** The persisted state of a feature's rollout. One record per feature. */
+export interface RolloutState {
+  readonly feature: string;
+  readonly stage: string;
+  readonly status: RolloutStatus;
+  readonly step: RolloutStep;
+  /** Index of the current phase; -1 before the first phase is applied. */
+  readonly phaseIndex: number;
+  readonly executionId: string;
+  /** Incremented by every transition; every write is conditional on the version it read. */
+  readonly version: number;
+  /** The stage-resolved plan this execution runs. */
+  readonly plan: Plan;
+  readonly startedAt: string;
+  readonly startedBy: Actor;
+  readonly updatedAt: string;
+  /** The event of the transition that produced this version: lets a lost audit write be repaired. */
+  readonly lastEvent: AuditEvent;
+  /** Outcome of the last gate in this phase. */
+  readonly lastGate?: { readonly decision: string; readonly reasons: readonly string[]; readonly at: string };
+  /** Why the rollout was rolled back or failed. */
+  readonly reason?: string;
+}
+
+/** Name of the phase at `index`, or null outside the plan. */
+export function phaseName(plan: Plan, index: number): string | null {
+  return plan.phases[index]?.name ?? null;
+}
+
+/** A transition: a new state record and the audit event that describes it. */
+export interface Transition {
+  readonly next: RolloutState;
+  readonly event: AuditEvent;
+}
+
+function advance(
+  state: RolloutState,
+  changes: Partial<Omit<RolloutState, 'version' | 'lastEvent' | 'updatedAt'>>,
+  at: string,
+  actor: Actor,
+  action: AuditAction,
+  message: string,
+  detail?: Record<string, unknown>,
+): Transition {
+  const merged = { ...state, ...changes };
+  const event: AuditEvent = {
+    feature: state.feature,
+    at,
+    actor,
+    action,
+    executionId: merged.executionId,
+    fromPhase: phaseName(state.plan, state.phaseIndex),
+    toPhase: phaseName(merged.plan, merged.phaseIndex),
+    fromStatus: state.status,
+    toStatus: merged.status,
+    version: state.version + 1,
+    message,
+    ...(detail ? { detail } : {}),
+  };
+  return { next: { ...merged, version: state.version + 1, updatedAt: at, lastEvent: event }, event };
+}
+
+/** Throws unless `executionId` owns the rollout and it is still active. */
+export function assertOwnedBy(state: RolloutState | undefined, feature: string, executionId: string): RolloutState {
+  if (!state) throw new StaleExecutionError(`feature "${feature}" has no rollout state; execution ${executionId} cannot continue`);
+  if (state.executionId !== executionId) {
+    throw new StaleExecutionError(`feature "${feature}" is now run by execution ${state.executionId}, not ${executionId}`);
+  }
+  if (isTerminal(state.status) || state.status === 'ROLLING_BACK') {
+    throw new StaleExecutionError(`feature "${feature}" is ${state.status}; execution ${executionId} stops here`);
+  }
+  return state;
+}
+
+/** Start a rollout. Returns null when this execution already started it (a retried step). */
+export function startRollout(
+  previous: RolloutState | undefined,
+  input: { plan: Plan; stage: string; executionId: string; actor: Actor; at: string },
+): Transition | null {
+  if (previous && previous.executionId === input.executionId) return null;
+  if (previous && !isTerminal(previous.status)) throw new RolloutActiveError(input.plan.feature, previous.executionId);
+  const version = (previous?.version ?? 0) + 1;
+  const event: AuditEvent = {
+    feature: input.plan.feature,
+    at: input.at,
+    actor: input.actor,
+    action: 'rollout-started',
+    executionId: input.executionId,
+    fromPhase: null,
+    toPhase: null,
+    ...(previous ? { fromStatus: previous.status } : {}),
+    toStatus: 'RUNNING',
+    version,
+    message: `rollout of ${input.plan.feature} started on ${input.stage}: ${input.plan.phases.map((p) => p.name).join(' -> ')}`,
+  };
+  const next: RolloutState = {
+    feature: input.plan.feature,
+    stage: input.stage,
+    status: 'RUNNING',
+    step: 'starting',
+    phaseIndex: -1,
+    executionId: input.executionId,
+    version,
+    plan: input.plan,
+    startedAt: input.at,
+    startedBy: input.actor,
+    updatedAt: input.at,
+    lastEvent: event,
+  };
+  return { next, event };
+}
+
+/** Enter phase `phaseIndex`: allowed right after the previous phase (approved or not needing approval). */
+export function beginPhase(state: RolloutState, phaseIndex: number, at: string): Transition | null {
+  if (state.phaseIndex === phaseIndex && state.step !== 'starting') return null;
+  if (state.phaseIndex !== phaseIndex - 1) {
+    throw new ConflictError(
+      `feature "${state.feature}" is in phase ${state.phaseIndex}, cannot enter phase ${phaseIndex} (${phaseName(state.plan, phaseIndex)})`,
+    );
+  }
+  const phase = state.plan.phases[phaseIndex];
+  if (!phase) throw new RangeError(`plan "${state.feature}" has no phase ${phaseIndex}`);
+  return advance(
+    state,
+    { status: 'RUNNING', step: 'applying', phaseIndex, lastGate: undefined },
+    at,
+    SYSTEM_ACTOR,
+    'phase-started',
+    `phase ${phase.name} started: roles ${phase.roles.join(', ')}, ${phase.percent}% of them, bake ${phase.bake}`,
+  );
+}
+
+/** Flags of the current phase are written on every target; the bake begins. */
+export function phaseApplied(state: RolloutState, phaseIndex: number, at: string, detail: Record<string, unknown>): Transition | null {
+  if (state.phaseIndex !== phaseIndex) throw new ConflictError(`flags applied for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
+  if (state.step !== 'applying') return null;
+  return advance(state, { step: 'baking' }, at, SYSTEM_ACTOR, 'flags-applied', `flags of phase ${phaseName(state.plan, phaseIndex)} written to ${state.plan.targets.length} target(s)`, detail);
+}
+
+/** The gate after the bake has decided. */
+export function gateEvaluated(
+  state: RolloutState,
+  phaseIndex: number,
+  at: string,
+  decision: string,
+  reasons: readonly string[],
+): Transition {
+  if (state.phaseIndex !== phaseIndex) throw new ConflictError(`gate for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
+  return advance(
+    state,
+    { step: 'gating', lastGate: { decision, reasons, at } },
+    at,
+    SYSTEM_ACTOR,
+    'gate-evaluated',
+    `gate of phase ${phaseName(state.plan, phaseIndex)}: ${decision}${reasons.length ? ` (${reasons.join('; ')})` : ''}`,
+    { decision, reasons },
+  );
+}
+
+/** The phase waits for a person's decision. */
+export function approvalRequested(state: RolloutState, phaseIndex: number, at: string): Transition | null {
+  if (state.phaseIndex !== phaseIndex) throw new ConflictError(`approval for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
+  if (state.status === 'AWAITING_APPROVAL') return null;
+  const phase = state.plan.phases[phaseIndex]!;
+  return advance(
+    state,
+    { status: 'AWAITING_APPROVAL', step: 'awaiting-approval' },
+    at,
+    SYSTEM_ACTOR,
+    'approval-requested',
+    `phase ${phase.name} waits for approval by ${phase.approval.approvers.join(' or ')}`,
+  );
+}
+
+/** A person approved the phase: the rollout moves on. */
+export function approvalGranted(state: RolloutState, phaseIndex: number, at: string, actor: Actor, note?: string): Transition {
+  if (state.status !== 'AWAITING_APPROVAL' || state.phaseIndex !== phaseIndex) {
+    throw new ConflictError(`feature "${state.feature}" is not waiting for approval of phase ${phaseIndex}`);
+  }
+  return advance(
+    state,
+    { status: 'RUNNING', step: 'approved' },
+    at,
+    actor,
+    'approved',
+    `${actor.name ?? actor.id} approved phase ${phaseName(state.plan, phaseIndex)}${note ? `: ${note}` : ''}`,
+    note ? { note } : undefined,
+  );
+}
+
+/** Every phase is done. */
+export function rolloutCompleted(state: RolloutState, at: string): Transition | null {
+  if (state.status === 'COMPLETED') return null;
+  if (state.phaseIndex !== state.plan.phases.length - 1) {
+    throw new ConflictError(`feature "${state.feature}" is in phase ${state.phaseIndex}, not the last one`);
+  }
+  return advance(state, { status: 'COMPLETED', step: 'done' }, at, SYSTEM_ACTOR, 'rollout-completed', `rollout of ${state.feature} completed`);
+}
+
+/** A rollback begins (reject, gate, alarm, error or a person). Returns null when one is already under way or done. */
+export function rollbackStarted(state: RolloutState, at: string, actor: Actor, reason: string, action: AuditAction = 'rollback-started'): Transition | null {
+  if (state.status === 'ROLLING_BACK' || state.status === 'ROLLED_BACK') return null;
+  return advance(state, { status: 'ROLLING_BACK', step: 'done', reason }, at, actor, action, `rollback of ${state.feature}: ${reason}`);
+}
+
+/** The rollback finished: every target safe, or at least one could not be written. */
+export function rollbackFinished(
+  state: RolloutState,
+  at: string,
+  outcome: { ok: true; detail: Record<string, unknown> } | { ok: false; failedTargets: readonly string[]; detail: Record<string, unknown> },
+): Transition | null {
+  if (state.status !== 'ROLLING_BACK') return null;
+  return outcome.ok
+    ? advance(state, { status: 'ROLLED_BACK' }, at, SYSTEM_ACTOR, 'rolled-back', `${state.feature} rolled back: every target is in the safe state`, outcome.detail)
+    : advance(
+        state,
+        { status: 'ROLLBACK_FAILED' },
+        at,
+        SYSTEM_ACTOR,
+        'rollback-failed',
+        `ROLLBACK FAILED for ${state.feature}: could not write ${outcome.failedTargets.join(', ')}`,
+        outcome.detail,
+      );
+}
