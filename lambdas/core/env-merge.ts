@@ -38,3 +38,19 @@ export function mergeEnvironment(
   if (bytes > limit) throw new EnvLimitError(functionName, bytes, limit);
   return { variables, changed, bytes };
 }
+
+/**
+ * Put variables back to earlier values: `before[name]` is the old value, or undefined when the variable did
+ * not exist (it is removed). Every other variable is kept as it is now.
+ */
+export function restoreEnvironment(
+  current: Readonly<Record<string, string>>,
+  before: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const variables: Record<string, string> = { ...current };
+  for (const [name, value] of Object.entries(before)) {
+    if (value === undefined) delete variables[name];
+    else variables[name] = value;
+  }
+  return variables;
+}

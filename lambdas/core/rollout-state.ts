@@ -98,6 +98,8 @@ export interface RolloutState {
   readonly lastGate?: { readonly decision: string; readonly reasons: readonly string[]; readonly at: string };
   /** Why the rollout was rolled back or failed. */
   readonly reason?: string;
+  /** The flag values a rollback writes: recorded so a step racing the rollback can restore them. */
+  readonly safeFlags?: Readonly<Record<string, string>>;
 }
 
 /** Name of the phase at `index`, or null outside the plan. */
@@ -276,9 +278,22 @@ export function rolloutCompleted(state: RolloutState, at: string): Transition | 
 }
 
 /** A rollback begins (reject, gate, alarm, error or a person). Returns null when one is already under way or done. */
-export function rollbackStarted(state: RolloutState, at: string, actor: Actor, reason: string, action: AuditAction = 'rollback-started'): Transition | null {
+export function rollbackStarted(
+  state: RolloutState,
+  at: string,
+  actor: Actor,
+  reason: string,
+  safeFlags?: Readonly<Record<string, string>>,
+): Transition | null {
   if (state.status === 'ROLLING_BACK' || state.status === 'ROLLED_BACK') return null;
-  return advance(state, { status: 'ROLLING_BACK', step: 'done', reason }, at, actor, action, `rollback of ${state.feature}: ${reason}`);
+  return advance(
+    state,
+    { status: 'ROLLING_BACK', step: 'done', reason, ...(safeFlags ? { safeFlags } : {}) },
+    at,
+    actor,
+    'rollback-started',
+    `rollback of ${state.feature} by ${actor.name ?? actor.id}: ${reason}`,
+  );
 }
 
 /** The rollback finished: every target safe, or at least one could not be written. */

@@ -1,0 +1,30 @@
+import { ENV } from '../core/contract';
+import { systemClock } from '../core/ports';
+import type { StepPorts } from '../core/steps';
+import { CloudWatchAlarmReader } from './cloudwatch-alarm-reader';
+import { DynamoRolloutStore } from './dynamo-state-store';
+import { LambdaFlagWriter } from './lambda-flag-writer';
+import { SfnTaskTokens } from './sfn-task-tokens';
+
+/** Read a required environment variable once, at init, with an error that says what is missing. */
+export function requireEnv(key: string): string {
+  const value = process.env[key];
+  if (!value) throw new Error(`environment variable ${key} is not set; the stack sets it on every Phasegate function`);
+  return value;
+}
+
+/** The AWS-backed ports of the state machine's steps, configured from the function's environment. */
+export function stepPortsFromEnv(): StepPorts {
+  const timeout = Number(process.env[ENV.flagWriteTimeoutSeconds] ?? '60');
+  return {
+    store: new DynamoRolloutStore(requireEnv(ENV.tableName)),
+    flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
+    alarms: new CloudWatchAlarmReader(),
+    clock: systemClock,
+  };
+}
+
+/** The ports of the operations people invoke (decide, rollback): steps' ports plus task tokens. */
+export function operationPortsFromEnv(): StepPorts & { tokens: SfnTaskTokens } {
+  return { ...stepPortsFromEnv(), tokens: new SfnTaskTokens() };
+}

@@ -1,0 +1,234 @@
+import { ApprovalRejectedError, ConflictError, FlagWriteError, RefusedError } from './errors';
+import { safeFlagValues } from './flags';
+import type { PhasegateRole } from './plan/schema';
+import type { ApprovalDecision, ApprovalRecord, Clock, FlagWriter, RolloutStore, TaskTokens } from './ports';
+import {
+  approvalGranted,
+  rollbackFinished,
+  rollbackStarted,
+  type Actor,
+  type AuditEvent,
+  type RolloutState,
+} from './rollout-state';
+
+/**
+ * The operations people invoke (through Discord, the CLI or the rehearsal). They share the state machine's
+ * rules and its store, so every path is audited the same way.
+ */
+
+/** A person acting, with the Phasegate roles they hold (mapped from Discord roles or given by the CLI). */
+export interface Person extends Actor {
+  readonly roles: readonly PhasegateRole[];
+}
+
+/** What {@link decide} needs. */
+export interface DecidePorts {
+  readonly store: RolloutStore;
+  readonly tokens: TaskTokens;
+  readonly clock: Clock;
+}
+
+/** A decision request. */
+export interface DecideRequest {
+  readonly feature: string;
+  /** Name of the phase the decision is for; a decision for any other phase is refused (stale button). */
+  readonly phase: string;
+  readonly decision: ApprovalDecision;
+  readonly actor: Person;
+  readonly note?: string;
+  /** When set, the decision only applies to this execution (a button remembers the execution it was made for). */
+  readonly executionId?: string;
+}
+
+/** The outcome of a decision that took effect. */
+export interface DecideResult {
+  readonly feature: string;
+  readonly phase: string;
+  readonly decision: ApprovalDecision;
+  readonly approval: ApprovalRecord;
+}
+
+async function refuse(store: RolloutStore, clock: Clock, req: DecideRequest, state: RolloutState | undefined, error: RefusedError): Promise<never> {
+  const event: AuditEvent = {
+    feature: req.feature,
+    at: clock.now().toISOString(),
+    actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via },
+    action: 'refused',
+    executionId: state?.executionId,
+    fromPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
+    toPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
+    message: `refused ${req.decision} of phase ${req.phase} for ${req.actor.name ?? req.actor.id}: ${error.message}`,
+    detail: { code: error.code, request: req.decision },
+  };
+  // The refusal changes nothing but is still on record.
+  if (state) await store.appendAudit(event);
+  throw error;
+}
+
+/** Hand the decision to Step Functions and record that it was. Safe to repeat until it succeeds once. */
+async function settle(ports: DecidePorts, state: RolloutState, approval: ApprovalRecord): Promise<void> {
+  const { store, tokens, clock } = ports;
+  const who = approval.decidedBy?.name ?? approval.decidedBy?.id ?? 'someone';
+  try {
+    if (approval.status === 'APPROVED') {
+      if (state.status === 'AWAITING_APPROVAL' && state.phaseIndex === approval.phaseIndex) {
+        const t = approvalGranted(state, approval.phaseIndex, approval.decidedAt ?? clock.now().toISOString(), approval.decidedBy!, approval.note);
+        await store.saveTransition(state, t);
+      }
+      await tokens.succeed(approval.taskToken, { decision: 'approve', by: approval.decidedBy, note: approval.note ?? null });
+    } else {
+      const rejection = new ApprovalRejectedError(`${who} rejected phase ${approval.phaseName}${approval.note ? `: ${approval.note}` : ''}`);
+      await store.appendAudit({
+        feature: state.feature,
+        at: approval.decidedAt ?? clock.now().toISOString(),
+        actor: approval.decidedBy ?? { id: 'unknown', via: 'state-machine' },
+        action: 'rejected',
+        executionId: state.executionId,
+        fromPhase: approval.phaseName,
+        toPhase: approval.phaseName,
+        message: rejection.message,
+        detail: approval.note ? { note: approval.note } : undefined,
+      });
+      await tokens.fail(approval.taskToken, rejection.name, rejection.message);
+    }
+  } catch (err) {
+    if (err instanceof ConflictError) {
+      throw new RefusedError('STALE', `the rollout of ${state.feature} changed while deciding (a rollback may be under way); decision not applied`);
+    }
+    const name = (err as { name?: string }).name;
+    if (name === 'TaskTimedOut' || name === 'InvalidToken' || name === 'TaskDoesNotExist') {
+      throw new RefusedError('STALE', `the execution no longer waits for this approval (${name}); it may have been stopped or rolled back`);
+    }
+    throw err;
+  }
+  await store.markApprovalSettled(approval.feature, approval.executionId, approval.phaseIndex);
+}
+
+/**
+ * Approve or reject the phase a feature waits on. Checks that the phase is the one waiting (a stale button or
+ * command is refused), that the person holds one of the phase's approver roles, and that nobody decided
+ * first; exactly one of several concurrent decisions wins. Every refusal is audited and changes nothing.
+ */
+export async function decide(ports: DecidePorts, req: DecideRequest): Promise<DecideResult> {
+  const { store, clock } = ports;
+  const state = await store.getState(req.feature);
+  if (!state) throw new RefusedError('NOT_FOUND', `feature "${req.feature}" has no rollout`);
+  const phaseIndex = state.plan.phases.findIndex((p) => p.name === req.phase);
+  if (phaseIndex < 0) {
+    return refuse(store, clock, req, state, new RefusedError('INVALID', `feature "${req.feature}" has no phase "${req.phase}"`));
+  }
+  if (req.executionId !== undefined && req.executionId !== state.executionId) {
+    return refuse(store, clock, req, state, new RefusedError('STALE', `this request was made for an earlier rollout of ${req.feature}`));
+  }
+
+  const existing = await store.getApproval(req.feature, state.executionId, phaseIndex);
+  if (existing && existing.status !== 'PENDING') {
+    // A decision taken before a crash (or a lost reply) is finished, never taken again.
+    if (!existing.settled) await settle(ports, state, existing);
+    const who = existing.decidedBy?.name ?? existing.decidedBy?.id ?? 'someone';
+    if (existing.decidedBy?.id === req.actor.id && (existing.status === 'APPROVED') === (req.decision === 'approve')) {
+      return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...existing, settled: true } };
+    }
+    return refuse(store, clock, req, state, new RefusedError('ALREADY_DECIDED', `phase ${req.phase} was already ${existing.status.toLowerCase()} by ${who} at ${existing.decidedAt}`));
+  }
+  if (state.status !== 'AWAITING_APPROVAL' || state.phaseIndex !== phaseIndex || !existing) {
+    const current = state.plan.phases[state.phaseIndex]?.name ?? 'none';
+    return refuse(
+      store,
+      clock,
+      req,
+      state,
+      new RefusedError('NOT_PENDING', `phase ${req.phase} of ${req.feature} is not waiting for approval (status ${state.status}, phase ${current})`),
+    );
+  }
+
+  const approvers = state.plan.phases[phaseIndex]!.approval.approvers;
+  if (!req.actor.roles.some((r) => approvers.includes(r))) {
+    return refuse(store, clock, req, state, new RefusedError('FORBIDDEN', `only ${approvers.join(' or ')} may decide phase ${req.phase}; you are ${req.actor.roles.join(', ') || 'no Phasegate role'}`));
+  }
+  if (req.decision === 'reject' && !req.note?.trim()) {
+    return refuse(store, clock, req, state, new RefusedError('INVALID', 'a rejection needs a reason'));
+  }
+
+  let approval: ApprovalRecord;
+  try {
+    approval = await store.claimApproval({
+      feature: req.feature,
+      executionId: state.executionId,
+      phaseIndex,
+      decision: req.decision,
+      actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via },
+      note: req.note,
+      at: clock.now().toISOString(),
+    });
+  } catch (err) {
+    if (err instanceof RefusedError) return refuse(store, clock, req, state, err);
+    throw err;
+  }
+  await settle(ports, state, approval);
+  return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...approval, settled: true } };
+}
+
+/** What {@link rollBack} needs. */
+export interface RollbackPorts {
+  readonly store: RolloutStore;
+  readonly flags: FlagWriter;
+  readonly clock: Clock;
+}
+
+/** The outcome of a rollback. */
+export interface RollbackOutcome {
+  readonly feature: string;
+  readonly status: 'ROLLED_BACK' | 'ALREADY_ROLLED_BACK';
+  readonly safeFlags: Readonly<Record<string, string>>;
+  readonly targets: readonly { functionName: string; ok: boolean; ms: number; error?: string }[];
+  readonly ms: number;
+}
+
+/**
+ * Put every target of the feature back into the safe state, in parallel, and record it. Wins every race: it
+ * re-reads and retries its transition until it lands. A target that cannot be written marks the feature
+ * ROLLBACK_FAILED and throws a {@link FlagWriteError} naming it.
+ */
+export async function rollBack(ports: RollbackPorts, input: { feature: string; actor: Actor; reason: string; executionId?: string }): Promise<RollbackOutcome> {
+  const { store, flags, clock } = ports;
+  let state: RolloutState | undefined;
+  for (let attempt = 0; ; attempt++) {
+    state = await store.getState(input.feature);
+    if (!state) throw new RefusedError('NOT_FOUND', `feature "${input.feature}" has no rollout`);
+    if (input.executionId !== undefined && state.executionId !== input.executionId) {
+      throw new RefusedError('STALE', `execution ${input.executionId} no longer owns ${input.feature}`);
+    }
+    if (state.status === 'ROLLED_BACK') {
+      return { feature: input.feature, status: 'ALREADY_ROLLED_BACK', safeFlags: state.safeFlags ?? {}, targets: [], ms: 0 };
+    }
+    const safe = state.safeFlags ?? safeFlagValues(state.plan, Math.max(state.phaseIndex, 0));
+    const t = rollbackStarted(state, clock.now().toISOString(), input.actor, input.reason, safe);
+    if (!t) break; // already ROLLING_BACK: finish that rollback.
+    try {
+      await store.saveTransition(state, t);
+      state = t.next;
+      break;
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 9) throw err;
+    }
+  }
+
+  const safeFlags = state.safeFlags ?? safeFlagValues(state.plan, Math.max(state.phaseIndex, 0));
+  const report = await flags.forceAll(state.plan.targets, safeFlags);
+  const failed = report.results.filter((r) => !r.ok);
+  const detail = { targets: report.results.map((r) => ({ functionName: r.functionName, ok: r.ok, ms: r.ms, error: r.error })), ms: report.ms };
+  const finished = rollbackFinished(
+    state,
+    clock.now().toISOString(),
+    failed.length === 0 ? { ok: true, detail } : { ok: false, failedTargets: failed.map((f) => f.functionName), detail },
+  );
+  if (finished) await store.saveTransition(state, finished);
+  if (failed.length > 0) {
+    throw new FlagWriteError(
+      `ROLLBACK FAILED for ${input.feature}: ${failed.map((f) => `${f.functionName} (${f.error})`).join(', ')} still serve the old flags`,
+      failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
+    );
+  }
+  return { feature: input.feature, status: 'ROLLED_BACK', safeFlags, targets: detail.targets, ms: report.ms };
+}

@@ -1,0 +1,116 @@
+import type { AuditEvent, Actor, RolloutState, Transition } from './rollout-state';
+
+/**
+ * The outside world as the domain sees it. Adapters in `lambdas/adapters/` implement these against AWS; tests
+ * and the rehearsal use the same adapters against dynalite and SDK-boundary fakes.
+ */
+
+/** A decision a person can make on a phase waiting for approval. */
+export type ApprovalDecision = 'approve' | 'reject';
+
+/** Status of one approval request. */
+export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED';
+
+/** An approval request: one per execution and phase, holding the Step Functions task token. */
+export interface ApprovalRecord {
+  readonly feature: string;
+  readonly executionId: string;
+  readonly phaseIndex: number;
+  readonly phaseName: string;
+  readonly taskToken: string;
+  readonly status: ApprovalStatus;
+  readonly requestedAt: string;
+  readonly decidedAt?: string;
+  readonly decidedBy?: Actor;
+  readonly note?: string;
+  /** True once the task token was handed back to Step Functions. */
+  readonly settled: boolean;
+}
+
+/** Persistence of rollout state, approvals and the audit trail. */
+export interface RolloutStore {
+  /** The feature's state, read consistently; undefined if it never started. */
+  getState(feature: string): Promise<RolloutState | undefined>;
+  /**
+   * Persist a transition, conditional on `previous` being what is stored (same version, or nothing stored).
+   * Throws `ConflictError` when another writer got there first. Also appends the transition's audit event.
+   */
+  saveTransition(previous: RolloutState | undefined, transition: Transition): Promise<void>;
+  /** Append an audit event that is not a state transition (e.g. a refused request). */
+  appendAudit(event: AuditEvent): Promise<void>;
+  /** The audit trail of a feature, newest first. */
+  listAudit(feature: string, limit?: number): Promise<AuditEvent[]>;
+  /** Store an approval request, or replace the token of one still pending (a retried task issues a new token). */
+  putApprovalRequest(request: Omit<ApprovalRecord, 'status' | 'settled'>): Promise<void>;
+  /** One approval request. */
+  getApproval(feature: string, executionId: string, phaseIndex: number): Promise<ApprovalRecord | undefined>;
+  /**
+   * Decide a pending approval. Exactly one of several concurrent callers wins; the others get a `RefusedError`
+   * with code ALREADY_DECIDED naming who decided.
+   */
+  claimApproval(input: {
+    feature: string;
+    executionId: string;
+    phaseIndex: number;
+    decision: ApprovalDecision;
+    actor: Actor;
+    note?: string;
+    at: string;
+  }): Promise<ApprovalRecord>;
+  /** Record that the token was handed back to Step Functions. */
+  markApprovalSettled(feature: string, executionId: string, phaseIndex: number): Promise<void>;
+}
+
+/** What happened on one target during a flag write. */
+export interface TargetWriteResult {
+  readonly functionName: string;
+  readonly ok: boolean;
+  /** Variables whose value changed. */
+  readonly changed: readonly string[];
+  /** Error message when not ok. */
+  readonly error?: string;
+  /** Milliseconds from the start of the write until the target reported `LastUpdateStatus: Successful`. */
+  readonly ms: number;
+  /** Whether the target was put back after another target failed. */
+  readonly reverted?: boolean;
+}
+
+/** The outcome of writing flags to every target. */
+export interface FlagWriteReport {
+  readonly results: readonly TargetWriteResult[];
+  readonly ms: number;
+}
+
+/** Writes Phasegate's flags into the environment of target functions. */
+export interface FlagWriter {
+  /**
+   * Write `values` to every target in parallel. All-or-nothing: if a target fails, the targets already changed
+   * are put back and the call throws (`FlagWriteError`, or `TransientError` after retries ran out).
+   */
+  applyAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport>;
+  /**
+   * Write `values` to every target in parallel, best effort: a failing target does not stop or undo the
+   * others. Used by rollback, where every target that can be made safe must be.
+   */
+  forceAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport>;
+}
+
+/** Reads CloudWatch alarm states. */
+export interface AlarmReader {
+  /** The named alarms that are in ALARM now, with CloudWatch's reason. Unknown names are ignored. */
+  alarmsInAlarm(names: readonly string[]): Promise<{ name: string; reason: string }[]>;
+}
+
+/** Hands task tokens back to Step Functions. */
+export interface TaskTokens {
+  succeed(token: string, output: Record<string, unknown>): Promise<void>;
+  fail(token: string, error: string, cause: string): Promise<void>;
+}
+
+/** The time, injectable so tests control it. */
+export interface Clock {
+  now(): Date;
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => new Date() };
