@@ -16,6 +16,9 @@ import {
  * rules and its store, so every path is audited the same way.
  */
 
+/** After this long, a decision that was claimed but never handed to Step Functions counts as abandoned. */
+const ABANDONED_DECISION_MS = 60_000;
+
 /** A person acting, with the Phasegate roles they hold (mapped from Discord roles or given by the CLI). */
 export interface Person extends Actor {
   readonly roles: readonly PhasegateRole[];
@@ -123,10 +126,13 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
 
   const existing = await store.getApproval(req.feature, state.executionId, phaseIndex);
   if (existing && existing.status !== 'PENDING') {
-    // A decision taken before a crash (or a lost reply) is finished, never taken again.
-    if (!existing.settled) await settle(ports, state, existing);
     const who = existing.decidedBy?.name ?? existing.decidedBy?.id ?? 'someone';
-    if (existing.decidedBy?.id === req.actor.id && (existing.status === 'APPROVED') === (req.decision === 'approve')) {
+    const sameDecision = existing.decidedBy?.id === req.actor.id && (existing.status === 'APPROVED') === (req.decision === 'approve');
+    // A decision whose hand-back was lost (a crash, a dropped reply) is finished, never taken again: by its
+    // author retrying, or by anyone once it is clearly abandoned rather than still in flight.
+    const abandoned = clock.now().getTime() - Date.parse(existing.decidedAt ?? '') > ABANDONED_DECISION_MS;
+    if (!existing.settled && (sameDecision || abandoned)) await settle(ports, state, existing);
+    if (sameDecision) {
       return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...existing, settled: true } };
     }
     return refuse(store, clock, req, state, new RefusedError('ALREADY_DECIDED', `phase ${req.phase} was already ${existing.status.toLowerCase()} by ${who} at ${existing.decidedAt}`));
