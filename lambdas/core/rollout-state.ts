@@ -200,6 +200,15 @@ export function beginPhase(state: RolloutState, phaseIndex: number, at: string):
   }
   const phase = state.plan.phases[phaseIndex];
   if (!phase) throw new RangeError(`plan "${state.feature}" has no phase ${phaseIndex}`);
+  const current = state.plan.phases[state.phaseIndex];
+  if (current) {
+    const done = current.approval.required ? state.step === 'approved' : state.step === 'gating' || state.step === 'approved';
+    if (state.status !== 'RUNNING' || !done) {
+      throw new ConflictError(
+        `feature "${state.feature}" is ${state.status} (${state.step}) in phase ${current.name}, which is not finished${current.approval.required ? ' and approved' : ''}; cannot enter phase ${phase.name}`,
+      );
+    }
+  }
   return advance(
     state,
     { status: 'RUNNING', step: 'applying', phaseIndex, lastGate: undefined },
@@ -271,6 +280,7 @@ export function approvalGranted(state: RolloutState, phaseIndex: number, at: str
 /** Every phase is done. */
 export function rolloutCompleted(state: RolloutState, at: string): Transition | null {
   if (state.status === 'COMPLETED') return null;
+  if (state.status !== 'RUNNING') throw new ConflictError(`feature "${state.feature}" is ${state.status}; it cannot complete`);
   if (state.phaseIndex !== state.plan.phases.length - 1) {
     throw new ConflictError(`feature "${state.feature}" is in phase ${state.phaseIndex}, not the last one`);
   }

@@ -20,7 +20,6 @@ export function durationToSeconds(text: string): number {
 
 /** A short human form of a number of seconds: `48h`, `5d`, `1d 12h`, `30m`, `45s`. */
 export function formatSeconds(total: number): string {
-  if (total === 0) return '0s';
   const parts: string[] = [];
   const units: [number, string][] = [
     [86400, 'd'],
@@ -29,6 +28,7 @@ export function formatSeconds(total: number): string {
     [1, 's'],
   ];
   let rest = Math.round(total);
+  if (rest <= 0) return '0s';
   for (const [size, unit] of units) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);

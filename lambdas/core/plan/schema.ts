@@ -26,13 +26,15 @@ export type AudienceRole = z.infer<typeof AudienceRoleSchema>;
 export const PhasegateRoleSchema = z.enum(['admin', 'pm', 'developer', 'on-call']);
 export type PhasegateRole = z.infer<typeof PhasegateRoleSchema>;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]+$/;
 const reserved = new Set<string>(LAMBDA_RESERVED_ENV_KEYS);
 
 /** The name of an environment variable Phasegate writes on the targets. */
 export const EnvNameSchema = z
   .string()
-  .regex(ENV_NAME, { error: (iss) => `expected an environment variable name (letters, digits, _), got ${got(iss.input)}` })
+  .regex(ENV_NAME, {
+    error: (iss) => `expected an environment variable name (a letter, then letters, digits or _; 2+ characters), got ${got(iss.input)}`,
+  })
   .refine((name) => !reserved.has(name) && !name.startsWith('AWS_LAMBDA_'), {
     error: (iss) => `${got(iss.input)} is reserved by AWS Lambda`,
   });
@@ -77,10 +79,11 @@ export const BandSchema = z
     error: 'proceedBelow must not be above rollbackAbove (values between them mean hold)',
   });
 
+const AlarmNamesSchema = z.array(z.string().min(1).max(255));
+
 /** Gate thresholds checked after each bake. */
 export const GatesSchema = z.strictObject({
-  alarms: z
-    .array(z.string().min(1).max(255))
+  alarms: AlarmNamesSchema
     .default([])
     .describe('Existing CloudWatch alarms: any of them in ALARM at the gate rolls the phase back.'),
   errorRate: BandSchema.optional().describe('Errors / invocations as a fraction (0.01 = 1 %).'),
@@ -100,16 +103,16 @@ export const ApprovalSchema = z
     path: ['approvers'],
   });
 
-/** A sub-feature's exposure in one phase. A sub-feature a phase does not name is off in that phase. */
-export const PhaseSubFeatureSchema = z.strictObject({
-  roles: z.array(AudienceRoleSchema).min(1).optional().describe("Defaults to the phase's roles."),
-  percent: z.number().min(0).max(100).optional().describe("Defaults to the phase's percent."),
-});
-
 const audienceRoles = z
   .array(AudienceRoleSchema)
   .min(1, { error: 'expected at least one role' })
   .refine((roles) => !roles.includes('all') || roles.length === 1, { error: '"all" already includes every role' });
+
+/** A sub-feature's exposure in one phase. A sub-feature a phase does not name is off in that phase. */
+export const PhaseSubFeatureSchema = z.strictObject({
+  roles: audienceRoles.optional().describe("Defaults to the phase's roles."),
+  percent: z.number().min(0).max(100).optional().describe("Defaults to the phase's percent."),
+});
 
 /** One phase of a rollout. */
 export const PhaseSchema = z.strictObject({
@@ -160,7 +163,15 @@ export const PhaseOverrideSchema = z.strictObject({
       timeout: DurationSchema.optional(),
     })
     .optional(),
-  gates: GatesSchema.partial().optional(),
+  // Not GatesSchema.partial(): zod 4 applies `alarms`' default inside a partial, which would wipe the phase's alarms.
+  gates: z
+    .strictObject({
+      alarms: AlarmNamesSchema.optional(),
+      errorRate: BandSchema.optional(),
+      p95Ms: BandSchema.optional(),
+      throttles: BandSchema.optional(),
+    })
+    .optional(),
 });
 
 /** How one stage (dev, staging, prod) differs from the plan's defaults. */

@@ -1,7 +1,7 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { planFlagSets } from '../flags';
 import { PlanInvalidError } from '../errors';
-import { PlanObjectSchema, type Plan } from './schema';
+import { FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Plan } from './schema';
 
 /** The outcome of {@link validatePlan}: a plan with defaults filled in, or every problem found. */
 export type PlanValidation = { ok: true; plan: Plan } | { ok: false; problems: string[] };
@@ -32,6 +32,29 @@ function duplicates(values: readonly string[]): string[] {
   for (const v of values) (seen.has(v) ? dups : seen).add(v);
   return [...dups];
 }
+
+/**
+ * The fields {@link crossFieldProblems} reads, parsed leniently so those checks can run even when the plan has
+ * schema problems: an element the schema would refuse is left out rather than failing the whole parse.
+ */
+const keep = <T>(schema: z.ZodType<T>) =>
+  z
+    .array(z.unknown())
+    .catch([])
+    .transform((items) =>
+      items.flatMap((item) => {
+        const r = schema.safeParse(item);
+        return r.success ? [r.data] : [];
+      }),
+    );
+const CrossFieldInputSchema = z.object({
+  feature: PlanObjectSchema.shape.feature,
+  targets: keep(z.string()),
+  flags: FlagNamesSchema.catch({}),
+  subFeatures: keep(z.object({ id: SubFeatureSchema.shape.id, flags: FlagNamesSchema.catch({}) })),
+  phases: keep(z.object({ name: z.string(), subFeatures: z.record(z.string(), z.unknown()).catch({}) })),
+  stages: z.record(z.string(), z.object({ phases: z.record(z.string(), z.unknown()).catch({}) }).catch({ phases: {} })).catch({}),
+});
 
 /** Checks that span fields: names unique, references resolve, flag variables distinct. */
 function crossFieldProblems(plan: Plan): string[] {
@@ -116,7 +139,12 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
  */
 export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): PlanValidation {
   const parsed = PlanObjectSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error) };
+  if (!parsed.success) {
+    // Report the cross-field problems too, over the parts of the plan that did parse.
+    const loose = CrossFieldInputSchema.safeParse(raw);
+    const more = loose.success ? crossFieldProblems(loose.data as unknown as Plan) : [];
+    return { ok: false, problems: [...zodProblems(parsed.error), ...more] };
+  }
   const problems = crossFieldProblems(parsed.data);
   if (problems.length > 0) return { ok: false, problems };
   if (options.stage === undefined) return { ok: true, plan: parsed.data };
