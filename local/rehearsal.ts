@@ -1,0 +1,353 @@
+/**
+ * The local rehearsal: synthesize a stage, take the feature's state machine out of the synthesized template and
+ * run exactly that definition with aws-local-stepfunctions. Every Task runs the real handler code; DynamoDB is
+ * an in-process dynalite; the Lambda, CloudWatch and Step Functions control planes are stateful fakes behind the
+ * SDK clients, so flags really change in the fake functions' environment. A PM approves (or rejects) each
+ * phase through `decide(...)`, the operation Discord and the CLI use.
+ */
+import './node-compat';
+import { mkdtempSync, copyFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DeleteTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { buildApp } from '../lib/app';
+import { stackName, stateMachineName } from '../lib/naming';
+import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
+import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
+import { RefusedError } from '../lambdas/core/errors';
+import { phaseFlagValues, planFlagNames } from '../lambdas/core/flags';
+import { formatSeconds, durationToSeconds } from '../lambdas/core/plan/duration';
+import { DEFAULT_PLANS_DIR } from '../lambdas/core/plan/load';
+import type { Plan } from '../lambdas/core/plan/schema';
+import { validatePlan } from '../lambdas/core/plan/validate';
+import { decide, type Person } from '../lambdas/core/operations';
+import { systemClock } from '../lambdas/core/ports';
+import type { AuditEvent, RolloutState, RolloutStatus } from '../lambdas/core/rollout-state';
+import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type CloudFormationTemplate } from './asl';
+import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from './dynamo';
+import { FakeCloudWatch } from './fakes/cloudwatch';
+import { FakeLambdaControlPlane } from './fakes/lambda-control-plane';
+import { FakeStepFunctions } from './fakes/step-functions';
+import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
+
+/** Options of {@link rehearse}. */
+export interface RehearsalOptions {
+  /** The plan file. @default rollouts/ux-update.json */
+  readonly planFile?: string;
+  /** The stage whose settings apply. @default dev */
+  readonly stage?: string;
+  /** The PM rejects this phase (it must need approval): the rollback path. */
+  readonly rejectAt?: string;
+  /** How long each bake lasts locally, in ms. @default 150 */
+  readonly bakeMs?: number;
+  /** Called with each timeline line as the rehearsal ends (in order). */
+  readonly log?: (line: string) => void;
+}
+
+/** A rehearsal's input was unusable: unknown phase, invalid plan, unknown stage. */
+export class RehearsalInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RehearsalInputError';
+  }
+}
+
+/** One line of the timeline. */
+export interface TimelineEntry {
+  /** Milliseconds since the rollout started. */
+  readonly atMs: number;
+  readonly phase: string | null;
+  readonly action: string;
+  readonly text: string;
+}
+
+/** How each phase went. */
+export interface PhaseSummary {
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly percent: number;
+  readonly bake: string;
+  readonly outcome: 'passed' | 'rejected' | 'rolled-back' | 'not-reached' | 'in-progress';
+  readonly gate?: { decision: string; reasons: readonly string[] };
+  readonly decidedBy?: string;
+}
+
+/** The machine-readable result of a rehearsal (`--json`). */
+export interface RehearsalResult {
+  readonly feature: string;
+  readonly stage: string;
+  readonly stateMachine: string;
+  readonly expected: 'COMPLETED' | 'ROLLED_BACK';
+  readonly outcome: RolloutStatus | 'NOT_STARTED';
+  readonly asExpected: boolean;
+  /** Why the run is not as expected; empty when it is. */
+  readonly problems: readonly string[];
+  readonly execution: { status: LocalRunResult['status']; error?: string; cause?: string; states: number };
+  readonly phases: readonly PhaseSummary[];
+  /** Every target's Phasegate variables at the end. */
+  readonly targets: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly timeline: readonly TimelineEntry[];
+  readonly elapsedMs: number;
+}
+
+/** Variables the fake targets carry before Phasegate touches them; they must come out unchanged. */
+const EXISTING_VARIABLES = (fn: string): Record<string, string> => ({
+  LOG_LEVEL: 'info',
+  SERVICE_NAME: fn,
+  DISCORD_PUBLIC_KEY_PARAM: '/valine/discord/public-key',
+  GREETING: 'héllo — ünïcode stays intact',
+});
+
+const REHEARSAL_PM: Person = { id: 'rehearsal-pm', name: 'Pat (PM)', via: 'rehearsal', roles: ['pm'] };
+
+let sharedDynamo: Promise<LocalDynamo> | undefined;
+
+/**
+ * One dynalite per process: the handlers configure their clients once per module load (as in a warm Lambda),
+ * so every rehearsal in a process must use the same endpoint. Each rehearsal recreates the tables.
+ */
+function localDynamo(): Promise<LocalDynamo> {
+  sharedDynamo ??= startLocalDynamo();
+  return sharedDynamo;
+}
+
+/** Stop the process-wide dynalite (tests call this when done). */
+export async function closeRehearsalResources(): Promise<void> {
+  const dynamo = sharedDynamo;
+  sharedDynamo = undefined;
+  if (dynamo) await (await dynamo).stop();
+}
+
+async function recreateTables(template: CloudFormationTemplate, endpoint: string): Promise<Record<string, string>> {
+  const client = localDynamoClient(endpoint);
+  try {
+    for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
+      if (resource.Type !== 'AWS::DynamoDB::Table') continue;
+      try {
+        await client.send(new DeleteTableCommand({ TableName: `phasegate-local-${logicalId}` }));
+      } catch (err) {
+        if (!(err instanceof ResourceNotFoundException)) throw err;
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+  return createTablesFromTemplate(template, endpoint);
+}
+
+function readPlanFor(planFile: string, stage: string): Plan {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(planFile, 'utf8'));
+  } catch (err) {
+    throw new RehearsalInputError(`cannot read plan ${planFile}: ${(err as Error).message}`);
+  }
+  const result = validatePlan(raw, { stage });
+  if (!result.ok) throw new RehearsalInputError(`${planFile} is invalid:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`);
+  return result.plan;
+}
+
+/** Synthesize the stage (as `cdk synth` would, minus asset bundling) and return the stack's template. */
+function synthesize(planFile: string, stage: string): CloudFormationTemplate {
+  // The stage's own plans when the plan is one of them; otherwise a stack holding just this plan.
+  let plansDir = dirname(planFile);
+  if (plansDir !== DEFAULT_PLANS_DIR) {
+    plansDir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-plans-'));
+    copyFileSync(planFile, join(plansDir, basename(planFile)));
+  }
+  const outdir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-cdk-'));
+  const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir });
+  return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+}
+
+function ownedFlags(plan: Plan, env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(planFlagNames(plan).map((name) => [name, env[name] ?? '(unset)']));
+}
+
+function describeEvent(plan: Plan, e: AuditEvent, bakeMs: number): string {
+  const detail = (e.detail ?? {}) as Record<string, unknown>;
+  switch (e.action) {
+    case 'phase-started': {
+      const phase = plan.phases.find((p) => p.name === e.toPhase)!;
+      const roles = phase.roles.includes('all') ? 'every user' : `roles ${phase.roles.join(', ')}`;
+      return `phase started: ${roles}, ${phase.percent}%; bake ${formatSeconds(durationToSeconds(phase.bake))} (compressed to ${bakeMs} ms)`;
+    }
+    case 'flags-applied': {
+      const flags = detail.flags as Record<string, string>;
+      const targets = detail.targets as { functionName: string; changed: string[]; ms: number }[];
+      return targets
+        .map((t) => `flags written to ${t.functionName} in ${t.ms} ms: ${t.changed.length ? t.changed.map((n) => `${n}=${flags[n]}`).join(' ') : 'already set'}`)
+        .join('\n');
+    }
+    case 'rolled-back': {
+      const targets = (detail.targets as { functionName: string; ms: number }[]) ?? [];
+      return `${e.message} (${targets.map((t) => `${t.functionName} ${t.ms} ms`).join(', ')})`;
+    }
+    default:
+      return e.message;
+  }
+}
+
+/**
+ * Run one rehearsal. Resolves with the result whether or not the run went as expected; rejects only with
+ * {@link RehearsalInputError} for unusable input (or an unexpected failure of the harness itself).
+ */
+export async function rehearse(options: RehearsalOptions = {}): Promise<RehearsalResult> {
+  const stage = options.stage ?? 'dev';
+  const planFile = resolve(options.planFile ?? join(DEFAULT_PLANS_DIR, 'ux-update.json'));
+  const bakeMs = options.bakeMs ?? 150;
+  const plan = readPlanFor(planFile, stage);
+  if (options.rejectAt !== undefined) {
+    const phase = plan.phases.find((p) => p.name === options.rejectAt);
+    const approvable = plan.phases.filter((p) => p.approval.required).map((p) => p.name);
+    if (!phase) throw new RehearsalInputError(`--reject-at: plan ${plan.feature} has no phase "${options.rejectAt}" (phases: ${plan.phases.map((p) => p.name).join(', ')})`);
+    if (!phase.approval.required) {
+      throw new RehearsalInputError(`--reject-at: phase "${phase.name}" needs no approval, so nobody can reject it (phases with approval: ${approvable.join(', ')})`);
+    }
+  }
+
+  const template = synthesize(planFile, stage);
+  const smName = stateMachineName(stage, plan.feature);
+  const machine = stateMachinesFromTemplate(template).find((m) => m.name === smName);
+  if (!machine) throw new Error(`the synthesized stack has no state machine ${smName}`);
+  const validation = validateAsl(machine.definition);
+  if (!validation.ok) throw new Error(`synthesized definition of ${smName} is not valid ASL: ${validation.errors.join('; ')}`);
+
+  const dynamo = await localDynamo();
+  const restoreEndpoint = useLocalDynamo(dynamo.endpoint);
+  const tableNames = await recreateTables(template, dynamo.endpoint);
+  const functions = functionsFromTemplate(template, { tableNames });
+  const tableName = Object.values(tableNames)[0]!;
+
+  const lambda = new FakeLambdaControlPlane().install();
+  const cloudwatch = new FakeCloudWatch().install();
+  const sfn = new FakeStepFunctions().install();
+  for (const target of plan.targets) lambda.addFunction(target, EXISTING_VARIABLES(target));
+  const client = localDynamoClient(dynamo.endpoint);
+  const store = new DynamoRolloutStore(tableName, client);
+  const tokens = new SfnTaskTokens();
+
+  const started = Date.now();
+  let done = false;
+  const decided = new Set<string>();
+  const approver = (async () => {
+    // A PM watching the channel: each phase that waits for approval gets a decision.
+    while (!done) {
+      const state = await store.getState(plan.feature);
+      if (state?.status === 'AWAITING_APPROVAL') {
+        const phase = state.plan.phases[state.phaseIndex]!;
+        const key = `${state.executionId}#${state.phaseIndex}`;
+        if (!decided.has(key)) {
+          decided.add(key);
+          const reject = phase.name === options.rejectAt;
+          try {
+            await decide(
+              { store, tokens, clock: systemClock },
+              {
+                feature: plan.feature,
+                phase: phase.name,
+                decision: reject ? 'reject' : 'approve',
+                actor: REHEARSAL_PM,
+                note: reject ? `rehearsal: the PM rejects phase ${phase.name}` : `rehearsal: phase ${phase.name} looks good`,
+              },
+            );
+          } catch (err) {
+            if (!(err instanceof RefusedError)) throw err;
+            decided.delete(key);
+          }
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+
+  let run: LocalRunResult;
+  try {
+    run = await runLocalStateMachine({
+      definition: machine.definition,
+      functions,
+      handlers: (name: string) => (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler,
+      input: { actor: { id: 'rehearsal', name: 'rehearsal', via: 'rehearsal' } },
+      stepFunctions: sfn,
+      stateMachineName: smName,
+      executionId: `rehearsal-${new Date(started).toISOString().replace(/[:.]/g, '-')}`,
+      waitMs: bakeMs,
+    });
+  } finally {
+    done = true;
+    await approver.catch(() => undefined);
+  }
+
+  const state: RolloutState | undefined = await store.getState(plan.feature);
+  const audit = (await store.listAudit(plan.feature, 500)).reverse().filter((e) => !state || e.executionId === state.executionId || e.action === 'refused');
+  const startedAt = Date.parse(audit[0]?.at ?? new Date(started).toISOString());
+  const timeline: TimelineEntry[] = audit.map((e) => ({
+    atMs: Date.parse(e.at) - startedAt,
+    phase: e.toPhase ?? e.fromPhase,
+    action: e.action,
+    text: describeEvent(plan, e, bakeMs),
+  }));
+  const targets = Object.fromEntries(plan.targets.map((t) => [t, ownedFlags(plan, lambda.environmentOf(t))]));
+
+  const expected = options.rejectAt ? 'ROLLED_BACK' : 'COMPLETED';
+  const outcome = state?.status ?? 'NOT_STARTED';
+  const problems: string[] = [];
+  if (outcome !== expected) problems.push(`expected the rollout to end ${expected}, it is ${outcome}`);
+  const expectedStatus = expected === 'COMPLETED' ? 'SUCCEEDED' : 'FAILED';
+  if (run.status !== expectedStatus) problems.push(`expected the execution to end ${expectedStatus}, it ended ${run.status} (${run.error ?? ''} ${run.cause ?? ''})`);
+  const wanted = expected === 'COMPLETED' ? phaseFlagValues(plan, plan.phases.length - 1) : (state?.safeFlags ?? {});
+  for (const t of plan.targets) {
+    const env = lambda.environmentOf(t);
+    for (const [name, value] of Object.entries(wanted)) {
+      if (env[name] !== value) problems.push(`${t}: ${name} is ${env[name] ?? '(unset)'}, expected ${value}`);
+    }
+    for (const [name, value] of Object.entries(EXISTING_VARIABLES(t))) {
+      if (env[name] !== value) problems.push(`${t}: its own variable ${name} changed`);
+    }
+  }
+
+  const phases: PhaseSummary[] = plan.phases.map((phase) => {
+    const events = audit.filter((e) => e.toPhase === phase.name || e.fromPhase === phase.name);
+    const gate = events.find((e) => e.action === 'gate-evaluated')?.detail as { decision: string; reasons: string[] } | undefined;
+    const decision = events.find((e) => (e.action === 'approved' || e.action === 'rejected') && e.fromPhase === phase.name);
+    const reached = events.some((e) => e.action === 'phase-started' && e.toPhase === phase.name);
+    const failedHere = state?.status !== 'COMPLETED' && state?.plan.phases[state.phaseIndex]?.name === phase.name && outcome !== 'RUNNING';
+    const outcomeOf = (): PhaseSummary['outcome'] => {
+      if (!reached) return 'not-reached';
+      if (decision?.action === 'rejected') return 'rejected';
+      if (failedHere) return 'rolled-back';
+      return outcome === 'RUNNING' || outcome === 'AWAITING_APPROVAL' ? 'in-progress' : 'passed';
+    };
+    return {
+      name: phase.name,
+      roles: phase.roles,
+      percent: phase.percent,
+      bake: phase.bake,
+      outcome: outcomeOf(),
+      ...(gate ? { gate: { decision: gate.decision, reasons: gate.reasons } } : {}),
+      ...(decision ? { decidedBy: decision.actor.name ?? decision.actor.id } : {}),
+    };
+  });
+
+  lambda.restore();
+  cloudwatch.restore();
+  sfn.restore();
+  client.destroy();
+  restoreEndpoint();
+
+  const result: RehearsalResult = {
+    feature: plan.feature,
+    stage,
+    stateMachine: smName,
+    expected,
+    outcome,
+    asExpected: problems.length === 0,
+    problems,
+    execution: { status: run.status, error: run.error, cause: run.cause, states: run.path.length },
+    phases,
+    targets,
+    timeline,
+    elapsedMs: Date.now() - started,
+  };
+  return result;
+}
