@@ -1,0 +1,141 @@
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ENV, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
+import { TargetSchema } from '../lambdas/core/plan/schema';
+import { pascalCase } from './naming';
+import { PhasegateFunction, type TableAccess } from './phasegate-function';
+import { throwIfProblems } from './props-problems';
+
+/** How each Phasegate function is deployed and what it may touch besides its own logs. */
+interface FunctionSpec {
+  readonly timeout: Duration;
+  readonly tableAccess: TableAccess;
+  /** Reads and writes the environment of the plans' target functions. */
+  readonly writesTargetFlags: boolean;
+  /** Reads the state of the plan's CloudWatch alarms at the gate. */
+  readonly readsAlarms: boolean;
+}
+
+/** Seconds left between a flag write's wait and the Lambda timeout, so the handler can report and put back. */
+const FLAG_WRITE_MARGIN_SECONDS = 60;
+
+const FUNCTION_SPECS: Readonly<Record<PhasegateFunctionName, FunctionSpec>> = {
+  'start-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
+  // Applying flags and rolling back wait for every target's LastUpdateStatus to become Successful.
+  'apply-phase': { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },
+  gate: { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: true },
+  'request-approval': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
+  'finish-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
+  rollback: { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },
+};
+
+/** Props of {@link PhasegateFunctions}. */
+export interface PhasegateFunctionsProps {
+  /** Deployment stage, written to each function's environment. */
+  readonly stage: string;
+  /** The state table every function reads and writes. */
+  readonly table: ITable;
+  /**
+   * The target functions of every plan of the stage, as names or unqualified ARNs. `apply-phase` and
+   * `rollback` may read and update the configuration of exactly these functions and no other.
+   */
+  readonly targets: readonly string[];
+  /**
+   * Keep the log groups when the stack is deleted (production).
+   * @default - false: log groups are destroyed with the stack
+   */
+  readonly production?: boolean;
+  /**
+   * How long the functions' logs are kept.
+   * @default - one month
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * The ARN of a target function given by name or by ARN. A name becomes an ARN in the stack's own partition,
+ * region and account, which is where a plan's bare names live.
+ */
+export function targetFunctionArn(target: string): string {
+  if (target.startsWith('arn:')) return target;
+  return `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${target}`;
+}
+
+/**
+ * Every function in {@link PHASEGATE_FUNCTIONS}, each with least-privilege permissions: all of them read and
+ * write the state table; `apply-phase` and `rollback` read and update the configuration of the plans' target
+ * functions only; `gate` reads CloudWatch alarm states.
+ */
+export class PhasegateFunctions extends Construct {
+  /** The functions by name. */
+  public readonly functions: Readonly<Record<PhasegateFunctionName, NodejsFunction>>;
+  /** The function constructs by name, with their roles and log groups. */
+  public readonly constructs: Readonly<Record<PhasegateFunctionName, PhasegateFunction>>;
+
+  constructor(scope: Construct, id: string, props: PhasegateFunctionsProps) {
+    super(scope, id);
+    const problems: string[] = [];
+    if (!/^[a-z][a-z0-9-]*$/.test(props.stage)) {
+      problems.push(`stage: expected a lowercase stage name (a-z, 0-9, -), got ${JSON.stringify(props.stage)}`);
+    }
+    props.targets.forEach((target, i) => {
+      const parsed = TargetSchema.safeParse(target);
+      if (!parsed.success) problems.push(`targets[${i}]: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`);
+    });
+    throwIfProblems(`PhasegateFunctions ${this.node.path}`, problems);
+
+    const targetArns = [...new Set(props.targets)].sort().map(targetFunctionArn);
+    const built = {} as Record<PhasegateFunctionName, PhasegateFunction>;
+    for (const name of PHASEGATE_FUNCTIONS) {
+      const spec = FUNCTION_SPECS[name];
+      const fn = new PhasegateFunction(this, pascalCase(name), {
+        name,
+        stage: props.stage,
+        table: props.table,
+        tableAccess: spec.tableAccess,
+        timeout: spec.timeout,
+        production: props.production,
+        logRetention: props.logRetention,
+        environment: spec.writesTargetFlags
+          ? { [ENV.flagWriteTimeoutSeconds]: String(spec.timeout.toSeconds() - FLAG_WRITE_MARGIN_SECONDS) }
+          : undefined,
+      });
+      if (spec.writesTargetFlags && targetArns.length > 0) {
+        fn.role.addToPrincipalPolicy(
+          new PolicyStatement({
+            sid: 'ReadAndWriteTargetFlags',
+            actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+            resources: targetArns,
+          }),
+        );
+      }
+      if (spec.readsAlarms) grantAlarmReads(fn);
+      built[name] = fn;
+    }
+    this.constructs = built;
+    this.functions = Object.fromEntries(PHASEGATE_FUNCTIONS.map((name) => [name, built[name].function])) as Record<
+      PhasegateFunctionName,
+      NodejsFunction
+    >;
+  }
+}
+
+/** The gate's alarm reads, in a policy of their own so that their `*` is acknowledged on its own. */
+function grantAlarmReads(fn: PhasegateFunction): void {
+  const policy = new Policy(fn, 'AlarmReads', {
+    statements: [
+      new PolicyStatement({ sid: 'ReadGateAlarmStates', actions: ['cloudwatch:DescribeAlarms'], resources: ['*'] }),
+    ],
+  });
+  fn.role.attachInlinePolicy(policy);
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'cloudwatch:DescribeAlarms supports no resource-level permissions, so reading the states of the plan\'s gate ' +
+      'alarms needs Resource "*"; the action is read-only.',
+  });
+}
