@@ -55,6 +55,8 @@ export type AuditAction =
   | 'rollback-started'
   | 'rolled-back'
   | 'rollback-failed'
+  | 'paused'
+  | 'resumed'
   | 'refused';
 
 /** One line of the append-only audit trail. */
@@ -98,6 +100,8 @@ export interface RolloutState {
   readonly lastGate?: { readonly decision: string; readonly reasons: readonly string[]; readonly at: string };
   /** Why the rollout was rolled back or failed. */
   readonly reason?: string;
+  /** Set while a person has paused the rollout: gates hold and approvals wait until it is resumed. */
+  readonly paused?: { readonly by: Actor; readonly at: string; readonly reason?: string };
   /** The flag values a rollback writes: recorded so a step racing the rollback can restore them. */
   readonly safeFlags?: Readonly<Record<string, string>>;
 }
@@ -324,4 +328,28 @@ export function rollbackFinished(
         `ROLLBACK FAILED for ${state.feature}: could not write ${outcome.failedTargets.join(', ')}`,
         outcome.detail,
       );
+}
+
+/** A person pauses the rollout: it stays in its phase until resumed. Returns null if already paused. */
+export function rolloutPaused(state: RolloutState, at: string, actor: Actor, reason?: string): Transition | null {
+  if (state.paused) return null;
+  if (state.status !== 'RUNNING' && state.status !== 'AWAITING_APPROVAL') {
+    throw new ConflictError(`feature "${state.feature}" is ${state.status}; only a running rollout can be paused`);
+  }
+  return advance(
+    state,
+    { paused: { by: actor, at, ...(reason ? { reason } : {}) } },
+    at,
+    actor,
+    'paused',
+    `${actor.name ?? actor.id} paused ${state.feature} in phase ${phaseName(state.plan, state.phaseIndex) ?? '(starting)'}${reason ? `: ${reason}` : ''}`,
+  );
+}
+
+/** A person resumes a paused rollout. Returns null if it was not paused. */
+export function rolloutResumed(state: RolloutState, at: string, actor: Actor): Transition | null {
+  if (!state.paused) return null;
+  const t = advance(state, {}, at, actor, 'resumed', `${actor.name ?? actor.id} resumed ${state.feature}`);
+  const { paused: _paused, ...next } = t.next;
+  return { next: next as RolloutState, event: t.event };
 }

@@ -52,7 +52,7 @@ describe('the example plans', () => {
     const plan = examplePlan('cohort-analyzer');
     expect(plan.subFeatures).toEqual([]);
     expect(plan.flags.enabled).toBe('ULTRA_FAST_ANALYZER_ENABLED');
-    expect(plan.phases[0]!.approval).toEqual({ required: false, approvers: ['pm'] });
+    expect(plan.phases[0]!.approval).toEqual({ required: false, approvers: ['pm'], starterMayApprove: true });
     expect(plan.phases[0]!.gates.alarms).toEqual([]);
     const ux = examplePlan('ux-update');
     expect(ux.phases.map((p) => p.percent)).toEqual([100, 100, 100, 100, 100]);
@@ -109,7 +109,7 @@ describe('stage overrides', () => {
     });
     const admin = examplePlanFrom(raw, 'dev').phases[0]!;
     expect(admin.percent).toBe(25);
-    expect(admin.approval).toEqual({ required: false, approvers: ['pm', 'admin'], timeout: 'PT1H' });
+    expect(admin.approval).toEqual({ required: false, approvers: ['pm', 'admin'], timeout: 'PT1H', starterMayApprove: true });
     expect(admin.gates.errorRate).toEqual({ proceedBelow: 0.1, rollbackAbove: 0.2 });
     expect(admin.gates.p95Ms).toEqual({ proceedBelow: 5000, rollbackAbove: 10000 });
   });
@@ -340,5 +340,32 @@ describe('parsePlan', () => {
 
   it('names "rollout plan" when no source is given', () => {
     expect(() => parsePlan({})).toThrow(/^rollout plan is invalid:\n {2}- /);
+  });
+});
+
+describe('LLM sub-features always need a person', () => {
+  const raw = {
+    feature: 'llm-thing',
+    targets: ['fn-one'],
+    subFeatures: [{ id: 'llm', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
+    phases: [
+      { name: 'base', roles: ['admin'], bake: 'PT1H', approval: { required: false } },
+      { name: 'llm-on', roles: ['admin'], bake: 'PT1H', approval: { required: false }, subFeatures: { llm: {} } },
+    ],
+  };
+
+  it('refuses a phase that turns an LLM sub-feature on without a required approval', () => {
+    const result = validatePlan(raw);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.problems).toEqual([
+      'phases[1].approval.required: phase llm-on turns on the LLM sub-feature "llm", so it must require approval',
+    ]);
+  });
+
+  it('refuses a stage override that drops that approval', () => {
+    const approved = { ...raw, phases: [raw.phases[0], { ...raw.phases[1], approval: { required: true } }] };
+    expect(validatePlan(approved).ok).toBe(true);
+    const result = validatePlan({ ...approved, stages: { dev: { phases: { 'llm-on': { approval: { required: false } } } } } }, { stage: 'dev' });
+    expect(!result.ok && result.problems[0]).toMatch(/phases\[1\]\.approval\.required: .*must require approval \(after stages\.dev overrides\)/);
   });
 });

@@ -97,6 +97,10 @@ export const ApprovalSchema = z
     required: z.boolean().default(true),
     approvers: z.array(PhasegateRoleSchema).default(['pm']).describe('Roles whose members may approve or reject.'),
     timeout: DurationSchema.optional().describe('How long to wait for a decision before rolling back. Default: 7 days.'),
+    starterMayApprove: z
+      .boolean()
+      .default(true)
+      .describe('When false, the person who started the rollout may not approve or reject its phases.'),
   })
   .refine((a) => !a.required || a.approvers.length > 0, {
     error: 'a required approval needs at least one approver role',
@@ -123,7 +127,7 @@ export const PhaseSchema = z.strictObject({
   roles: audienceRoles,
   percent: z.number().min(0).max(100).default(100).describe('Share of the allowed users who get the feature (sticky).'),
   bake: DurationSchema.describe('How long the phase runs before its gates are checked.'),
-  approval: ApprovalSchema.default({ required: true, approvers: ['pm'] }),
+  approval: ApprovalSchema.default({ required: true, approvers: ['pm'], starterMayApprove: true }),
   gates: GatesSchema.default({ alarms: [] }),
   subFeatures: z.record(z.string(), PhaseSubFeatureSchema).default({}),
 });
@@ -152,6 +156,18 @@ export const RollbackSchema = z.strictObject({
     .describe('"off": every flag off. "previous-phase": the flags of the phase before the failing one (off before the first).'),
 });
 
+/** A Discord snowflake id (user, role, channel, guild). */
+export const SnowflakeSchema = z.string().regex(/^\d{17,20}$/, { error: (iss) => `expected a Discord id (17-20 digits), got ${got(iss.input)}` });
+
+/** Where a feature's rollout is discussed in Discord, and who holds which Phasegate role there. */
+export const DiscordSettingsSchema = z.strictObject({
+  channelId: SnowflakeSchema.optional().describe('Channel for approval requests and rollout notifications.'),
+  roles: z
+    .record(SnowflakeSchema, z.array(PhasegateRoleSchema).min(1))
+    .default({})
+    .describe('Discord role id -> the Phasegate roles its members hold.'),
+});
+
 /** Per-phase changes one stage makes. */
 export const PhaseOverrideSchema = z.strictObject({
   bake: DurationSchema.optional(),
@@ -161,6 +177,7 @@ export const PhaseOverrideSchema = z.strictObject({
       required: z.boolean().optional(),
       approvers: z.array(PhasegateRoleSchema).optional(),
       timeout: DurationSchema.optional(),
+      starterMayApprove: z.boolean().optional(),
     })
     .optional(),
   // Not GatesSchema.partial(): zod 4 applies `alarms`' default inside a partial, which would wipe the phase's alarms.
@@ -178,6 +195,7 @@ export const PhaseOverrideSchema = z.strictObject({
 export const StageOverrideSchema = z.strictObject({
   targets: z.array(TargetSchema).min(1).optional(),
   approvers: z.array(PhasegateRoleSchema).min(1).optional().describe("Replaces every phase's approver roles."),
+  discord: DiscordSettingsSchema.optional().describe("Replaces the plan's Discord settings on this stage."),
   phases: z.record(z.string(), PhaseOverrideSchema).default({}),
 });
 
@@ -196,6 +214,7 @@ export const PlanObjectSchema = z.strictObject({
   subFeatures: z.array(SubFeatureSchema).default([]),
   phases: z.array(PhaseSchema).min(1, { error: 'expected at least one phase' }),
   rollback: RollbackSchema.default({ to: 'off' }),
+  discord: DiscordSettingsSchema.default({ roles: {} }),
   stages: z
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/), StageOverrideSchema)
     .default({})
@@ -212,3 +231,4 @@ export type Gates = Phase['gates'];
 export type Band = z.output<typeof BandSchema>;
 export type BooleanFlag = z.output<typeof BooleanFlagSchema>;
 export type FlagNames = z.output<typeof FlagNamesSchema>;
+export type DiscordSettings = z.output<typeof DiscordSettingsSchema>;

@@ -52,7 +52,13 @@ const CrossFieldInputSchema = z.object({
   targets: keep(z.string()),
   flags: FlagNamesSchema.catch({}),
   subFeatures: keep(z.object({ id: SubFeatureSchema.shape.id, flags: FlagNamesSchema.catch({}) })),
-  phases: keep(z.object({ name: z.string(), subFeatures: z.record(z.string(), z.unknown()).catch({}) })),
+  phases: keep(
+    z.object({
+      name: z.string(),
+      subFeatures: z.record(z.string(), z.unknown()).catch({}),
+      approval: z.object({ required: z.boolean().catch(true) }).catch({ required: true }).default({ required: true }),
+    }),
+  ),
   stages: z.record(z.string(), z.object({ phases: z.record(z.string(), z.unknown()).catch({}) }).catch({ phases: {} })).catch({}),
 });
 
@@ -94,6 +100,19 @@ function crossFieldProblems(plan: Plan): string[] {
     }
   });
 
+  // An LLM sub-feature spends money: the phase that first turns it on always needs a person's approval.
+  const llmIds = new Set(plan.subFeatures.filter((s) => s.llm).map((s) => s.id));
+  const seen = new Set<string>();
+  plan.phases.forEach((phase, i) => {
+    for (const id of Object.keys(phase.subFeatures)) {
+      if (!llmIds.has(id) || seen.has(id)) continue;
+      seen.add(id);
+      if (!phase.approval?.required) {
+        problems.push(`phases[${i}].approval.required: phase ${phase.name} turns on the LLM sub-feature "${id}", so it must require approval`);
+      }
+    }
+  });
+
   for (const [stage, override] of Object.entries(plan.stages)) {
     for (const name of Object.keys(override.phases)) {
       if (!phaseNames.includes(name)) {
@@ -116,6 +135,7 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
     ...rest,
     stages: {},
     targets: override.targets ?? plan.targets,
+    discord: override.discord ?? plan.discord,
     phases: plan.phases.map((phase) => {
       const po = override.phases[phase.name] ?? {};
       return {
@@ -150,9 +170,10 @@ export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): P
   if (options.stage === undefined) return { ok: true, plan: parsed.data };
 
   const resolved = PlanObjectSchema.safeParse(resolvePlanForStage(parsed.data, options.stage));
-  if (!resolved.success) {
-    return { ok: false, problems: zodProblems(resolved.error).map((p) => `${p} (after stages.${options.stage} overrides)`) };
-  }
+  const after = (p: string): string => `${p} (after stages.${options.stage} overrides)`;
+  if (!resolved.success) return { ok: false, problems: zodProblems(resolved.error).map(after) };
+  const resolvedProblems = crossFieldProblems(resolved.data);
+  if (resolvedProblems.length > 0) return { ok: false, problems: resolvedProblems.map(after) };
   return { ok: true, plan: resolved.data };
 }
 
