@@ -24,6 +24,7 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ERROR_NAMES, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
+import { holdPolicy } from '../lambdas/core/hold';
 import { durationToSeconds } from '../lambdas/core/plan/duration';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
@@ -47,8 +48,12 @@ export const RETRYABLE_ERRORS: readonly string[] = [
   ERROR_NAMES.conflict,
 ];
 
-/** The gate decision that rolls back; any other decision (PROCEED, HOLD) moves on. Typed against the gate's result. */
-export const GATE_ROLLBACK_DECISION: GateDecision = 'ROLLBACK';
+/** The gate decisions the Choice after each gate routes on; typed against the gate's result. */
+export const GATE_DECISIONS: Readonly<Record<'rollback' | 'hold' | 'ask', GateDecision>> = {
+  rollback: 'ROLLBACK',
+  hold: 'HOLD',
+  ask: 'ASK',
+};
 
 /** Error names of the state machine's own Fail states, which an execution ends with. */
 export const STATE_MACHINE_ERRORS = {
@@ -201,15 +206,18 @@ export class RolloutStateMachine extends Construct {
           }),
         ),
       );
+      // HOLD: keep baking and check again. The gate turns a hold that lasted the plan's limit into ASK.
+      const hold = new Wait(this, `${n}: hold`, {
+        stateName: `${n}: hold`,
+        time: WaitTime.duration(Duration.seconds(holdPolicy(phase).intervalSeconds)),
+      });
+      hold.next(gate);
       const decision = new Choice(this, `${n}: gate decision`, { stateName: `${n}: gate decision` })
-        .when(Condition.stringEquals('$.gate.decision', GATE_ROLLBACK_DECISION), rollBack);
+        .when(Condition.stringEquals('$.gate.decision', GATE_DECISIONS.rollback), rollBack)
+        .when(Condition.stringEquals('$.gate.decision', GATE_DECISIONS.hold), hold);
       connect(apply);
       apply.next(bake).next(gate).next(decision);
 
-      if (!phase.approval.required) {
-        connect = (next) => decision.otherwise(next);
-        return;
-      }
       const timeoutSeconds =
         phase.approval.timeout === undefined ? DEFAULT_APPROVAL_TIMEOUT_SECONDS : durationToSeconds(phase.approval.timeout);
       const approval = guarded(
@@ -226,8 +234,17 @@ export class RolloutStateMachine extends Construct {
         ),
         [ERROR_NAMES.approvalRejected, Errors.TIMEOUT],
       );
-      decision.otherwise(approval);
-      connect = (next) => approval.next(next);
+      // A person decides when the phase needs approval, and whenever a hold lasted too long.
+      decision.when(Condition.stringEquals('$.gate.decision', GATE_DECISIONS.ask), approval);
+      if (phase.approval.required) {
+        decision.otherwise(approval);
+        connect = (next) => approval.next(next);
+      } else {
+        connect = (next) => {
+          decision.otherwise(next);
+          approval.next(next);
+        };
+      }
     });
 
     const completeRollout = guarded(invoke('Complete rollout', 'finish-rollout', common));

@@ -1,11 +1,15 @@
+import { authorize } from './authorize';
 import { ApprovalRejectedError, ConflictError, FlagWriteError, RefusedError } from './errors';
 import { safeFlagValues } from './flags';
 import type { PhasegateRole } from './plan/schema';
-import type { ApprovalDecision, ApprovalRecord, Clock, FlagWriter, RolloutStore, TaskTokens } from './ports';
+import { notifySafely, type RolloutStarter, type ApprovalDecision, type ApprovalRecord, type Clock, type FlagWriter, type Notifier, type RolloutStore, type TaskTokens } from './ports';
 import {
   approvalGranted,
+  isTerminal,
   rollbackFinished,
   rollbackStarted,
+  rolloutPaused,
+  rolloutResumed,
   type Actor,
   type AuditEvent,
   type RolloutState,
@@ -29,6 +33,7 @@ export interface DecidePorts {
   readonly store: RolloutStore;
   readonly tokens: TaskTokens;
   readonly clock: Clock;
+  readonly notifier?: Notifier;
 }
 
 /** A decision request. */
@@ -51,7 +56,15 @@ export interface DecideResult {
   readonly approval: ApprovalRecord;
 }
 
-async function refuse(store: RolloutStore, clock: Clock, req: DecideRequest, state: RolloutState | undefined, error: RefusedError): Promise<never> {
+async function refuse(
+  store: RolloutStore,
+  clock: Clock,
+  req: { feature: string; actor: Person; decision?: string; action?: string; phase?: string },
+  state: RolloutState | undefined,
+  error: RefusedError,
+): Promise<never> {
+  const action = req.action ?? req.decision ?? 'request';
+  const what = req.phase ? `${action} of phase ${req.phase}` : action;
   const event: AuditEvent = {
     feature: req.feature,
     at: clock.now().toISOString(),
@@ -60,8 +73,8 @@ async function refuse(store: RolloutStore, clock: Clock, req: DecideRequest, sta
     executionId: state?.executionId,
     fromPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
     toPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
-    message: `refused ${req.decision} of phase ${req.phase} for ${req.actor.name ?? req.actor.id}: ${error.message}`,
-    detail: { code: error.code, request: req.decision },
+    message: `refused ${what} for ${req.actor.name ?? req.actor.id}: ${error.message}`,
+    detail: { code: error.code, request: action },
   };
   // The refusal changes nothing but is still on record.
   if (state) await store.appendAudit(event);
@@ -105,6 +118,18 @@ async function settle(ports: DecidePorts, state: RolloutState, approval: Approva
     throw err;
   }
   await store.markApprovalSettled(approval.feature, approval.executionId, approval.phaseIndex);
+  await notifySafely(ports.notifier, {
+    kind: 'approval-decided',
+    feature: state.feature,
+    stage: state.stage,
+    executionId: approval.executionId,
+    phase: approval.phaseName,
+    phaseIndex: approval.phaseIndex,
+    decision: approval.status === 'APPROVED' ? 'approve' : 'reject',
+    by: approval.decidedBy ?? { id: 'unknown', via: 'state-machine' },
+    at: approval.decidedAt ?? clock.now().toISOString(),
+    ...(approval.note ? { note: approval.note } : {}),
+  });
 }
 
 /**
@@ -148,9 +173,11 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
     );
   }
 
-  const approvers = state.plan.phases[phaseIndex]!.approval.approvers;
-  if (!req.actor.roles.some((r) => approvers.includes(r))) {
-    return refuse(store, clock, req, state, new RefusedError('FORBIDDEN', `only ${approvers.join(' or ')} may decide phase ${req.phase}; you are ${req.actor.roles.join(', ') || 'no Phasegate role'}`));
+  const allowed = authorize(req.decision, req.actor, { phase: state.plan.phases[phaseIndex], startedBy: state.startedBy.id });
+  if (!allowed.ok) return refuse(store, clock, req, state, new RefusedError('FORBIDDEN', allowed.reason));
+  if (state.paused && req.decision === 'approve') {
+    const who = state.paused.by.name ?? state.paused.by.id;
+    return refuse(store, clock, req, state, new RefusedError('NOT_PENDING', `${req.feature} is paused by ${who}; resume it before approving`));
   }
   if (req.decision === 'reject' && !req.note?.trim()) {
     return refuse(store, clock, req, state, new RefusedError('INVALID', 'a rejection needs a reason'));
@@ -180,6 +207,7 @@ export interface RollbackPorts {
   readonly store: RolloutStore;
   readonly flags: FlagWriter;
   readonly clock: Clock;
+  readonly notifier?: Notifier;
 }
 
 /** The outcome of a rollback. */
@@ -229,7 +257,22 @@ export async function rollBack(ports: RollbackPorts, input: { feature: string; a
     clock.now().toISOString(),
     failed.length === 0 ? { ok: true, detail } : { ok: false, failedTargets: failed.map((f) => f.functionName), detail },
   );
-  if (finished) await store.saveTransition(state, finished);
+  if (finished) {
+    await store.saveTransition(state, finished);
+    await notifySafely(
+      ports.notifier,
+      failed.length === 0
+        ? { kind: 'rolled-back', feature: input.feature, stage: state.stage, executionId: state.executionId, reason: input.reason, by: input.actor, targets: detail.targets }
+        : {
+            kind: 'rollback-failed',
+            feature: input.feature,
+            stage: state.stage,
+            executionId: state.executionId,
+            reason: input.reason,
+            failedTargets: failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
+          },
+    );
+  }
   if (failed.length > 0) {
     throw new FlagWriteError(
       `ROLLBACK FAILED for ${input.feature}: ${failed.map((f) => `${f.functionName} (${f.error})`).join(', ')} still serve the old flags`,
@@ -237,4 +280,83 @@ export async function rollBack(ports: RollbackPorts, input: { feature: string; a
     );
   }
   return { feature: input.feature, status: 'ROLLED_BACK', safeFlags, targets: detail.targets, ms: report.ms };
+}
+
+/** What {@link pauseRollout} and {@link resumeRollout} need. */
+export interface ControlPorts {
+  readonly store: RolloutStore;
+  readonly clock: Clock;
+  readonly notifier?: Notifier;
+}
+
+async function control(
+  ports: ControlPorts,
+  req: { feature: string; actor: Person; reason?: string },
+  action: 'pause' | 'resume',
+): Promise<RolloutState> {
+  const { store, clock } = ports;
+  const state = await store.getState(req.feature);
+  if (!state) throw new RefusedError('NOT_FOUND', `feature "${req.feature}" has no rollout`);
+  const allowed = authorize(action, req.actor);
+  if (!allowed.ok) return refuse(store, clock, { ...req, action }, state, new RefusedError('FORBIDDEN', allowed.reason));
+  if (state.status !== 'RUNNING' && state.status !== 'AWAITING_APPROVAL') {
+    return refuse(store, clock, { ...req, action }, state, new RefusedError('NOT_PENDING', `${req.feature} is ${state.status}; only a running rollout can be ${action}d`));
+  }
+  const actor = { id: req.actor.id, name: req.actor.name, via: req.actor.via };
+  const t = action === 'pause' ? rolloutPaused(state, clock.now().toISOString(), actor, req.reason) : rolloutResumed(state, clock.now().toISOString(), actor);
+  if (!t) {
+    return refuse(store, clock, { ...req, action }, state, new RefusedError('NOT_PENDING', `${req.feature} is ${action === 'pause' ? 'already paused' : 'not paused'}`));
+  }
+  try {
+    await store.saveTransition(state, t);
+  } catch (err) {
+    if (err instanceof ConflictError) throw new RefusedError('STALE', `${req.feature} changed while you asked; try again`);
+    throw err;
+  }
+  await notifySafely(ports.notifier, {
+    kind: action === 'pause' ? 'paused' : 'resumed',
+    feature: req.feature,
+    stage: state.stage,
+    executionId: state.executionId,
+    by: actor,
+    ...(req.reason ? { reason: req.reason } : {}),
+  });
+  return t.next;
+}
+
+/** Pause a running rollout: its gates hold (without counting toward the hold limit) and approvals wait. */
+export function pauseRollout(ports: ControlPorts, req: { feature: string; actor: Person; reason?: string }): Promise<RolloutState> {
+  return control(ports, req, 'pause');
+}
+
+/** Resume a paused rollout: the next gate check decides as usual. */
+export function resumeRollout(ports: ControlPorts, req: { feature: string; actor: Person }): Promise<RolloutState> {
+  return control(ports, req, 'resume');
+}
+
+/** What {@link requestStart} needs. */
+export interface StartPorts {
+  readonly store: RolloutStore;
+  readonly starter: RolloutStarter;
+  readonly clock: Clock;
+}
+
+/**
+ * Start a rollout of a feature of this stage: refused unless the person may start rollouts and no rollout of
+ * the feature is active. The execution's first step claims the feature with a conditional write, so two
+ * starts racing past this check still end with one rollout.
+ */
+export async function requestStart(ports: StartPorts, req: { feature: string; actor: Person; knownFeatures: readonly string[] }): Promise<{ executionId: string }> {
+  const { store, clock } = ports;
+  if (!req.knownFeatures.includes(req.feature)) {
+    throw new RefusedError('NOT_FOUND', `no plan for feature "${req.feature}" on this stage (features: ${req.knownFeatures.join(', ') || 'none'})`);
+  }
+  const state = await store.getState(req.feature);
+  const allowed = authorize('start', req.actor);
+  if (!allowed.ok) return refuse(store, clock, { ...req, action: 'start' }, state, new RefusedError('FORBIDDEN', allowed.reason));
+  if (state && !isTerminal(state.status)) {
+    const phase = state.plan.phases[state.phaseIndex]?.name ?? 'starting';
+    return refuse(store, clock, { ...req, action: 'start' }, state, new RefusedError('NOT_PENDING', `${req.feature} is already rolling out (${state.status}, phase ${phase})`));
+  }
+  return ports.starter.start(req.feature, { actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via } });
 }

@@ -114,3 +114,103 @@ export interface Clock {
 
 /** The system clock. */
 export const systemClock: Clock = { now: () => new Date() };
+
+/** Something worth telling the people following a rollout (the stage's Discord channel). */
+export type RolloutNotification =
+  | {
+      readonly kind: 'phase-started';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly phase: string;
+      readonly phaseIndex: number;
+      readonly phases: number;
+      readonly roles: readonly string[];
+      readonly percent: number;
+      readonly bake: string;
+    }
+  | {
+      readonly kind: 'gate-evaluated';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly phase: string;
+      readonly decision: string;
+      readonly reasons: readonly string[];
+    }
+  | {
+      readonly kind: 'approval-requested';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly phase: string;
+      readonly phaseIndex: number;
+      readonly approvers: readonly string[];
+      /** The last gate's verdict, shown with the request. */
+      readonly gate?: { readonly decision: string; readonly reasons: readonly string[] };
+      /** Set when the gate held past its limit and a person must decide whether to go on. */
+      readonly heldTooLong?: boolean;
+    }
+  | {
+      readonly kind: 'approval-decided';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly phase: string;
+      readonly phaseIndex: number;
+      readonly decision: ApprovalDecision;
+      readonly by: Actor;
+      readonly at: string;
+      readonly note?: string;
+    }
+  | { readonly kind: 'rollout-completed'; readonly feature: string; readonly stage: string; readonly executionId: string }
+  | {
+      readonly kind: 'rolled-back';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly reason: string;
+      readonly by: Actor;
+      readonly targets: readonly { functionName: string; ok: boolean; ms: number }[];
+      /** Set when only one sub-feature was rolled back. */
+      readonly subFeature?: string;
+    }
+  | {
+      readonly kind: 'rollback-failed';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly reason: string;
+      readonly failedTargets: readonly { functionName: string; error: string }[];
+    }
+  | {
+      readonly kind: 'paused' | 'resumed';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly by: Actor;
+      readonly reason?: string;
+    };
+
+/** Tells people what happened. Best effort: a failed notification never fails the rollout step. */
+export interface Notifier {
+  notify(notification: RolloutNotification): Promise<void>;
+}
+
+/** Says nothing: the default where no channel is configured. */
+export const silentNotifier: Notifier = { notify: async () => undefined };
+
+/** Send a notification, logging instead of failing when the channel is down. */
+export async function notifySafely(notifier: Notifier | undefined, notification: RolloutNotification): Promise<void> {
+  if (!notifier) return;
+  try {
+    await notifier.notify(notification);
+  } catch (err) {
+    console.warn(JSON.stringify({ message: 'notification failed', kind: notification.kind, feature: notification.feature, error: (err as Error).message }));
+  }
+}
+
+/** Starts rollout executions (Step Functions StartExecution on the feature's state machine). */
+export interface RolloutStarter {
+  start(feature: string, input: { actor: Actor }): Promise<{ executionId: string }>;
+}

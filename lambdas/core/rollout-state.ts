@@ -96,6 +96,8 @@ export interface RolloutState {
   readonly updatedAt: string;
   /** The event of the transition that produced this version: lets a lost audit write be repaired. */
   readonly lastEvent: AuditEvent;
+  /** When the current phase's gate first said HOLD (cleared when a phase starts). */
+  readonly holdingSince?: string;
   /** Outcome of the last gate in this phase. */
   readonly lastGate?: { readonly decision: string; readonly reasons: readonly string[]; readonly at: string };
   /** Why the rollout was rolled back or failed. */
@@ -215,7 +217,7 @@ export function beginPhase(state: RolloutState, phaseIndex: number, at: string):
   }
   return advance(
     state,
-    { status: 'RUNNING', step: 'applying', phaseIndex, lastGate: undefined },
+    { status: 'RUNNING', step: 'applying', phaseIndex, lastGate: undefined, holdingSince: undefined },
     at,
     SYSTEM_ACTOR,
     'phase-started',
@@ -237,11 +239,14 @@ export function gateEvaluated(
   at: string,
   decision: string,
   reasons: readonly string[],
+  options: { countsTowardLimit?: boolean } = {},
 ): Transition {
   if (state.phaseIndex !== phaseIndex) throw new ConflictError(`gate for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
+  // The hold clock runs from the first HOLD of the phase; paused holds (`countsTowardLimit` false) do not start it.
+  const holdingSince = decision === 'HOLD' && options.countsTowardLimit !== false ? (state.holdingSince ?? at) : state.holdingSince;
   return advance(
     state,
-    { step: 'gating', lastGate: { decision, reasons, at } },
+    { step: 'gating', lastGate: { decision, reasons, at }, holdingSince },
     at,
     SYSTEM_ACTOR,
     'gate-evaluated',

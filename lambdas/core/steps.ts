@@ -1,7 +1,8 @@
 import { StaleExecutionError } from './errors';
 import { phaseFlagValues } from './flags';
+import { holdPolicy } from './hold';
 import { rollBack, type RollbackOutcome } from './operations';
-import type { AlarmReader, Clock, FlagWriter, RolloutStore } from './ports';
+import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type Notifier, type RolloutStore } from './ports';
 import {
   SYSTEM_ACTOR,
   approvalRequested,
@@ -26,6 +27,8 @@ export interface StepPorts {
   readonly flags: FlagWriter;
   readonly alarms: AlarmReader;
   readonly clock: Clock;
+  /** Where phase starts, gate results, approval requests and rollbacks are announced. @default - nowhere */
+  readonly notifier?: Notifier;
 }
 
 const now = (ports: { clock: Clock }): string => ports.clock.now().toISOString();
@@ -58,6 +61,19 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
   if (begin) {
     await ports.store.saveTransition(state, begin);
     state = begin.next;
+    const phase = state.plan.phases[phaseIndex]!;
+    await notifySafely(ports.notifier, {
+      kind: 'phase-started',
+      feature,
+      stage: state.stage,
+      executionId: p.executionId,
+      phase: phase.name,
+      phaseIndex,
+      phases: state.plan.phases.length,
+      roles: phase.roles,
+      percent: phase.percent,
+      bake: phase.bake,
+    });
   }
   const values = phaseFlagValues(state.plan, phaseIndex);
   const report = await ports.flags.applyAll(state.plan.targets, values);
@@ -81,8 +97,11 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
   };
 }
 
-/** A gate's verdict. */
-export type GateDecision = 'PROCEED' | 'HOLD' | 'ROLLBACK';
+/**
+ * A gate's verdict: go on, keep baking and check again, roll back, or (held past the plan's limit) ask a person.
+ * The state machine's Choice after the gate routes on it.
+ */
+export type GateDecision = 'PROCEED' | 'HOLD' | 'ROLLBACK' | 'ASK';
 
 /** The gate step's result, read by the state machine's Choice at `$.gate.decision`. */
 export interface GateResult {
@@ -101,14 +120,61 @@ export function alarmGate(watched: readonly string[], firing: readonly { name: s
   };
 }
 
+/**
+ * Pure: the verdict after holds are accounted for. A paused rollout holds without limit; a HOLD that has
+ * lasted the plan's limit becomes ASK, so a person decides whether the phase goes on.
+ */
+export function applyHoldRules(
+  result: GateResult,
+  context: { paused?: { by: { name?: string; id: string }; reason?: string }; holdingSince?: string; now: string; maxHoldSeconds: number },
+): GateResult & { countsTowardLimit: boolean } {
+  if (context.paused && result.decision !== 'ROLLBACK') {
+    const who = context.paused.by.name ?? context.paused.by.id;
+    return { decision: 'HOLD', reasons: [`paused by ${who}${context.paused.reason ? `: ${context.paused.reason}` : ''}`], countsTowardLimit: false };
+  }
+  if (result.decision !== 'HOLD') return { ...result, countsTowardLimit: true };
+  const heldSeconds = context.holdingSince ? (Date.parse(context.now) - Date.parse(context.holdingSince)) / 1000 : 0;
+  if (heldSeconds >= context.maxHoldSeconds) {
+    return {
+      decision: 'ASK',
+      reasons: [...result.reasons, `held for ${Math.round(heldSeconds)} s, the plan's limit: a person decides whether to go on`],
+      countsTowardLimit: true,
+    };
+  }
+  return { ...result, countsTowardLimit: true };
+}
+
 /** `<phase>: gate`: after the bake, decide whether the rollout may go on. */
 export async function gateStep(ports: StepPorts, p: StepPayload): Promise<GateResult> {
   const phaseIndex = requirePhaseIndex(p);
   const feature = p.plan.feature;
   const state = assertOwnedBy(await ports.store.getState(feature), feature, p.executionId);
-  const watched = state.plan.phases[phaseIndex]!.gates.alarms;
-  const result = alarmGate(watched, watched.length > 0 ? await ports.alarms.alarmsInAlarm(watched) : []);
-  await ports.store.saveTransition(state, gateEvaluated(state, phaseIndex, now(ports), result.decision, result.reasons));
+  const phase = state.plan.phases[phaseIndex]!;
+  const watched = phase.gates.alarms;
+  const at = now(ports);
+  const verdict = applyHoldRules(alarmGate(watched, watched.length > 0 ? await ports.alarms.alarmsInAlarm(watched) : []), {
+    paused: state.paused,
+    holdingSince: state.holdingSince,
+    now: at,
+    maxHoldSeconds: holdPolicy(phase).maxSeconds,
+  });
+  const result: GateResult = { decision: verdict.decision, reasons: verdict.reasons };
+  await ports.store.saveTransition(
+    state,
+    gateEvaluated(state, phaseIndex, at, result.decision, result.reasons, { countsTowardLimit: verdict.countsTowardLimit }),
+  );
+  const repeatHold = result.decision === 'HOLD' && state.lastGate?.decision === 'HOLD';
+  if (!repeatHold) {
+    await notifySafely(ports.notifier, {
+      kind: 'gate-evaluated',
+      feature,
+      stage: state.stage,
+      executionId: p.executionId,
+      phase: phase.name,
+      decision: result.decision,
+      reasons: result.reasons,
+    });
+  }
   return result;
 }
 
@@ -128,7 +194,20 @@ export async function requestApprovalStep(ports: StepPorts, p: StepPayload): Pro
     requestedAt: now(ports),
   });
   const t = approvalRequested(state, phaseIndex, now(ports));
-  if (t) await ports.store.saveTransition(state, t);
+  if (t) {
+    await ports.store.saveTransition(state, t);
+    await notifySafely(ports.notifier, {
+      kind: 'approval-requested',
+      feature,
+      stage: state.stage,
+      executionId: p.executionId,
+      phase: phase.name,
+      phaseIndex,
+      approvers: phase.approval.approvers,
+      ...(state.lastGate ? { gate: { decision: state.lastGate.decision, reasons: state.lastGate.reasons } } : {}),
+      ...(state.lastGate?.decision === 'ASK' ? { heldTooLong: true } : {}),
+    });
+  }
   return { phase: phase.name };
 }
 
@@ -137,7 +216,10 @@ export async function finishRolloutStep(ports: StepPorts, p: StepPayload): Promi
   const feature = p.plan.feature;
   const state = assertOwnedBy(await ports.store.getState(feature), feature, p.executionId);
   const t = rolloutCompleted(state, now(ports));
-  if (t) await ports.store.saveTransition(state, t);
+  if (t) {
+    await ports.store.saveTransition(state, t);
+    await notifySafely(ports.notifier, { kind: 'rollout-completed', feature, stage: state.stage, executionId: p.executionId });
+  }
   return { feature, status: 'COMPLETED' };
 }
 

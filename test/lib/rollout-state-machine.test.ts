@@ -74,7 +74,7 @@ describe('ux-update state machine (dev)', () => {
 
   it('has no state besides the happy path and the failure states', () => {
     expect(Object.keys(asl.States).sort()).toEqual(
-      [...happyPath(asl), 'Roll back', 'Rolled back', 'Rollback failed', 'Not started', 'Superseded'].sort(),
+      [...happyPath(asl), ...UX_PHASES.map((n) => `${n}: hold`), 'Roll back', 'Rolled back', 'Rollback failed', 'Not started', 'Superseded'].sort(),
     );
   });
 
@@ -135,9 +135,15 @@ describe('ux-update state machine (dev)', () => {
       });
       expect(state(`${name}: gate decision`)).toEqual({
         Type: 'Choice',
-        Choices: [{ Variable: '$.gate.decision', StringEquals: 'ROLLBACK', Next: 'Roll back' }],
+        Choices: [
+          { Variable: '$.gate.decision', StringEquals: 'ROLLBACK', Next: 'Roll back' },
+          { Variable: '$.gate.decision', StringEquals: 'HOLD', Next: `${name}: hold` },
+          { Variable: '$.gate.decision', StringEquals: 'ASK', Next: `${name}: approval` },
+        ],
         Default: `${name}: approval`,
       });
+      // A hold keeps baking (every bake, at most hourly) and checks the gate again.
+      expect(state(`${name}: hold`)).toEqual({ Type: 'Wait', Seconds: 600, Next: `${name}: gate` });
       expect(state(`${name}: approval`)).toEqual({
         Type: 'Task',
         Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
@@ -213,10 +219,12 @@ describe('state machines per stage and plan', () => {
     expect((asl.States['Load plan']!.Parameters.plan as { targets: string[] }).targets).toEqual(['valine-orchestrator-discord-prod']);
   });
 
-  it('cohort-analyzer: canary needs no approval, so its gate decision leads straight to ramp', () => {
+  it('cohort-analyzer: canary needs no approval, so its gate decision leads straight to ramp unless a hold lasted too long', () => {
     const asl = definitionNamed(stageStack('dev').template, 'phasegate-dev-cohort-analyzer');
-    expect(asl.States['canary: approval']).toBeUndefined();
     expect(asl.States['canary: gate decision']).toMatchObject({ Default: 'ramp: apply flags' });
+    // The approval state is only reached when the gate asks a person (ASK), and then leads on to ramp too.
+    expect(asl.States['canary: gate decision'].Choices).toContainEqual({ Variable: '$.gate.decision', StringEquals: 'ASK', Next: 'canary: approval' });
+    expect(asl.States['canary: approval']).toMatchObject({ Next: 'ramp: apply flags' });
     expect(happyPath(asl)).toEqual([
       'Load plan',
       'Start rollout',

@@ -79,6 +79,12 @@ export const BandSchema = z
     error: 'proceedBelow must not be above rollbackAbove (values between them mean hold)',
   });
 
+/** How long a held phase keeps baking: re-check every `interval`, and ask a person once held for `max`. */
+export const HoldSchema = z.strictObject({
+  interval: DurationSchema.optional().describe("Time between gate checks while holding. Default: the bake, at most 1 hour."),
+  max: DurationSchema.optional().describe('How long a phase may hold before a person is asked to decide. Default: the bake.'),
+});
+
 const AlarmNamesSchema = z.array(z.string().min(1).max(255));
 
 /** Gate thresholds checked after each bake. */
@@ -89,6 +95,7 @@ export const GatesSchema = z.strictObject({
   errorRate: BandSchema.optional().describe('Errors / invocations as a fraction (0.01 = 1 %).'),
   p95Ms: BandSchema.optional().describe('p95 duration of the targets in milliseconds.'),
   throttles: BandSchema.optional().describe('Throttled invocations during the bake.'),
+  hold: HoldSchema.optional().describe('How a phase whose gate says HOLD keeps baking before a person is asked.'),
 });
 
 /** Whether a phase needs a person's approval before the next one, and whose. */
@@ -187,6 +194,7 @@ export const PhaseOverrideSchema = z.strictObject({
       errorRate: BandSchema.optional(),
       p95Ms: BandSchema.optional(),
       throttles: BandSchema.optional(),
+      hold: HoldSchema.optional(),
     })
     .optional(),
 });
