@@ -26,6 +26,35 @@ export const ENV = {
   functionRole: 'PHASEGATE_FUNCTION',
   /** Seconds to wait for a target's `LastUpdateStatus` to become Successful after a flag write. */
   flagWriteTimeoutSeconds: 'PHASEGATE_FLAG_WRITE_TIMEOUT_SECONDS',
+  /** JSON map feature -> state machine ARN, for functions that start or stop rollouts. */
+  stateMachines: 'PHASEGATE_STATE_MACHINES',
+  /** JSON array of the stage's resolved plans, for functions that serve several features (Discord, alarms). */
+  plans: 'PHASEGATE_PLANS',
+  /** Name of the SSM parameter holding the Discord application's public key (hex). */
+  discordPublicKeyParameter: 'PHASEGATE_DISCORD_PUBLIC_KEY_PARAMETER',
+  /** The Discord application's public key (hex), for local runs and tests instead of the SSM parameter. */
+  discordPublicKey: 'DISCORD_PUBLIC_KEY',
+  /** Name of the SSM SecureString parameter holding the Discord bot token. */
+  discordBotTokenParameter: 'PHASEGATE_DISCORD_BOT_TOKEN_PARAMETER',
+  /** Discord API base URL; tests point it at a local server. */
+  discordApiBaseUrl: 'PHASEGATE_DISCORD_API_BASE_URL',
+  /** The Discord application id (for follow-up webhooks and command registration). */
+  discordApplicationId: 'PHASEGATE_DISCORD_APPLICATION_ID',
+} as const;
+
+/** CloudWatch metrics Phasegate emits (Embedded Metric Format) and alarms on. Dimension: `Feature` (and `Stage`). */
+export const METRICS = {
+  namespace: 'Phasegate',
+  /** LLM spend in US dollars, emitted by the runtime budget guard per settled call. */
+  llmSpendUsd: 'LlmSpendUsd',
+  /** LLM calls refused because the daily budget was exhausted. */
+  llmBudgetExhausted: 'LlmBudgetExhausted',
+  /** Milliseconds from a rollback trigger until every target serves the safe configuration. */
+  timeToSafeMs: 'TimeToSafeMs',
+  rollbacks: 'Rollbacks',
+  phaseChanges: 'PhaseChanges',
+  approvals: 'Approvals',
+  dimensions: { feature: 'Feature', stage: 'Stage', subFeature: 'SubFeature' },
 } as const;
 
 /** The stages a stack can be built for unless cdk.json's `stages` context says otherwise. */
@@ -65,6 +94,8 @@ export const KEYS = {
   auditPrefix: 'AUDIT#',
   /** Audit keys sort by time; the suffix keeps two events in the same millisecond apart. */
   audit: (at: string, suffix: string): string => `AUDIT#${at}#${suffix}`,
+  /** A sub-feature's LLM budget for one UTC day (`YYYY-MM-DD`). */
+  budget: (subFeature: string, day: string): string => `BUDGET#${subFeature}#${day}`,
 } as const;
 
 /** AWS Lambda's limit on the total size of a function's environment variables (keys plus values). */
