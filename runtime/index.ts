@@ -130,6 +130,12 @@ export interface FlagReaderOptions {
    * parent names are looked up here too. @default names derived from each key
    */
   readonly flags?: Readonly<Record<string, FlagNames>>;
+  /**
+   * Copy the environment once, when the reader is created, instead of reading it on every evaluation. Right for
+   * Lambda, whose environment never changes within an execution environment; wrong where it is changed at run
+   * time (tests). @default false
+   */
+  readonly snapshot?: boolean;
 }
 
 /** Evaluates flags against one environment. Create it once per process with {@link createFlagReader}. */
@@ -156,14 +162,17 @@ export function bucketOf(key: string, userId: string): number {
   return (hash32(`${key}:${userId}`) % BUCKETS) / 100;
 }
 
-/** FNV-1a over the UTF-8 encoding of `text` (encoded inline: no allocation), then fmix32. Unsigned. */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  const byte = (b: number): void => {
-    h = Math.imul(h ^ b, 0x01000193);
-  };
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a state `h` advanced over the UTF-8 encoding of `text` (encoded inline: no allocation, no closure). */
+function fnvUpdate(h: number, text: string): number {
   for (let i = 0; i < text.length; i++) {
     let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      h = Math.imul(h ^ c, FNV_PRIME);
+      continue;
+    }
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
       const low = text.charCodeAt(i + 1);
       if (low >= 0xdc00 && low <= 0xdfff) {
@@ -173,28 +182,34 @@ function hash32(text: string): number {
     }
     // A lone surrogate encodes as U+FFFD, as TextEncoder and Buffer do.
     if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
-    if (c < 0x80) {
-      byte(c);
-    } else if (c < 0x800) {
-      byte(0xc0 | (c >> 6));
-      byte(0x80 | (c & 0x3f));
+    if (c < 0x800) {
+      h = Math.imul(h ^ (0xc0 | (c >> 6)), FNV_PRIME);
     } else if (c < 0x10000) {
-      byte(0xe0 | (c >> 12));
-      byte(0x80 | ((c >> 6) & 0x3f));
-      byte(0x80 | (c & 0x3f));
+      h = Math.imul(h ^ (0xe0 | (c >> 12)), FNV_PRIME);
+      h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
     } else {
-      byte(0xf0 | (c >> 18));
-      byte(0x80 | ((c >> 12) & 0x3f));
-      byte(0x80 | ((c >> 6) & 0x3f));
-      byte(0x80 | (c & 0x3f));
+      h = Math.imul(h ^ (0xf0 | (c >> 18)), FNV_PRIME);
+      h = Math.imul(h ^ (0x80 | ((c >> 12) & 0x3f)), FNV_PRIME);
+      h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
     }
+    h = Math.imul(h ^ (0x80 | (c & 0x3f)), FNV_PRIME);
   }
+  return h;
+}
+
+/** MurmurHash3's fmix32 finalizer; unsigned result. */
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** FNV-1a over the UTF-8 encoding of `text`, then fmix32. Unsigned. */
+function hash32(text: string): number {
+  return fmix32(fnvUpdate(FNV_OFFSET, text));
 }
 
 /** One flag set's variables, parsed. */
@@ -377,7 +392,9 @@ export function isEnabled(key: string, ctx: FlagContext = {}, options: EvaluateO
  * flags.isEnabled('ux-update', { role: 'admin' });
  */
 export function createFlagReader(options: FlagReaderOptions = {}): FlagReader {
-  const env = options.env;
+  // process.env is a slow host object: a snapshot makes each read a plain property read. Lambda's environment is
+  // fixed for the life of an execution environment (a flag change starts new ones), so this is safe there.
+  const env = options.snapshot ? { ...(options.env ?? defaultEnv()) } : options.env;
   const flags = options.flags ?? {};
   const namesOf = (key: string): FlagNames | undefined => (Object.hasOwn(flags, key) ? flags[key] : undefined);
   const evaluateKey = (key: string, ctx: FlagContext = {}): FlagEvaluation => {
@@ -385,8 +402,71 @@ export function createFlagReader(options: FlagReaderOptions = {}): FlagReader {
     const parentNames = separator === -1 ? undefined : namesOf(key.slice(0, separator));
     return evaluateIn(env ?? defaultEnv(), key, ctx, namesOf(key), parentNames);
   };
+
+  // The hot path: per key, the resolved names, the raw values last seen and what they parsed to, and the hash
+  // state after `key + ':'`, so a request costs three property reads, a short hash and no allocation.
+  const compiled = new Map<string, CompiledKey>();
+  const compile = (key: string, names: FlagNames | undefined): CompiledKey => ({
+    key,
+    names: namesFor(key, names).resolved,
+    seed: fnvUpdate(FNV_OFFSET, `${key}:`),
+    enabled: undefined,
+    roles: undefined,
+    percent: undefined,
+    state: undefined,
+  });
+  const entryFor = (key: string): CompiledKey => {
+    let entry = compiled.get(key);
+    if (entry === undefined) {
+      entry = compile(key, namesOf(key));
+      const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
+      if (separator !== -1) {
+        const parentKey = key.slice(0, separator);
+        entry.parent = compile(parentKey, namesOf(parentKey));
+      }
+      if (compiled.size >= MAX_CACHED_KEYS) compiled.clear();
+      compiled.set(key, entry);
+    }
+    return entry;
+  };
+  const enabledFast = (entry: CompiledKey, e: FlagEnv, ctx: FlagContext): boolean => {
+    const enabled = e[entry.names.enabled.name];
+    const roles = e[entry.names.roles];
+    const percent = e[entry.names.percent];
+    let state = entry.state;
+    if (state === undefined || enabled !== entry.enabled || roles !== entry.roles || percent !== entry.percent) {
+      state = parseState(entry.names, enabled, roles, percent);
+      entry.enabled = enabled;
+      entry.roles = roles;
+      entry.percent = percent;
+      entry.state = state;
+    }
+    if (state.kind !== 'ok' || !state.on) return false;
+    if (!state.everyone && !hasAllowedRole(state, ctx)) return false;
+    if (state.percent >= 100) return true;
+    if (state.percent <= 0 || ctx.userId === undefined || ctx.userId === '') return false;
+    return (fmix32(fnvUpdate(entry.seed, ctx.userId)) % BUCKETS) / 100 < state.percent;
+  };
   return {
     evaluate: evaluateKey,
-    isEnabled: (key, ctx) => evaluateKey(key, ctx).enabled,
+    isEnabled: (key, ctx = {}) => {
+      const entry = entryFor(key);
+      const e = env ?? defaultEnv();
+      if (entry.parent !== undefined && !enabledFast(entry.parent, e, ctx)) return false;
+      return enabledFast(entry, e, ctx);
+    },
   };
+}
+
+/** A key compiled for {@link createFlagReader}'s hot path. */
+interface CompiledKey {
+  readonly key: string;
+  readonly names: ResolvedFlagNames;
+  /** FNV-1a state after hashing `key + ':'`. */
+  readonly seed: number;
+  parent?: CompiledKey;
+  enabled: string | undefined;
+  roles: string | undefined;
+  percent: string | undefined;
+  state: FlagState | undefined;
 }
