@@ -41,6 +41,46 @@ export type MetricDataSource = (
   window: { readonly startTime: Date; readonly endTime: Date },
 ) => readonly MetricDatapoint[];
 
+/** What {@link steadyLambdaTraffic} reports for every function, per minute. */
+export interface SteadyTrafficOptions {
+  /** Invocations per minute. @default 10000 */
+  readonly invocationsPerMinute?: number;
+  /** Errors per minute. @default 0 */
+  readonly errorsPerMinute?: number;
+  /** Duration in ms, for every statistic (average and percentiles alike). @default 120 */
+  readonly durationMs?: number;
+  /** Throttles per minute. @default 0 */
+  readonly throttlesPerMinute?: number;
+}
+
+/**
+ * A healthy, steady Lambda service: every `AWS/Lambda` metric of any function gets one datapoint per requested
+ * period (Sum-like statistics scaled by the period's minutes), and every other namespace has no data. The fake's
+ * default source, so a local gate over Lambda metrics sees traffic unless a test says otherwise.
+ */
+export function steadyLambdaTraffic(options: SteadyTrafficOptions = {}): MetricDataSource {
+  const perMinute: Record<string, number> = {
+    Invocations: options.invocationsPerMinute ?? 10_000,
+    Errors: options.errorsPerMinute ?? 0,
+    Throttles: options.throttlesPerMinute ?? 0,
+  };
+  return (query, window) => {
+    const stat = query.MetricStat;
+    if (!stat || stat.Metric?.Namespace !== 'AWS/Lambda') return [];
+    const period = stat.Period ?? 60;
+    const name = stat.Metric.MetricName ?? '';
+    const points: MetricDatapoint[] = [];
+    for (let t = window.startTime.getTime(); t < window.endTime.getTime(); t += period * 1000) {
+      let value: number;
+      if (name === 'Duration') value = stat.Stat === 'SampleCount' ? (perMinute.Invocations! * period) / 60 : (options.durationMs ?? 120);
+      else if (name in perMinute) value = stat.Stat === 'Sum' || stat.Stat === 'SampleCount' ? (perMinute[name]! * period) / 60 : perMinute[name]! > 0 ? 1 : 0;
+      else continue;
+      points.push({ timestamp: new Date(t), value });
+    }
+    return points;
+  };
+}
+
 /** Properties of an alarm created with {@link FakeCloudWatch.addAlarm}. */
 export interface FakeAlarmOptions {
   /** @default 'MetricAlarm' */
@@ -92,7 +132,7 @@ function validationError(message: string): CloudWatchServiceException {
 export class FakeCloudWatch {
   private readonly alarms = new Map<string, FakeAlarm>();
   private readonly callLog: CloudWatchCallRecord[] = [];
-  private metricData: MetricDataSource = () => [];
+  private metricData: MetricDataSource = steadyLambdaTraffic();
   private stub?: { restore(): void };
 
   /** Every call received so far, oldest first. */
@@ -139,7 +179,10 @@ export class FakeCloudWatch {
     return this.alarms.get(name)?.state;
   }
 
-  /** Sets where GetMetricData reads datapoints from. @default no datapoints for any query */
+  /**
+   * Sets where GetMetricData reads datapoints from; `() => []` for a world without traffic.
+   * @default {@link steadyLambdaTraffic}: a healthy Lambda service, no other metrics
+   */
   setMetricData(source: MetricDataSource): void {
     this.metricData = source;
   }

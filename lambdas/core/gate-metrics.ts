@@ -1,0 +1,231 @@
+import { alarmName, compositeAlarmName } from './alarm-names';
+import { METRICS } from './contract';
+import { durationToSeconds } from './plan/duration';
+import type { Band, Plan } from './plan/schema';
+
+/**
+ * What a phase's gates measure, resolved from the plan: one {@link GateMetric} per band, and per feature the
+ * rollback alarms the stack creates from those bands. Pure data; the gate step reads the metrics, the constructs
+ * build the alarms, and the alarm-rollback function maps an alarm name back to its metric and phases.
+ */
+
+/** The kinds of gate metric: the targets' own Lambda metrics, a plan-named metric, or a sub-feature's LLM spend. */
+export type GateMetricKind = 'error-rate' | 'p95-ms' | 'duration-ms' | 'throttles' | 'custom' | 'llm-spend';
+
+/** How a metric's figures are shown in reasons. */
+export type GateUnit = 'fraction' | 'ms' | 'count' | 'usd' | 'value';
+
+/** Which side of a band is good. */
+export type BandDirection = 'lower-is-better' | 'higher-is-better';
+
+/** A band with its direction made explicit. */
+export interface ResolvedBand {
+  readonly direction: BandDirection;
+  readonly proceed: number;
+  readonly rollback: number;
+  readonly sustainedSeconds?: number;
+  readonly baseline?: { readonly proceedWithin: number; readonly rollbackBeyond: number; readonly windowSeconds: number };
+}
+
+/** One metric a phase's gate checks. */
+export interface GateMetric {
+  /** `error-rate`, `p95-ms`, `duration-ms`, `throttles`, a custom metric's name, or `llm-spend-<sub-feature>`. */
+  readonly id: string;
+  readonly kind: GateMetricKind;
+  /** Human name for reasons: `error rate`, `p95 duration`, `cache-hit-rate`, ... */
+  readonly label: string;
+  readonly unit: GateUnit;
+  readonly statistic: string;
+  readonly band: ResolvedBand;
+  /** A custom metric: where it lives. */
+  readonly custom?: { readonly namespace: string; readonly metricName: string; readonly dimensions: Readonly<Record<string, string>> };
+  /** Hold until the metric has this many samples in the bake. */
+  readonly minSamples?: number;
+  /** The LLM sub-feature whose spend this is. */
+  readonly subFeature?: string;
+}
+
+/** Default look-back of a baseline when the band does not say. */
+export const DEFAULT_BASELINE_WINDOW_SECONDS = 86_400;
+
+/** A plan's band with its direction resolved (the validator guarantees one complete direction). */
+export function resolveBand(band: Band): ResolvedBand {
+  const lower = band.proceedBelow !== undefined && band.rollbackAbove !== undefined;
+  const base = lower
+    ? { direction: 'lower-is-better' as const, proceed: band.proceedBelow!, rollback: band.rollbackAbove! }
+    : { direction: 'higher-is-better' as const, proceed: band.proceedAbove!, rollback: band.rollbackBelow! };
+  return {
+    ...base,
+    ...(band.sustainedFor ? { sustainedSeconds: durationToSeconds(band.sustainedFor) } : {}),
+    ...(band.baseline
+      ? {
+          baseline: {
+            proceedWithin: band.baseline.proceedWithin ?? band.baseline.rollbackBeyond,
+            rollbackBeyond: band.baseline.rollbackBeyond,
+            windowSeconds: band.baseline.window ? durationToSeconds(band.baseline.window) : DEFAULT_BASELINE_WINDOW_SECONDS,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The metrics phase `phaseIndex` gates on, in a stable order: the targets' metrics, custom metrics, LLM spend. */
+export function phaseGateMetrics(plan: Plan, phaseIndex: number): GateMetric[] {
+  const phase = plan.phases[phaseIndex];
+  if (!phase) throw new RangeError(`plan "${plan.feature}" has no phase ${phaseIndex}`);
+  const g = phase.gates;
+  const out: GateMetric[] = [];
+  if (g.errorRate) out.push({ id: 'error-rate', kind: 'error-rate', label: 'error rate', unit: 'fraction', statistic: 'Sum', band: resolveBand(g.errorRate) });
+  if (g.p95Ms) out.push({ id: 'p95-ms', kind: 'p95-ms', label: 'p95 duration', unit: 'ms', statistic: 'p95', band: resolveBand(g.p95Ms) });
+  if (g.durationMs) {
+    const stat = g.durationMs.statistic;
+    out.push({ id: 'duration-ms', kind: 'duration-ms', label: `${stat} duration`, unit: 'ms', statistic: stat, band: resolveBand(g.durationMs) });
+  }
+  if (g.throttles) out.push({ id: 'throttles', kind: 'throttles', label: 'throttles', unit: 'count', statistic: 'Sum', band: resolveBand(g.throttles) });
+  for (const m of g.metrics ?? []) {
+    out.push({
+      id: m.name,
+      kind: 'custom',
+      label: m.name,
+      unit: 'value',
+      statistic: m.statistic,
+      band: resolveBand(m),
+      custom: { namespace: m.namespace, metricName: m.metric, dimensions: m.dimensions },
+      ...(m.minSamples !== undefined ? { minSamples: m.minSamples } : {}),
+    });
+  }
+  for (const sub of plan.subFeatures) {
+    const explicit = g.llmSpendUsd?.[sub.id];
+    // An LLM sub-feature that is on in this phase is gated on its spend, by default between its cap and hard limit.
+    const band: Band | undefined =
+      explicit ?? (sub.llm && phase.subFeatures[sub.id] !== undefined ? { proceedBelow: sub.llm.dailyCapUsd, rollbackAbove: sub.llm.hardLimitUsd } : undefined);
+    if (!band) continue;
+    out.push({ id: `llm-spend-${sub.id}`, kind: 'llm-spend', label: `LLM spend of ${sub.id} today`, unit: 'usd', statistic: 'Sum', band: resolveBand(band), subFeature: sub.id });
+  }
+  return out;
+}
+
+/** The CloudWatch metric of a sub-feature's LLM spend, as the runtime budget guard emits it (EMF). */
+export function llmSpendMetric(feature: string, subFeature: string): { namespace: string; metricName: string; dimensions: Record<string, string> } {
+  return {
+    namespace: METRICS.namespace,
+    metricName: METRICS.llmSpendUsd,
+    dimensions: { [METRICS.dimensions.feature]: feature, [METRICS.dimensions.subFeature]: subFeature },
+  };
+}
+
+/** The target metrics the construct alarms on, with the Lambda metric each reads. */
+export type TargetAlarmKind = Exclude<GateMetricKind, 'custom' | 'llm-spend'>;
+
+/** One rollback alarm of a feature. */
+export interface RollbackAlarmSpec {
+  /** `phasegate-<stage>-<feature>-<metric>`. */
+  readonly name: string;
+  readonly feature: string;
+  /** The gate metric it watches (`error-rate`, a custom metric's name, `llm-spend-<id>`). */
+  readonly metricId: string;
+  readonly kind: GateMetricKind;
+  readonly label: string;
+  readonly unit: GateUnit;
+  readonly statistic: string;
+  /** The rollback threshold; `direction` says which side breaches. */
+  readonly threshold: number;
+  readonly direction: BandDirection;
+  /** How long the value must stay in the rollback band before the alarm fires. */
+  readonly sustainedSeconds?: number;
+  /** Phases in which this alarm rolls the feature back; an alarm of another phase is ignored. */
+  readonly phases: readonly string[];
+  /** Set for an LLM daily-cost alarm: only this sub-feature is rolled back, in whatever phase. */
+  readonly subFeature?: string;
+  readonly custom?: GateMetric['custom'];
+}
+
+/**
+ * The rollback alarms of a feature. Thresholds tighten as exposure grows, so one alarm per metric would be wrong
+ * for every phase but one: each distinct rollback rule (threshold, direction, statistic, sustained-for) gets its own
+ * alarm, shared by the phases that use it, and only the alarms of the rollout's current phase roll it back. A metric
+ * whose rule is the same in every phase gets one alarm named after the metric (`...-error-rate`); otherwise each
+ * rule's alarm is named after the first phase that uses it (`...-error-rate-canary`). Each LLM sub-feature gets a
+ * daily cost alarm at its `hardLimitUsd` that applies in every phase.
+ */
+export function featureAlarmSpecs(plan: Plan, stage: string): RollbackAlarmSpec[] {
+  const groups = new Map<string, { metric: GateMetric; phases: string[] }>();
+  const rulesPerMetric = new Map<string, Set<string>>();
+  plan.phases.forEach((phase, i) => {
+    for (const metric of phaseGateMetrics(plan, i)) {
+      if (metric.kind === 'llm-spend') continue;
+      const b = metric.band;
+      const key = JSON.stringify([metric.id, metric.statistic, b.direction, b.rollback, b.sustainedSeconds ?? 0, metric.custom ?? null]);
+      const group = groups.get(key);
+      if (group) group.phases.push(phase.name);
+      else groups.set(key, { metric, phases: [phase.name] });
+      const rules = rulesPerMetric.get(metric.id) ?? new Set<string>();
+      rules.add(key);
+      rulesPerMetric.set(metric.id, rules);
+    }
+  });
+  const specs: RollbackAlarmSpec[] = [...groups.values()].map(({ metric, phases }) => {
+    const shared = rulesPerMetric.get(metric.id)!.size === 1;
+    return {
+      name: alarmName(stage, plan.feature, shared ? metric.id : `${metric.id}-${phases[0]}`),
+      feature: plan.feature,
+      metricId: metric.id,
+      kind: metric.kind,
+      label: metric.label,
+      unit: metric.unit,
+      statistic: metric.statistic,
+      threshold: metric.band.rollback,
+      direction: metric.band.direction,
+      ...(metric.band.sustainedSeconds ? { sustainedSeconds: metric.band.sustainedSeconds } : {}),
+      phases,
+      ...(metric.custom ? { custom: metric.custom } : {}),
+    };
+  });
+  for (const sub of plan.subFeatures) {
+    if (!sub.llm) continue;
+    specs.push({
+      name: alarmName(stage, plan.feature, `llm-spend-${sub.id}`),
+      feature: plan.feature,
+      metricId: `llm-spend-${sub.id}`,
+      kind: 'llm-spend',
+      label: `LLM spend of ${sub.id} today`,
+      unit: 'usd',
+      statistic: 'Sum',
+      threshold: sub.llm.hardLimitUsd,
+      direction: 'lower-is-better',
+      phases: plan.phases.map((p) => p.name),
+      subFeature: sub.id,
+    });
+  }
+  return specs;
+}
+
+/**
+ * The alarms the feature's composite alarm combines: per metric the loosest rule, plus every LLM cost alarm. When
+ * one of them is in ALARM, the feature breaches its rollback band whatever phase it is in, so the composite never
+ * sits in ALARM just because a later phase's tighter threshold is not met yet.
+ */
+export function compositeMembers(specs: readonly RollbackAlarmSpec[]): RollbackAlarmSpec[] {
+  const loosest = new Map<string, RollbackAlarmSpec>();
+  for (const spec of specs) {
+    if (spec.kind === 'llm-spend') continue;
+    const current = loosest.get(spec.metricId);
+    const looser = (a: RollbackAlarmSpec, b: RollbackAlarmSpec): boolean =>
+      a.direction === 'lower-is-better' ? a.threshold > b.threshold : a.threshold < b.threshold;
+    if (!current || looser(spec, current) || (spec.threshold === current.threshold && (spec.sustainedSeconds ?? 0) > (current.sustainedSeconds ?? 0))) {
+      loosest.set(spec.metricId, spec);
+    }
+  }
+  return [...loosest.values(), ...specs.filter((s) => s.kind === 'llm-spend')];
+}
+
+/** The feature's rollback alarm called `name`, or undefined (the composite and unknown names are not rollback alarms). */
+export function findRollbackAlarm(plan: Plan, stage: string, name: string): RollbackAlarmSpec | undefined {
+  if (name === compositeAlarmName(stage, plan.feature)) return undefined;
+  return featureAlarmSpecs(plan, stage).find((s) => s.name === name);
+}
+
+/** The function name of a target given by name or ARN: what the `FunctionName` dimension of its metrics holds. */
+export function targetFunctionName(target: string): string {
+  return target.startsWith('arn:') ? target.split(':')[6]! : target;
+}

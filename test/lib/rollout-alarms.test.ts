@@ -1,0 +1,192 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ENV, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
+import { featureAlarmSpecs } from '../../lambdas/core/gate-metrics';
+import { loadPlanFile } from '../../lambdas/core/plan/load';
+import { parsePlan } from '../../lambdas/core/plan/validate';
+import { AlarmRollback } from '../../lib/alarm-rollback';
+import { FeatureAlarms } from '../../lib/feature-alarms';
+import { alarmStateChangeEvent, matchesEventPattern, rulesMatching } from '../../local/scenarios/alarm';
+import type { CloudFormationTemplate } from '../../local/asl';
+import { asArray, functionId, functionRoleId, policyStatements, resolveIntrinsics, stageStack, testApp } from './template-helpers';
+
+const { template, stack } = stageStack('dev');
+const alarms = (): Record<string, any> =>
+  Object.fromEntries(Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((r) => [r.Properties.AlarmName, r.Properties]));
+
+describe('FeatureAlarms in the dev stack', () => {
+  it('creates one rollback alarm per distinct rollback rule of each plan, named phasegate-<stage>-<feature>-<metric>', () => {
+    const expected = ['cohort-analyzer', 'ux-update'].flatMap((f) => featureAlarmSpecs(loadPlanFile(`rollouts/${f}.json`, 'dev'), 'dev').map((s) => s.name));
+    expect(Object.keys(alarms()).sort()).toEqual(expected.sort());
+    expect(expected).toEqual(
+      expect.arrayContaining([
+        'phasegate-dev-cohort-analyzer-error-rate-canary',
+        'phasegate-dev-cohort-analyzer-error-rate-ramp',
+        'phasegate-dev-cohort-analyzer-error-rate-full',
+        'phasegate-dev-cohort-analyzer-duration-ms',
+        'phasegate-dev-ux-update-llm-spend-llm-parsing',
+      ]),
+    );
+  });
+
+  it('alarms on the rollback band, treats missing data as not breaching, and spans the sustained-for', () => {
+    const a = alarms();
+    expect(a['phasegate-dev-cohort-analyzer-error-rate-canary']).toMatchObject({
+      Threshold: 0.01,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      DatapointsToAlarm: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    // "above 0.1 % for more than 1 hour": 60 one-minute periods, all breaching.
+    expect(a['phasegate-dev-cohort-analyzer-error-rate-full']).toMatchObject({ Threshold: 0.001, EvaluationPeriods: 60, DatapointsToAlarm: 60 });
+    for (const props of Object.values(a)) expect(props.TreatMissingData).toBe('notBreaching');
+  });
+
+  it('computes the error rate as Errors / Invocations over every target with metric math', () => {
+    const metrics = alarms()['phasegate-dev-cohort-analyzer-error-rate-canary'].Metrics as any[];
+    expect(metrics.find((m) => m.Expression)).toMatchObject({ Expression: '(e0+e1)/(i0+i1)', ReturnData: true });
+    const stats = metrics.filter((m) => m.MetricStat).map((m) => [m.Id, m.MetricStat.Metric.MetricName, m.MetricStat.Metric.Dimensions[0].Value, m.MetricStat.Stat, m.ReturnData]);
+    expect(stats).toEqual([
+      ['e0', 'Errors', 'cohort-api-dev', 'Sum', false],
+      ['i0', 'Invocations', 'cohort-api-dev', 'Sum', false],
+      ['e1', 'Errors', 'cohort-worker-dev', 'Sum', false],
+      ['i1', 'Invocations', 'cohort-worker-dev', 'Sum', false],
+    ]);
+  });
+
+  it('takes the worst target for a duration statistic (percentiles do not add up across functions)', () => {
+    const metrics = alarms()['phasegate-dev-cohort-analyzer-duration-ms'].Metrics as any[];
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe('MAX([m0,m1])');
+    expect(metrics.filter((m) => m.MetricStat).map((m) => m.MetricStat.Stat)).toEqual(['p99', 'p99']);
+  });
+
+  it('uses a plain metric for one target, and alarms on the LLM daily cost at the sub-feature\'s hardLimitUsd', () => {
+    const a = alarms();
+    expect(a['phasegate-dev-ux-update-p95-ms']).toMatchObject({ MetricName: 'Duration', Namespace: 'AWS/Lambda', ExtendedStatistic: 'p95', Threshold: 10000, Period: 60 });
+    expect(a['phasegate-dev-ux-update-llm-spend-llm-parsing']).toMatchObject({
+      Namespace: 'Phasegate',
+      MetricName: 'LlmSpendUsd',
+      Dimensions: [
+        { Name: 'Feature', Value: 'ux-update' },
+        { Name: 'SubFeature', Value: 'llm-parsing' },
+      ],
+      Statistic: 'Sum',
+      Period: 86400,
+      Threshold: 10,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('builds one composite alarm per feature over the loosest rule per metric and the cost alarms', () => {
+    const composites = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')).map((r) => r.Properties);
+    expect(composites.map((c) => c.AlarmName).sort()).toEqual(['phasegate-dev-cohort-analyzer-composite', 'phasegate-dev-ux-update-composite']);
+    const rule = JSON.stringify(resolveIntrinsics(composites.find((c) => c.AlarmName === 'phasegate-dev-ux-update-composite')!.AlarmRule));
+    expect(rule).toContain('ALARM(');
+    expect(rule).toContain(' OR ');
+  });
+
+  it('gives each feature a dashboard with its phase thresholds', () => {
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards.map((d) => d.Properties.DashboardName).sort()).toEqual(['phasegate-dev-cohort-analyzer', 'phasegate-dev-ux-update']);
+    const body = JSON.stringify(resolveIntrinsics(dashboards.find((d) => d.Properties.DashboardName === 'phasegate-dev-cohort-analyzer')!.Properties.DashboardBody));
+    for (const text of ['canary: roll back > 1 %', 'ramp: roll back > 0.5 %', 'full: roll back > 0.1 %', 'p99 duration']) expect(body).toContain(text);
+  });
+
+  it('refuses alarms CloudWatch cannot build, naming the alarm', () => {
+    const plan = parsePlan({
+      feature: 'wide',
+      targets: ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'],
+      phases: [{ name: 'all', roles: ['all'], bake: 'PT1H', gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 } } }],
+    });
+    expect(() => new FeatureAlarms(new Stack(testApp(), 'Wide'), 'Alarms', { plan, stage: 'dev' })).toThrow(
+      /FeatureAlarms Wide\/Alarms is invalid:\n {2}- alarm phasegate-dev-wide-error-rate: error rate over 6 targets needs 12 metrics; a CloudWatch alarm takes at most 10/,
+    );
+  });
+});
+
+describe('AlarmRollback: the EventBridge rule and the alarm-rollback function', () => {
+  const cfn = template.toJSON() as CloudFormationTemplate;
+
+  it('matches CloudWatch Alarm State Change to ALARM for the stage\'s Phasegate alarms, targeting alarm-rollback', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ prefix: 'phasegate-dev-' }], state: { value: ['ALARM'] } },
+      },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId(template, 'alarm-rollback'), 'Arn'] }, RetryPolicy: Match.anyValue() })],
+    });
+    const alarm = (name: string, state: 'ALARM' | 'OK' = 'ALARM') => alarmStateChangeEvent({ alarmName: name, state });
+    expect(rulesMatching(cfn, alarm('phasegate-dev-ux-update-error-rate-admin')).map((r) => r.targetFunctions)).toEqual([[functionId(template, 'alarm-rollback')]]);
+    expect(rulesMatching(cfn, alarm('phasegate-dev-ux-update-error-rate-admin', 'OK'))).toEqual([]);
+    expect(rulesMatching(cfn, alarm('phasegate-prod-ux-update-error-rate-admin'))).toEqual([]);
+    expect(rulesMatching(cfn, alarm('orders-api-5xx'))).toEqual([]);
+  });
+
+  it('is not a step of the state machine, and knows each feature\'s state machine', () => {
+    expect(PHASEGATE_FUNCTIONS as readonly string[]).not.toContain('alarm-rollback');
+    const fn = template.findResources('AWS::Lambda::Function')[functionId(template, 'alarm-rollback')]!;
+    const machines = JSON.parse(resolveIntrinsics(fn.Properties.Environment.Variables[ENV.stateMachines]) as string);
+    expect(Object.keys(machines).sort()).toEqual(['cohort-analyzer', 'ux-update']);
+    expect(Number(fn.Properties.Environment.Variables[ENV.flagWriteTimeoutSeconds])).toBeLessThan(fn.Properties.Timeout);
+    for (const sm of Object.values(template.findResources('AWS::StepFunctions::StateMachine'))) {
+      expect(JSON.stringify(sm.Properties.DefinitionString)).not.toContain(functionId(template, 'alarm-rollback'));
+    }
+  });
+
+  it('has least privilege: target configurations only, task failure and stop on Phasegate\'s own state machines only', () => {
+    const role = functionRoleId(template, 'alarm-rollback');
+    const statements = policyStatements(template).filter((s) => s.roles.includes(role)).map((s) => s.statement);
+    const byAction = (prefix: string) => statements.filter((s) => asArray(s.Action).some((a: string) => a.startsWith(prefix)));
+    expect(byAction('lambda:').map((s) => [asArray(s.Action).sort(), asArray(s.Resource).sort()])).toEqual([
+      [
+        ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+        ['cohort-api-dev', 'cohort-worker-dev', 'valine-orchestrator-discord-dev'].map((n) => `arn:aws:lambda:us-east-1:123456789012:function:${n}`),
+      ],
+    ]);
+    const states = byAction('states:');
+    expect(states.map((s) => s.Action)).toEqual(['states:SendTaskFailure', 'states:StopExecution']);
+    expect(asArray(states[1]!.Resource).sort()).toEqual([
+      'arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-cohort-analyzer:*',
+      'arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-ux-update:*',
+    ]);
+    for (const s of statements) {
+      if (asArray(s.Resource).includes('*')) expect(asArray(s.Action).every((a: string) => a.startsWith('xray:'))).toBe(true);
+    }
+    expect(byAction('dynamodb:').flatMap((s) => asArray(s.Action)).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+  });
+
+  it('passes cdk-nag with every acknowledgement reasoned', () => {
+    const report = new AwsSolutionsChecks(stack.node.root as never).validateScope(stack);
+    expect(report.violations).toEqual([]);
+  });
+
+  it('refuses to build without a feature to roll back, listing every problem', () => {
+    const s = new Stack(testApp(), 'Empty');
+    const table = new Table(s, 'T', { partitionKey: { name: 'pk', type: AttributeType.STRING } });
+    expect(() => new AlarmRollback(s, 'AlarmRollback', { stage: 'Dev', table, targets: ['bad name'], stateMachines: {} })).toThrow(
+      /AlarmRollback Empty\/AlarmRollback is invalid:\n {2}- stage: .*\n {2}- targets\[0\]: .*\n {2}- stateMachines: expected at least one feature/,
+    );
+  });
+});
+
+describe('the local event pattern matcher', () => {
+  it.each([
+    [{ source: ['aws.cloudwatch'] }, { source: 'aws.cloudwatch' }, true],
+    [{ source: ['aws.cloudwatch'] }, { source: 'aws.s3' }, false],
+    [{ detail: { alarmName: [{ prefix: 'phasegate-dev-' }] } }, { detail: { alarmName: 'phasegate-dev-x' } }, true],
+    [{ detail: { alarmName: [{ prefix: 'phasegate-dev-' }] } }, { detail: { alarmName: 'phasegate-prod-x' } }, false],
+    [{ detail: { alarmName: [{ suffix: '-composite' }] } }, { detail: { alarmName: 'a-composite' } }, true],
+    [{ detail: { state: { value: [{ 'anything-but': ['OK'] }] } } }, { detail: { state: { value: 'ALARM' } } }, true],
+    [{ detail: { state: { value: [{ 'anything-but': { prefix: 'O' } }] } } }, { detail: { state: { value: 'OK' } } }, false],
+    [{ detail: { extra: [{ exists: false }] } }, { detail: {} }, true],
+    [{ detail: { n: [{ numeric: ['>', 0, '<=', 5] }] } }, { detail: { n: 5 } }, true],
+    [{ resources: ['arn:a'] }, { resources: ['arn:b', 'arn:a'] }, true],
+    [{ detail: { state: { value: ['ALARM'] } } }, { detail: {} }, false],
+  ])('%j against %j -> %s', (pattern, event, expected) => expect(matchesEventPattern(pattern, event)).toBe(expected));
+});
