@@ -1,0 +1,135 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { createBudgetReader } from '../core/budget';
+import { ENV } from '../core/contract';
+import { parseStagePlans, type StagePlan } from '../core/discord/directory';
+import type { InteractionEndpointPorts } from '../core/discord/endpoint';
+import { importPublicKey, type PublicKey } from '../core/discord/signature';
+import type { Plan } from '../core/plan/schema';
+import { systemClock } from '../core/ports';
+import { DiscordApiClient } from './discord-api';
+import { DiscordNotifier, DynamoApprovalMessages } from './discord-notifier';
+import { DynamoLlmBudgetStore } from './dynamo-budget-store';
+import { DynamoRolloutStore } from './dynamo-state-store';
+import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
+import { LambdaSelfInvoker } from './lambda-self-invoker';
+import { SfnRolloutStarter, parseStateMachines } from './sfn-rollout-starter';
+import { SfnTaskTokens } from './sfn-task-tokens';
+import { SsmParameters } from './ssm-parameters';
+
+/** The endpoint's environment is incomplete or malformed; the message lists every problem. */
+export class DiscordConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`the Discord endpoint is misconfigured:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'DiscordConfigError';
+  }
+}
+
+/** SDK clients to use instead of the defaults (local runs and tests pass theirs). */
+export interface DiscordEndpointClients {
+  readonly dynamo?: DynamoDBClient;
+  readonly ssm?: SSMClient;
+  /** The client of the asynchronous self-invocation (deferred jobs). */
+  readonly selfInvoke?: LambdaClient;
+  /** Options of the flag writer used by rollbacks. */
+  readonly flagWriter?: LambdaFlagWriterOptions;
+}
+
+/** Run `load` once; a failure is forgotten so that the next call tries again. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    if (!value) {
+      value = load();
+      value.catch(() => {
+        value = undefined;
+      });
+    }
+    return value;
+  };
+}
+
+/**
+ * The endpoint's ports from its environment, read once (a cold start): table, stage, the stage's plans, the
+ * state machines, the public key (`DISCORD_PUBLIC_KEY` hex for local runs, else the SSM parameter, fetched at
+ * once and kept), the bot token's SSM parameter (fetched when a channel message is first posted), the Discord
+ * API base URL, and this function's name for the asynchronous self-invocation. Throws
+ * {@link DiscordConfigError} listing every missing or malformed variable.
+ */
+export function discordEndpointPortsFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  clients: DiscordEndpointClients = {},
+): InteractionEndpointPorts {
+  const problems: string[] = [];
+  const need = (key: string): string => {
+    const value = env[key];
+    if (!value) problems.push(`${key}: not set`);
+    return value ?? '';
+  };
+  const tableName = need(ENV.tableName);
+  const stage = need(ENV.stage);
+  const functionName = need('AWS_LAMBDA_FUNCTION_NAME');
+  let plans: StagePlan[] = [];
+  try {
+    plans = parseStagePlans(env[ENV.plans]);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  let stateMachines: Record<string, string> = {};
+  try {
+    stateMachines = parseStateMachines(env[ENV.stateMachines]);
+  } catch (err) {
+    problems.push(`${ENV.stateMachines}: ${(err as Error).message}`);
+  }
+  const publicKeyHex = env[ENV.discordPublicKey];
+  const publicKeyParameter = env[ENV.discordPublicKeyParameter];
+  if (!publicKeyHex && !publicKeyParameter) problems.push(`${ENV.discordPublicKeyParameter} (or ${ENV.discordPublicKey} for local runs): not set`);
+  const tokenParameter = env[ENV.discordBotTokenParameter];
+  if (problems.length > 0) throw new DiscordConfigError(problems);
+
+  const ssm = new SsmParameters(clients.ssm);
+  const dynamo = clients.dynamo ?? new DynamoDBClient({});
+  const store = new DynamoRolloutStore(tableName, dynamo);
+  const flagTimeout = Number(env[ENV.flagWriteTimeoutSeconds] ?? '60');
+  const publicKey = once<PublicKey>(async () => importPublicKey(publicKeyHex ?? (await ssm.get(publicKeyParameter!))));
+  // Fetched during the cold start rather than on the first request; a failure is retried by that request.
+  publicKey().catch(() => undefined);
+  const api = new DiscordApiClient({
+    ...(env[ENV.discordApiBaseUrl] ? { baseUrl: env[ENV.discordApiBaseUrl] } : {}),
+    // The endpoint answers within Discord's 3 s: its own Discord calls may not hang for long.
+    timeoutMs: 2500,
+    ...(tokenParameter ? { botToken: () => ssm.get(tokenParameter, { secure: true }) } : {}),
+  });
+  const byFeature = new Map(plans.map((p) => [p.feature, p]));
+  const notifier = new DiscordNotifier({
+    api,
+    messages: new DynamoApprovalMessages(tableName, dynamo),
+    // Without a bot token the endpoint cannot post to channels; replies still work (they use interaction tokens).
+    channelOf: async (feature) => (tokenParameter ? byFeature.get(feature)?.discord.channelId : undefined),
+  });
+
+  return {
+    stage,
+    plans,
+    store,
+    tokens: new SfnTaskTokens(),
+    flags: new LambdaFlagWriter(undefined, {
+      settleTimeoutMs: (Number.isFinite(flagTimeout) ? flagTimeout : 60) * 1000,
+      ...clients.flagWriter,
+    }),
+    clock: systemClock,
+    starter: (executionName) => new SfnRolloutStarter(stateMachines, { executionName }),
+    publicKey,
+    discord: api,
+    notifier: (context) => notifier.withContext(context),
+    jobs: new LambdaSelfInvoker(functionName, clients.selfInvoke),
+    budgets: createBudgetReader({
+      budgets: new DynamoLlmBudgetStore(tableName, dynamo),
+      clock: systemClock,
+      // budgetStatus reads a plan's feature and its LLM sub-features (id and limits) only: exactly what the
+      // stage plans carry. The rest of a plan does not fit in the endpoint's 4 KB environment.
+      plans: plans as unknown as Plan[],
+    }),
+  };
+}

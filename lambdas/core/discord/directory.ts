@@ -1,0 +1,100 @@
+import type { PhasegateRole, Plan, SubFeature } from '../plan/schema';
+
+/**
+ * What the Discord endpoint knows about each plan of its stage, carried in its `PHASEGATE_PLANS` variable.
+ *
+ * Not the whole plan: Lambda allows 4 KB of environment in total, and two example plans alone are over 4 KB.
+ * The endpoint needs only the feature ids (autocomplete, start), the phase names (status of a feature that never
+ * ran), the sub-features with an LLM budget and their limits (`/rollout budget`), and the Discord settings
+ * (channel and role mapping). Everything
+ * else it reads from the rollout state, which carries the plan the execution runs. The plans went through the
+ * plan validator at synth; at run time this is only shape-checked, so the endpoint never loads the validator.
+ */
+export interface StagePlan {
+  readonly feature: string;
+  readonly phases: readonly string[];
+  /** The sub-features with an `llm` budget (only those, and only their id and limits). */
+  readonly subFeatures: readonly LlmSubFeatureSummary[];
+  /** The stage-resolved plan's Discord settings: channel, and Discord role id -> Phasegate roles. */
+  readonly discord: Plan['discord'];
+}
+
+/** A sub-feature with an LLM budget, as {@link StagePlan} carries it. */
+export interface LlmSubFeatureSummary {
+  readonly id: string;
+  readonly llm: NonNullable<SubFeature['llm']>;
+}
+
+/** The {@link StagePlan} of a stage-resolved plan (at synth time, in the construct). */
+export function stagePlanOf(plan: Plan): StagePlan {
+  return {
+    feature: plan.feature,
+    phases: plan.phases.map((p) => p.name),
+    subFeatures: plan.subFeatures.flatMap((s) => (s.llm ? [{ id: s.id, llm: s.llm }] : [])),
+    discord: {
+      ...(plan.discord.channelId !== undefined ? { channelId: plan.discord.channelId } : {}),
+      roles: plan.discord.roles,
+    },
+  };
+}
+
+/** The endpoint's `PHASEGATE_PLANS` is missing or malformed; the message names every problem. */
+export class StagePlansInvalidError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`PHASEGATE_PLANS is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'StagePlansInvalidError';
+  }
+}
+
+const ROLES: readonly string[] = ['admin', 'pm', 'developer', 'on-call'] satisfies readonly PhasegateRole[];
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * Read `PHASEGATE_PLANS` (a JSON array of {@link StagePlan}). A cheap shape check with field paths, not the plan
+ * validator: the construct wrote this from validated plans.
+ */
+export function parseStagePlans(json: string | undefined): StagePlan[] {
+  if (json === undefined || json === '') throw new StagePlansInvalidError(['(variable): not set; the stack sets it on the Discord endpoint']);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new StagePlansInvalidError([`(variable): not JSON: ${(err as Error).message}`]);
+  }
+  if (!Array.isArray(raw)) throw new StagePlansInvalidError(['(variable): expected a JSON array of plans']);
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  raw.forEach((entry: unknown, i) => {
+    const p = entry as Partial<Record<keyof StagePlan, unknown>> | null;
+    if (typeof p !== 'object' || p === null) return problems.push(`[${i}]: expected an object`);
+    if (typeof p.feature !== 'string' || !/^[a-z][a-z0-9-]{1,39}$/.test(p.feature)) problems.push(`[${i}].feature: expected a feature id`);
+    else if (seen.has(p.feature)) problems.push(`[${i}].feature: "${p.feature}" appears twice`);
+    else seen.add(p.feature);
+    if (!isStringArray(p.phases) || p.phases.length === 0) problems.push(`[${i}].phases: expected phase names`);
+    const subs = p.subFeatures;
+    if (!Array.isArray(subs)) problems.push(`[${i}].subFeatures: expected a list`);
+    else {
+      subs.forEach((sub: unknown, j) => {
+        const s = sub as { id?: unknown; llm?: { dailyCapUsd?: unknown; hardLimitUsd?: unknown } } | null;
+        const ok = typeof s?.id === 'string' && typeof s.llm?.dailyCapUsd === 'number' && typeof s.llm.hardLimitUsd === 'number';
+        if (!ok) problems.push(`[${i}].subFeatures[${j}]: expected { id, llm: { dailyCapUsd, hardLimitUsd } }`);
+      });
+    }
+    const discord = p.discord as { channelId?: unknown; roles?: unknown } | undefined;
+    if (typeof discord !== 'object' || discord === null) return problems.push(`[${i}].discord: expected an object`);
+    if (discord.channelId !== undefined && (typeof discord.channelId !== 'string' || !/^\d{17,20}$/.test(discord.channelId))) {
+      problems.push(`[${i}].discord.channelId: expected a Discord id`);
+    }
+    if (typeof discord.roles !== 'object' || discord.roles === null || Array.isArray(discord.roles)) {
+      return problems.push(`[${i}].discord.roles: expected an object`);
+    }
+    for (const [roleId, roles] of Object.entries(discord.roles)) {
+      if (!isStringArray(roles) || !roles.every((r) => ROLES.includes(r))) {
+        problems.push(`[${i}].discord.roles.${roleId}: expected Phasegate roles (${ROLES.join(', ')})`);
+      }
+    }
+    return undefined;
+  });
+  if (problems.length > 0) throw new StagePlansInvalidError(problems);
+  return raw as StagePlan[];
+}

@@ -1,0 +1,306 @@
+import type { APIEmbed, APIEmbedField } from 'discord-api-types/v10';
+import type { RefusedError } from '../errors';
+import type { FeatureBudgetStatus, RolloutNotification } from '../ports';
+import type { Actor, AuditEvent, RolloutState } from '../rollout-state';
+import { encodeCustomId, executionHash } from './custom-id';
+import type { StagePlan } from './directory';
+import type { DiscordMessage } from './ports';
+
+/**
+ * Every message Phasegate shows in Discord, as plain data. Embeds with short titles and one field per line read
+ * well on a phone; times are Discord timestamps (`<t:…:R>`), which each reader sees in their own time zone.
+ * Nothing here pings anyone: every message carries `allowed_mentions: { parse: [] }`.
+ */
+
+/** Embed colours by tone. */
+export const COLORS = { ok: 0x2ecc71, waiting: 0xf1c40f, bad: 0xe74c3c, info: 0x3498db, quiet: 0x95a5a6 } as const;
+
+/** Discord's embed limits that Phasegate's content can reach. */
+const LIMITS = { title: 256, description: 4096, fieldValue: 1024, embeds: 10 } as const;
+
+/** The interaction response flag that shows a message to the person who asked only. */
+export const EPHEMERAL = 64;
+
+const NO_PINGS = { parse: [] } as const;
+
+/** `text` cut to `max` characters, with an ellipsis when it was longer. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** A Discord timestamp for an ISO time: `R` relative ("3 hours ago"), `f` date and time. */
+export function when(iso: string | undefined, style: 'R' | 'f' = 'R'): string {
+  const ms = iso ? Date.parse(iso) : NaN;
+  return Number.isFinite(ms) ? `<t:${Math.floor(ms / 1000)}:${style}>` : 'unknown';
+}
+
+/** Who did something: the name in bold, with a mention (which never pings) for Discord users. */
+export function who(actor: Actor | undefined): string {
+  if (!actor) return 'someone';
+  const name = `**${escapeMarkdown(actor.name ?? actor.id)}**`;
+  return actor.via === 'discord' && /^\d{17,20}$/.test(actor.id) ? `${name} (<@${actor.id}>)` : name;
+}
+
+/** Markdown characters in user-supplied text shown literally. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/([\\*_`~|>])/g, '\\$1');
+}
+
+const field = (name: string, value: string, inline = false): APIEmbedField => ({
+  name: truncate(name, 256),
+  value: truncate(value || '-', LIMITS.fieldValue),
+  inline,
+});
+
+function message(embeds: APIEmbed[], extra: Partial<DiscordMessage> = {}): DiscordMessage {
+  return { embeds: embeds.slice(0, LIMITS.embeds), allowed_mentions: NO_PINGS, ...extra };
+}
+
+function embed(title: string, color: number, description?: string, fields: APIEmbedField[] = [], footer?: string): APIEmbed {
+  return {
+    title: truncate(title, LIMITS.title),
+    color,
+    ...(description ? { description: truncate(description, LIMITS.description) } : {}),
+    ...(fields.length > 0 ? { fields } : {}),
+    ...(footer ? { footer: { text: truncate(footer, 2048) } } : {}),
+  };
+}
+
+const footerOf = (stage: string, executionId: string): string => `stage ${stage} · execution ${executionHash(executionId)}`;
+
+/** An ephemeral message saying something went wrong or cannot be done. */
+export function errorMessage(title: string, text: string): DiscordMessage {
+  return message([embed(title, COLORS.bad, text)], { flags: EPHEMERAL });
+}
+
+const REFUSAL_TITLES: Readonly<Record<RefusedError['code'], string>> = {
+  FORBIDDEN: 'Not allowed',
+  STALE: 'Out of date',
+  ALREADY_DECIDED: 'Already decided',
+  NOT_PENDING: 'Not waiting for that',
+  NOT_FOUND: 'Not found',
+  INVALID: 'Cannot do that',
+};
+
+/** An ephemeral refusal: nothing changed, and (where a feature is known) the refusal is on the audit trail. */
+export function refusalMessage(err: Pick<RefusedError, 'code' | 'message'>): DiscordMessage {
+  return errorMessage(REFUSAL_TITLES[err.code] ?? 'Refused', `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}. Nothing was changed.`);
+}
+
+/** Which approval request the buttons answer. */
+export interface ApprovalRequestView {
+  readonly feature: string;
+  readonly stage: string;
+  readonly executionId: string;
+  readonly phase: string;
+  readonly approvers: readonly string[];
+  readonly gate?: { readonly decision: string; readonly reasons: readonly string[] };
+  readonly heldTooLong?: boolean;
+}
+
+/** The approval request posted to the feature's channel, with Approve and Reject buttons bound to this phase and execution. */
+export function approvalRequestMessage(r: ApprovalRequestView): DiscordMessage {
+  const hash = executionHash(r.executionId);
+  const fields = [field('Who may decide', r.approvers.join(' or '))];
+  if (r.gate) fields.push(field(`Gate: ${r.gate.decision}`, r.gate.reasons.map((reason) => `• ${reason}`).join('\n')));
+  const description = r.heldTooLong
+    ? `The gate of phase **${r.phase}** held past the plan's limit. Approve to go on, reject to roll back.`
+    : `Phase **${r.phase}** baked and passed its gate. Approve to go on, reject to roll back.`;
+  return message([embed(`⏳ ${r.feature}: approve phase ${r.phase}?`, COLORS.waiting, description, fields, footerOf(r.stage, r.executionId))], {
+    components: [
+      {
+        type: 1,
+        components: [
+          { type: 2, style: 3, label: 'Approve', custom_id: encodeCustomId({ action: 'approve', feature: r.feature, phase: r.phase, executionHash: hash }) },
+          { type: 2, style: 4, label: 'Reject', custom_id: encodeCustomId({ action: 'reject', feature: r.feature, phase: r.phase, executionHash: hash }) },
+        ],
+      },
+    ],
+  });
+}
+
+/** A decision on a phase. */
+export interface DecisionView {
+  readonly feature: string;
+  readonly stage: string;
+  readonly executionId: string;
+  readonly phase: string;
+  readonly decision: 'approve' | 'reject';
+  readonly by: Actor;
+  readonly at: string;
+  readonly note?: string;
+}
+
+/** The approval request after the decision: who decided and when, buttons removed. */
+export function approvalDecidedMessage(d: DecisionView): DiscordMessage {
+  const approved = d.decision === 'approve';
+  const fields = d.note ? [field(approved ? 'Note' : 'Reason', escapeMarkdown(d.note))] : [];
+  return message(
+    [
+      embed(
+        `${approved ? '✅' : '❌'} ${d.feature}: phase ${d.phase} ${approved ? 'approved' : 'rejected'}`,
+        approved ? COLORS.ok : COLORS.bad,
+        `${approved ? 'Approved' : 'Rejected'} by ${who(d.by)} ${when(d.at, 'f')}.${approved ? '' : ' The rollout rolls back.'}`,
+        fields,
+        footerOf(d.stage, d.executionId),
+      ),
+    ],
+    { components: [] },
+  );
+}
+
+/** The channel post for a notification other than an approval request or decision. */
+export function notificationMessage(n: RolloutNotification): DiscordMessage {
+  const footer = footerOf(n.stage, n.executionId);
+  switch (n.kind) {
+    case 'phase-started': {
+      const audience = n.roles.includes('all') ? 'everyone' : n.roles.join(', ');
+      return message([
+        embed(`▶️ ${n.feature}: phase ${n.phase} started (${n.phaseIndex + 1}/${n.phases})`, COLORS.info, undefined, [
+          field('Who gets it', `${audience}, ${n.percent}%`, true),
+          field('Bake', n.bake, true),
+        ], footer),
+      ]);
+    }
+    case 'gate-evaluated': {
+      const color = n.decision === 'PROCEED' ? COLORS.ok : n.decision === 'ROLLBACK' ? COLORS.bad : COLORS.waiting;
+      return message([embed(`🚦 ${n.feature}: gate of ${n.phase} says ${n.decision}`, color, n.reasons.map((r) => `• ${r}`).join('\n'), [], footer)]);
+    }
+    case 'rollout-completed':
+      return message([embed(`🎉 ${n.feature}: rollout completed`, COLORS.ok, 'Every phase passed.', [], footer)]);
+    case 'rolled-back': {
+      const targets = n.targets.map((t) => `${t.ok ? '✓' : '✗'} ${t.functionName} (${t.ms} ms)`).join('\n');
+      const what = n.subFeature ? `${n.feature}.${n.subFeature}` : n.feature;
+      return message([
+        embed(`⏪ ${what}: rolled back`, COLORS.bad, `By ${who(n.by)}: ${escapeMarkdown(n.reason)}`, targets ? [field('Targets', targets)] : [], footer),
+      ]);
+    }
+    case 'rollback-failed':
+      return message([
+        embed(
+          `🚨 ${n.feature}: ROLLBACK FAILED`,
+          COLORS.bad,
+          `${escapeMarkdown(n.reason)}\nThese targets may still serve the old flags:`,
+          [field('Failed targets', n.failedTargets.map((t) => `✗ ${t.functionName}: ${t.error}`).join('\n'))],
+          footer,
+        ),
+      ]);
+    case 'paused':
+      return message([embed(`⏸️ ${n.feature}: paused`, COLORS.waiting, `By ${who(n.by)}${n.reason ? `: ${escapeMarkdown(n.reason)}` : ''}. Gates hold and approvals wait until it is resumed.`, [], footer)]);
+    case 'resumed':
+      return message([embed(`▶️ ${n.feature}: resumed`, COLORS.info, `By ${who(n.by)}.`, [], footer)]);
+    case 'approval-requested':
+      return approvalRequestMessage(n);
+    case 'approval-decided':
+      return approvalDecidedMessage(n);
+    default: {
+      // A kind added to the union later still gets a readable line rather than nothing.
+      const other = n as { kind: string; feature: string };
+      return message([embed(`${other.feature}: ${other.kind}`, COLORS.quiet, undefined, [], footer)]);
+    }
+  }
+}
+
+/** What `/rollout status` shows for one feature. */
+export interface FeatureStatusView {
+  readonly plan: StagePlan;
+  readonly state?: RolloutState;
+  /** Approvals and rejections of the current execution, oldest first. */
+  readonly decisions: readonly AuditEvent[];
+}
+
+const STATUS_LINES: Readonly<Record<string, string>> = {
+  RUNNING: 'Running',
+  AWAITING_APPROVAL: 'Waiting for approval',
+  COMPLETED: 'Completed',
+  ROLLING_BACK: 'Rolling back',
+  ROLLED_BACK: 'Rolled back',
+  ROLLBACK_FAILED: 'ROLLBACK FAILED',
+};
+
+function statusColor(state: RolloutState | undefined): number {
+  if (!state) return COLORS.quiet;
+  if (state.paused || state.status === 'AWAITING_APPROVAL') return COLORS.waiting;
+  if (state.status === 'ROLLED_BACK' || state.status === 'ROLLBACK_FAILED' || state.status === 'ROLLING_BACK') return COLORS.bad;
+  return state.status === 'COMPLETED' ? COLORS.ok : COLORS.info;
+}
+
+function featureEmbed(view: FeatureStatusView, detailed: boolean): APIEmbed {
+  const { plan, state } = view;
+  if (!state) {
+    return embed(`${plan.feature}: not started`, COLORS.quiet, `Phases: ${plan.phases.join(' → ')}`);
+  }
+  const phases = state.plan.phases;
+  const phase = phases[state.phaseIndex];
+  const statusLine = state.paused ? `${STATUS_LINES[state.status]} (paused)` : (STATUS_LINES[state.status] ?? state.status);
+  const fields = [
+    field('Phase', phase ? `${phase.name} (${state.phaseIndex + 1}/${phases.length})` : 'starting', true),
+    field('Status', state.status === 'RUNNING' ? `${statusLine}: ${state.step}` : statusLine, true),
+    field('Since', when(state.updatedAt), true),
+  ];
+  if (state.status === 'AWAITING_APPROVAL' && phase) fields.push(field('Who may approve', phase.approval.approvers.join(' or ')));
+  if (state.paused) fields.push(field('Paused', `by ${who(state.paused.by)} ${when(state.paused.at)}${state.paused.reason ? `: ${escapeMarkdown(state.paused.reason)}` : ''}`));
+  if (state.lastGate) {
+    fields.push(field(`Last gate: ${state.lastGate.decision}`, [when(state.lastGate.at), ...state.lastGate.reasons.map((r) => `• ${r}`)].join('\n')));
+  }
+  if (state.reason && (state.status === 'ROLLED_BACK' || state.status === 'ROLLING_BACK' || state.status === 'ROLLBACK_FAILED')) {
+    fields.push(field('Why', escapeMarkdown(state.reason)));
+  }
+  if (detailed) {
+    const lines = view.decisions.map((e) => {
+      const note = (e.detail as { note?: unknown } | undefined)?.note;
+      return `${e.action === 'approved' ? '✅' : '❌'} ${e.fromPhase ?? '?'}: ${who(e.actor)} ${when(e.at)}${typeof note === 'string' ? ` (${escapeMarkdown(truncate(note, 80))})` : ''}`;
+    });
+    fields.push(field('Decisions', lines.length > 0 ? lines.join('\n') : 'none yet'));
+    fields.push(field('Started', `${when(state.startedAt, 'f')} by ${who(state.startedBy)}`));
+  }
+  return embed(`${state.feature}: ${phase?.name ?? 'starting'}`, statusColor(state), undefined, fields, footerOf(state.stage, state.executionId));
+}
+
+/** `/rollout status`: one feature in detail, or every feature of the stage in brief (at most 10, Discord's limit). */
+export function statusMessage(views: readonly FeatureStatusView[], stage: string): DiscordMessage {
+  if (views.length === 0) return message([embed(`No features on stage ${stage}`, COLORS.quiet, 'No rollout plans are deployed.')]);
+  const detailed = views.length === 1;
+  const embeds = views.slice(0, LIMITS.embeds).map((v) => featureEmbed(v, detailed));
+  const more = views.length > LIMITS.embeds ? `${views.length - LIMITS.embeds} more feature(s): name one with /rollout status <feature>` : undefined;
+  return message(embeds, more ? { content: more } : {});
+}
+
+/** `/rollout budget`: each LLM sub-feature's spend today. */
+export function budgetMessage(status: FeatureBudgetStatus): DiscordMessage {
+  const fields = status.subFeatures.map((s) => {
+    const state = s.overHardLimit ? '🚨 over the hard limit' : s.exhausted ? '⛔ exhausted: calls fall back' : '✅ within budget';
+    const cap = s.capSource === 'admin' && s.capChange ? ` (set by ${who(s.capChange.by)}: ${escapeMarkdown(s.capChange.reason)})` : '';
+    return field(
+      `${status.feature}.${s.subFeature}`,
+      `${state}\nSpent $${s.spentUsd.toFixed(2)} of $${s.capUsd.toFixed(2)}${cap}; $${s.remainingUsd.toFixed(2)} left\n` +
+        `Hard limit $${s.hardLimitUsd.toFixed(2)} · ${s.calls} call(s) · ${s.reservations.live} in flight`,
+    );
+  });
+  return message([embed(`💸 ${status.feature}: LLM budget for ${status.day} (UTC)`, COLORS.info, undefined, fields, `as of ${status.asOf}`)]);
+}
+
+/** The public answer to a successful `/rollout start`. */
+export function startedMessage(feature: string, by: Actor, executionId: string, stage: string): DiscordMessage {
+  return message([embed(`🚀 ${feature}: rollout started`, COLORS.info, `Started by ${who(by)}. Phase starts, gates and approval requests follow in the feature's channel.`, [], footerOf(stage, executionId))]);
+}
+
+/** The public answer to a rollback from Discord. */
+export function rolledBackMessage(feature: string, by: Actor, reason: string, targets: readonly { functionName: string; ok: boolean; ms: number }[], already: boolean): DiscordMessage {
+  if (already) return message([embed(`⏪ ${feature}: already rolled back`, COLORS.quiet, 'Its targets are in the safe state; nothing was changed.')]);
+  const lines = targets.map((t) => `${t.ok ? '✓' : '✗'} ${t.functionName} (${t.ms} ms)`).join('\n');
+  return message([embed(`⏪ ${feature}: rolled back`, COLORS.bad, `By ${who(by)}: ${escapeMarkdown(reason)}`, lines ? [field('Targets', lines)] : [])]);
+}
+
+/** The public answer when a rollback from Discord could not make every target safe. */
+export function rollbackFailedMessage(feature: string, error: string): DiscordMessage {
+  return message([embed(`🚨 ${feature}: ROLLBACK FAILED`, COLORS.bad, `${escapeMarkdown(error)}\nCheck the targets and run /rollout rollback again.`)]);
+}
+
+/** The public answer to a pause or resume. */
+export function controlMessage(action: 'paused' | 'resumed', state: RolloutState, by: Actor, reason?: string): DiscordMessage {
+  const phase = state.plan.phases[state.phaseIndex]?.name ?? 'starting';
+  return action === 'paused'
+    ? message([embed(`⏸️ ${state.feature}: paused in phase ${phase}`, COLORS.waiting, `By ${who(by)}${reason ? `: ${escapeMarkdown(reason)}` : ''}. Gates hold and approvals wait until it is resumed.`, [], footerOf(state.stage, state.executionId))])
+    : message([embed(`▶️ ${state.feature}: resumed in phase ${phase}`, COLORS.info, `By ${who(by)}. The next gate check decides as usual.`, [], footerOf(state.stage, state.executionId))]);
+}
