@@ -4,7 +4,10 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: false }] },
-  moduleNameMapper: { '^phasegate/runtime$': '<rootDir>/runtime/index.ts' },
+  moduleNameMapper: {
+    '^phasegate/runtime$': '<rootDir>/runtime/index.ts',
+    '^phasegate/runtime/(llm-budget|openfeature)$': '<rootDir>/runtime/$1.ts',
+  },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
   testTimeout: 60000,
 };

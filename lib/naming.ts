@@ -35,3 +35,16 @@ export const STATE_MACHINES_OUTPUT = 'RolloutStateMachines';
 export function stateMachineOutputKey(feature: string): string {
   return `${pascalCase(feature)}StateMachineArn`;
 }
+
+/**
+ * The managed policy that lets a target function guard one feature's LLM spend:
+ * `phasegate-<stage>-<feature>-llm-budget`. A fixed name, so a target's own stack can attach it by name.
+ */
+export function llmBudgetPolicyName(stage: string, feature: string): string {
+  return `phasegate-${stage}-${feature}-llm-budget`;
+}
+
+/** Stack output holding one feature's LLM budget policy ARN: `ux-update` -> `UxUpdateLlmBudgetPolicyArn`. */
+export function llmBudgetPolicyOutputKey(feature: string): string {
+  return `${pascalCase(feature)}LlmBudgetPolicyArn`;
+}

@@ -7,7 +7,13 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
+import {
+  ENV,
+  AUXILIARY_FUNCTIONS,
+  PHASEGATE_FUNCTIONS,
+  type AuxiliaryFunctionName,
+  type PhasegateFunctionName,
+} from '../lambdas/core/contract';
 import { throwIfProblems } from './props-problems';
 
 /** The repository root: `lambdas/`, `package.json` and `package-lock.json` live here. */
@@ -19,7 +25,7 @@ export type TableAccess = 'none' | 'read' | 'readWrite';
 /** Props of {@link PhasegateFunction}. */
 export interface PhasegateFunctionProps {
   /** Which Phasegate function this is; its code is `lambdas/<name>/index.ts` exporting `handler`. */
-  readonly name: PhasegateFunctionName;
+  readonly name: PhasegateFunctionName | AuxiliaryFunctionName;
   /** Deployment stage, written to the function's environment. */
   readonly stage: string;
   /** The state table; its name goes into the environment. */
@@ -154,8 +160,9 @@ export class PhasegateFunction extends Construct {
 
 function validate(props: PhasegateFunctionProps, entry: string, timeout: Duration, memorySize: number): string[] {
   const problems: string[] = [];
-  if (!(PHASEGATE_FUNCTIONS as readonly string[]).includes(props.name)) {
-    problems.push(`name: expected one of ${PHASEGATE_FUNCTIONS.join(', ')}, got ${JSON.stringify(props.name)}`);
+  const names: readonly string[] = [...PHASEGATE_FUNCTIONS, ...AUXILIARY_FUNCTIONS];
+  if (!names.includes(props.name)) {
+    problems.push(`name: expected one of ${names.join(', ')}, got ${JSON.stringify(props.name)}`);
   }
   if (!/^[a-z][a-z0-9-]*$/.test(props.stage)) {
     problems.push(`stage: expected a lowercase stage name (a-z, 0-9, -), got ${JSON.stringify(props.stage)}`);

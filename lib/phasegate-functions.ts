@@ -18,16 +18,18 @@ interface FunctionSpec {
   readonly writesTargetFlags: boolean;
   /** Reads the state of the plan's CloudWatch alarms at the gate. */
   readonly readsAlarms: boolean;
+  /** Reads metric statistics (GetMetricData): the gate's bake window, and the baseline when a rollout starts. */
+  readonly readsMetrics?: boolean;
 }
 
 /** Seconds left between a flag write's wait and the Lambda timeout, so the handler can report and put back. */
 const FLAG_WRITE_MARGIN_SECONDS = 60;
 
 const FUNCTION_SPECS: Readonly<Record<PhasegateFunctionName, FunctionSpec>> = {
-  'start-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
+  'start-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false, readsMetrics: true },
   // Applying flags and rolling back wait for every target's LastUpdateStatus to become Successful.
   'apply-phase': { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },
-  gate: { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: true },
+  gate: { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: true, readsMetrics: true },
   'request-approval': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
   'finish-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
   rollback: { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },
@@ -114,6 +116,7 @@ export class PhasegateFunctions extends Construct {
         );
       }
       if (spec.readsAlarms) grantAlarmReads(fn);
+      if (spec.readsMetrics) grantMetricReads(fn);
       built[name] = fn;
     }
     this.constructs = built;
@@ -137,5 +140,19 @@ function grantAlarmReads(fn: PhasegateFunction): void {
     reason:
       'cloudwatch:DescribeAlarms supports no resource-level permissions, so reading the states of the plan\'s gate ' +
       'alarms needs Resource "*"; the action is read-only.',
+  });
+}
+
+/** GetMetricData for the gate's bands and the start's baseline, in a policy of its own so its `*` is acknowledged on its own. */
+function grantMetricReads(fn: PhasegateFunction): void {
+  const policy = new Policy(fn, 'MetricReads', {
+    statements: [new PolicyStatement({ sid: 'ReadGateMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+  });
+  fn.role.attachInlinePolicy(policy);
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'cloudwatch:GetMetricData supports no resource-level permissions, so reading the gates\' metrics (the bake window ' +
+      'and the baseline before a rollout) needs Resource "*"; the action is read-only.',
   });
 }

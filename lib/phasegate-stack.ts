@@ -1,8 +1,13 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { discordParameterNames } from '../lambdas/core/discord/parameters';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineOutputKey } from './naming';
+import { LlmBudgetAccess } from './llm-budget-access';
+import { AlarmRollback } from './alarm-rollback';
+import { FeatureAlarms } from './feature-alarms';
+import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS, type PhasegateDiscordSettings } from './discord-endpoint';
 import { PhasegateFunctions } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 import { RolloutStateMachine, rolloutPlanProblems } from './rollout-state-machine';
@@ -28,6 +33,11 @@ export interface PhasegateStackProps extends StackProps {
    * @default - one month
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * The stage's Discord application: where its public key and bot token live in SSM.
+   * @default - `/phasegate/<stage>/discord/public-key` and `/phasegate/<stage>/discord/bot-token`, AWS managed key
+   */
+  readonly discord?: PhasegateDiscordSettings;
 }
 
 /**
@@ -42,6 +52,14 @@ export class PhasegateStack extends Stack {
   public readonly functions: PhasegateFunctions;
   /** One rollout state machine per feature id. */
   public readonly rollouts: Readonly<Record<string, RolloutStateMachine>>;
+  /** The Discord interactions endpoint (slash commands, approval buttons). */
+  public readonly discord: DiscordEndpoint;
+  /** The managed policies that target functions attach to guard their LLM spend. */
+  public readonly llmBudgetAccess: LlmBudgetAccess;
+  /** Per feature: its rollback alarms, composite alarm and dashboard. */
+  public readonly featureAlarms: Readonly<Record<string, FeatureAlarms>>;
+  /** The rule and function that roll a feature back when one of its alarms goes off; undefined without plans. */
+  public readonly alarmRollback?: AlarmRollback;
 
   constructor(scope: Construct, id: string, props: PhasegateStackProps) {
     super(scope, id, props);
@@ -68,6 +86,35 @@ export class PhasegateStack extends Stack {
       });
     }
     this.rollouts = rollouts;
+    const discordDefaults = discordParameterNames(props.stage);
+    this.discord = new DiscordEndpoint(this, 'Discord', {
+      stage: props.stage,
+      table: this.stateTable.table,
+      plans: props.plans,
+      stateMachines: Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine])),
+      publicKeyParameterName: props.discord?.publicKeyParameter ?? discordDefaults.publicKey,
+      botTokenParameterName: props.discord?.botTokenParameter ?? discordDefaults.botToken,
+      botTokenKey: props.discord?.botTokenKey,
+      applicationId: props.discord?.applicationId,
+      apiBaseUrl: props.discord?.apiBaseUrl,
+      production,
+      logRetention: props.logRetention,
+    });
+    for (const step of NOTIFYING_STEPS) this.discord.grantNotifications(this.functions.constructs[step]);
+    this.featureAlarms = Object.fromEntries(
+      props.plans.map((plan) => [plan.feature, new FeatureAlarms(this, `Alarms${pascalCase(plan.feature)}`, { plan, stage: props.stage })]),
+    );
+    if (props.plans.length > 0) {
+      this.alarmRollback = new AlarmRollback(this, 'AlarmRollback', {
+        stage: props.stage,
+        table: this.stateTable.table,
+        targets: props.plans.flatMap((plan) => plan.targets),
+        stateMachines: Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine])),
+        production,
+        logRetention: props.logRetention,
+      });
+    }
+    this.llmBudgetAccess = new LlmBudgetAccess(this, 'LlmBudgetAccess', { table: this.stateTable.table, stage: props.stage, plans: props.plans });
 
     new CfnOutput(this, TABLE_NAME_OUTPUT, {
       value: this.stateTable.table.tableName,
@@ -84,6 +131,11 @@ export class PhasegateStack extends Stack {
         Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine.stateMachineArn])),
       ),
       description: 'JSON object mapping each feature id to its rollout state machine ARN.',
+    });
+
+    new CfnOutput(this, DISCORD_URL_OUTPUT, {
+      value: this.discord.functionUrl.url,
+      description: 'Discord interactions endpoint: paste it into the application\'s "Interactions Endpoint URL".',
     });
 
     Tags.of(this).add(STAGE_TAG, props.stage);

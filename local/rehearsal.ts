@@ -15,7 +15,7 @@ import { stackName, stateMachineName } from '../lib/naming';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
 import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
 import { RefusedError } from '../lambdas/core/errors';
-import { phaseFlagValues, planFlagNames } from '../lambdas/core/flags';
+import { phaseFlagValues, planFlagNames, planFlagSets } from '../lambdas/core/flags';
 import { formatSeconds, durationToSeconds } from '../lambdas/core/plan/duration';
 import { DEFAULT_PLANS_DIR } from '../lambdas/core/plan/load';
 import type { Plan } from '../lambdas/core/plan/schema';
@@ -29,6 +29,9 @@ import { FakeCloudWatch } from './fakes/cloudwatch';
 import { FakeLambdaControlPlane } from './fakes/lambda-control-plane';
 import { FakeStepFunctions } from './fakes/step-functions';
 import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
+import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenarioResult } from './scenarios/alarm';
+import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
+import { startSessionServer, type SessionServer } from './session';
 
 /** Options of {@link rehearse}. */
 export interface RehearsalOptions {
@@ -40,8 +43,24 @@ export interface RehearsalOptions {
   readonly rejectAt?: string;
   /** How long each bake lasts locally, in ms. @default 150 */
   readonly bakeMs?: number;
-  /** Called with each timeline line as the rehearsal ends (in order). */
+  /** Raise the feature's rollback alarm during this phase's bake: the automatic rollback path. */
+  readonly alarmAt?: string;
+  /** Simulate a day of LLM calls at this many US dollars per hour through the real budget guard, in the LLM phase. */
+  readonly llmSpendUsdPerHour?: number;
+  /**
+   * The daily cap the targets' cap variable carries during the LLM spend (default: the plan's). Set it above the
+   * plan's hard limit to see the daily-cost alarm turn the LLM flag off.
+   */
+  readonly llmCapUsd?: number;
+  /**
+   * No automatic PM: approvals wait for a person, through `npx phasegate approve|reject <feature> --local`
+   * (the CLI reaches this process through a session server on 127.0.0.1). Any other CLI command works too.
+   */
+  readonly manual?: boolean;
+  /** Where the rehearsal says what it waits for while it runs (manual mode). @default - nowhere */
   readonly log?: (line: string) => void;
+  /** Where the session file goes (manual mode). @default <project root>/.rehearsal/session.json */
+  readonly sessionFile?: string;
 }
 
 /** A rehearsal's input was unusable: unknown phase, invalid plan, unknown stage. */
@@ -88,6 +107,10 @@ export interface RehearsalResult {
   readonly targets: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly timeline: readonly TimelineEntry[];
   readonly elapsedMs: number;
+  /** With `alarmAt`: the alarm raised and what the automatic rollback did. */
+  readonly alarm?: { name: string; phase: string; outcome: string; timeToSafeMs?: number };
+  /** With `llmSpendUsdPerHour`: the simulated spend. */
+  readonly llmSpend?: { report: LlmSpendReport; subFeatureRolledBack: boolean };
 }
 
 /** Variables the fake targets carry before Phasegate touches them; they must come out unchanged. */
@@ -156,7 +179,9 @@ function synthesize(planFile: string, stage: string): CloudFormationTemplate {
     copyFileSync(planFile, join(plansDir, basename(planFile)));
   }
   const outdir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-cdk-'));
-  const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir });
+  // Asset bundling and CloudFormation's template validation add ~10 s and change nothing the local run uses;
+  // `cdk synth` and the test suite keep both.
+  const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir, builtinCloudFormationValidation: false });
   return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
 }
 
@@ -206,6 +231,20 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     }
   }
 
+  if (options.alarmAt !== undefined) {
+    if (options.rejectAt !== undefined) throw new RehearsalInputError('--alarm-at and --reject-at each end the rollout: choose one');
+    try {
+      alarmForPhase(plan, stage, options.alarmAt);
+    } catch (err) {
+      if (err instanceof AlarmScenarioError) throw new RehearsalInputError(`--alarm-at: ${err.message}`);
+      throw err;
+    }
+  }
+  const llm = options.llmSpendUsdPerHour === undefined ? undefined : llmPhaseOf(plan);
+  if (options.llmSpendUsdPerHour !== undefined && !llm) {
+    throw new RehearsalInputError(`--llm-spend: plan ${plan.feature} has no LLM sub-feature that a phase turns on`);
+  }
+
   const template = synthesize(planFile, stage);
   const smName = stateMachineName(stage, plan.feature);
   const machine = stateMachinesFromTemplate(template).find((m) => m.name === smName);
@@ -227,9 +266,24 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const store = new DynamoRolloutStore(tableName, client);
   const tokens = new SfnTaskTokens();
 
+  // Scenarios (alarm, LLM spend) start when the execution enters their phase's bake.
+  let alarmRun: Promise<AlarmScenarioResult> | undefined;
+  let spendRun: Promise<{ report: LlmSpendReport; subFeatureRolledBack: boolean }> | undefined;
   const started = Date.now();
   let done = false;
   const decided = new Set<string>();
+  let session: SessionServer | undefined;
+  if (options.manual) {
+    session = await startSessionServer({
+      stage,
+      plans: [plan],
+      ports: { store },
+      dynamoEndpoint: dynamo.endpoint,
+      tableName,
+      ...(options.sessionFile ? { sessionFile: options.sessionFile } : {}),
+    });
+    options.log?.(`manual mode: the CLI reaches this rehearsal with --local (npx phasegate status ${plan.feature} --local)`);
+  }
   const approver = (async () => {
     // A PM watching the channel: each phase that waits for approval gets a decision.
     while (!done) {
@@ -237,8 +291,15 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       if (state?.status === 'AWAITING_APPROVAL') {
         const phase = state.plan.phases[state.phaseIndex]!;
         const key = `${state.executionId}#${state.phaseIndex}`;
-        if (!decided.has(key)) {
+        if (!decided.has(key) && options.manual) {
           decided.add(key);
+          options.log?.(
+            `phase ${phase.name} waits for approval: npx phasegate approve ${plan.feature} --local  (or: reject ${plan.feature} --reason "..." --local)`,
+          );
+        } else if (!decided.has(key)) {
+          decided.add(key);
+          // The PM looks at the LLM phase's spend before approving it.
+          if (llm && phase.name === llm.phase && spendRun) await spendRun.catch(() => undefined);
           const reject = phase.name === options.rejectAt;
           try {
             await decide(
@@ -261,6 +322,46 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     }
   })();
 
+  // Scenarios start when the execution enters the phase's bake, and run while it lasts.
+  const scenarioBakeMs = 2_000;
+  const waitMs: Record<string, number> = {};
+  for (const phase of plan.phases) waitMs[`${phase.name}: bake`] = bakeMs;
+  if (options.alarmAt) waitMs[`${options.alarmAt}: bake`] = scenarioBakeMs;
+  const startScenarios = (stateName: string): void => {
+    if (options.alarmAt && stateName === `${options.alarmAt}: bake` && !alarmRun) {
+      alarmRun = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: options.alarmAt, cloudwatch, lambda });
+      alarmRun.catch(() => undefined);
+    }
+    if (llm && options.llmSpendUsdPerHour !== undefined && stateName === `${llm.phase}: bake` && !spendRun) {
+      spendRun = simulateLlmSpend(options.llmSpendUsdPerHour, options.llmCapUsd);
+      spendRun.catch(() => undefined);
+    }
+  };
+  const simulateLlmSpend = async (usdPerHour: number, capUsd?: number): Promise<{ report: LlmSpendReport; subFeatureRolledBack: boolean }> => {
+    const sub = llm!.subFeature;
+    const enabledVar = planFlagSets(plan).find((set) => set.subFeatureId === sub)!.names.enabled;
+    const target = plan.targets[0]!;
+    let alarm: Promise<AlarmScenarioResult> | undefined;
+    const report = await runLlmSpendScenario({
+      endpoint: dynamo.endpoint,
+      tableName,
+      plan,
+      usdPerHour,
+      subFeature: sub,
+      callUsd: Math.max(0.01, Math.round((usdPerHour / 12) * 100) / 100),
+      ...(capUsd !== undefined ? { capUsd } : {}),
+      // A call is made only while the target's LLM flag is on, as the guarded code path would check it.
+      llmEnabled: () => (lambda.environmentOf(target)[enabledVar.name] === 'true') !== enabledVar.inverted,
+      onSpend: async (snapshot) => {
+        if (snapshot.daySpentUsd > snapshot.hardLimitUsd && !alarm) {
+          alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda });
+          await alarm;
+        }
+      },
+    });
+    return { report, subFeatureRolledBack: alarm !== undefined && (await alarm).outcome.outcome === 'sub-feature-rolled-back' };
+  };
+
   let run: LocalRunResult;
   try {
     run = await runLocalStateMachine({
@@ -271,13 +372,19 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       stepFunctions: sfn,
       stateMachineName: smName,
       executionId: `rehearsal-${new Date(started).toISOString().replace(/[:.]/g, '-')}`,
-      waitMs: bakeMs,
+      waitMs,
+      onEvent: (event) => {
+        if (event.type === 'StateEntered') startScenarios(event.state.name);
+      },
     });
   } finally {
     done = true;
     await approver.catch(() => undefined);
+    await session?.close();
   }
 
+  const alarmResult = alarmRun ? await alarmRun : undefined;
+  const spendResult = spendRun ? await spendRun : undefined;
   const state: RolloutState | undefined = await store.getState(plan.feature);
   const audit = (await store.listAudit(plan.feature, 500)).reverse().filter((e) => !state || e.executionId === state.executionId || e.action === 'refused');
   const startedAt = Date.parse(audit[0]?.at ?? new Date(started).toISOString());
@@ -287,15 +394,47 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     action: e.action,
     text: describeEvent(plan, e, bakeMs),
   }));
+  if (alarmResult) {
+    timeline.push({
+      atMs: Date.parse(alarmResult.raisedAt) - startedAt,
+      phase: options.alarmAt!,
+      action: 'alarm',
+      text:
+        `alarm ${alarmResult.alarm.name} went to ALARM (${alarmResult.event.detail.state.reason}); EventBridge rule ${alarmResult.rule.logicalId} ` +
+        `invoked the rollback function: ${alarmResult.outcome.outcome}` +
+        (alarmResult.timeToSafeMs !== undefined ? `, time-to-safe ${alarmResult.timeToSafeMs} ms` : ''),
+    });
+  }
+  if (spendResult) {
+    const at = timeline.find((e) => e.phase === llm!.phase && e.action === 'flags-applied')?.atMs ?? 0;
+    formatLlmSpendReport(spendResult.report).forEach((line, i) =>
+      timeline.push({ atMs: at, phase: llm!.phase, action: i === 0 ? 'llm-spend' : 'llm-spend-detail', text: line }),
+    );
+  }
+  timeline.sort((a, b) => a.atMs - b.atMs);
   const targets = Object.fromEntries(plan.targets.map((t) => [t, ownedFlags(plan, lambda.environmentOf(t))]));
 
-  const expected = options.rejectAt ? 'ROLLED_BACK' : 'COMPLETED';
+  const expected = options.rejectAt || options.alarmAt ? 'ROLLED_BACK' : 'COMPLETED';
   const outcome = state?.status ?? 'NOT_STARTED';
   const problems: string[] = [];
   if (outcome !== expected) problems.push(`expected the rollout to end ${expected}, it is ${outcome}`);
-  const expectedStatus = expected === 'COMPLETED' ? 'SUCCEEDED' : 'FAILED';
-  if (run.status !== expectedStatus) problems.push(`expected the execution to end ${expectedStatus}, it ended ${run.status} (${run.error ?? ''} ${run.cause ?? ''})`);
-  const wanted = expected === 'COMPLETED' ? phaseFlagValues(plan, plan.phases.length - 1) : (state?.safeFlags ?? {});
+  // An alarm during a bake stops the execution (ABORTED); a rejection or an alarm during an approval fails it.
+  const expectedStatuses = expected === 'COMPLETED' ? ['SUCCEEDED'] : options.alarmAt ? ['FAILED', 'ABORTED'] : ['FAILED'];
+  if (!expectedStatuses.includes(run.status)) {
+    problems.push(`expected the execution to end ${expectedStatuses.join(' or ')}, it ended ${run.status} (${run.error ?? ''} ${run.cause ?? ''})`);
+  }
+  if (alarmResult && alarmResult.outcome.outcome !== 'rolled-back') problems.push(`the alarm's rollback ended ${alarmResult.outcome.outcome}`);
+  const wanted =
+    expected === 'COMPLETED'
+      ? phaseFlagValues(plan, plan.phases.length - 1, { subFeaturesOff: state?.subFeaturesOff ?? [] })
+      : (state?.safeFlags ?? {});
+  if (spendResult) {
+    const passed = spendResult.report.hardLimitPassedAt !== null;
+    if (passed !== spendResult.subFeatureRolledBack) {
+      problems.push(passed ? 'LLM spend passed the hard limit but the LLM flag was not rolled back' : 'the LLM flag was rolled back without passing the hard limit');
+    }
+    if (spendResult.report.overshootUsd > 0 && options.llmCapUsd === undefined) problems.push(`LLM spend overshot the cap by ${spendResult.report.overshootUsd}`);
+  }
   for (const t of plan.targets) {
     const env = lambda.environmentOf(t);
     for (const [name, value] of Object.entries(wanted)) {
@@ -348,6 +487,27 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     targets,
     timeline,
     elapsedMs: Date.now() - started,
+    ...(alarmResult
+      ? {
+          alarm: {
+            name: alarmResult.alarm.name,
+            phase: options.alarmAt!,
+            outcome: alarmResult.outcome.outcome,
+            ...(alarmResult.timeToSafeMs !== undefined ? { timeToSafeMs: alarmResult.timeToSafeMs } : {}),
+          },
+        }
+      : {}),
+    ...(spendResult ? { llmSpend: spendResult } : {}),
   };
   return result;
+}
+
+/** The phase that first turns an LLM sub-feature on, and that sub-feature. */
+function llmPhaseOf(plan: Plan): { phase: string; subFeature: string } | undefined {
+  const llmIds = new Set(plan.subFeatures.filter((s) => s.llm).map((s) => s.id));
+  for (const phase of plan.phases) {
+    const sub = Object.keys(phase.subFeatures).find((id) => llmIds.has(id));
+    if (sub) return { phase: phase.name, subFeature: sub };
+  }
+  return undefined;
 }

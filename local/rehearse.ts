@@ -13,6 +13,12 @@ const USAGE = `usage: npm run rehearse -- [options]
   --stage <stage>      stage whose settings apply: dev, staging, prod (default dev)
   --reject-at <phase>  the PM rejects this phase: exercises the rollback path
   --bake-ms <ms>       how long each compressed bake lasts (default 150)
+  --alarm-at <phase>   raise the feature's rollback alarm during this phase: automatic rollback
+  --llm-spend <usd/h>  simulate a day of LLM calls at this rate through the budget guard in the LLM phase
+  --llm-cap-usd <usd>  the cap variable the LLM calls see (default: the plan's); above the hard limit, the
+                       daily-cost alarm turns the LLM flag off
+  --manual             no automatic PM: approve or reject from another terminal with
+                       npx phasegate approve|reject <feature> --local
   --json               print a machine-readable summary instead of the timeline
   --help               show this help`;
 
@@ -48,6 +54,14 @@ function printTimeline(r: RehearsalResult): void {
     `Execution ${r.execution.status}${r.execution.error ? ` (${r.execution.error})` : ''} after ${r.execution.states} states; ` +
       `rollout ${r.outcome}; expected ${r.expected}; ${(r.elapsedMs / 1000).toFixed(1)} s`,
   );
+  if (r.alarm) out.push(`Alarm ${r.alarm.name} in phase ${r.alarm.phase}: ${r.alarm.outcome}${r.alarm.timeToSafeMs !== undefined ? `, time-to-safe ${r.alarm.timeToSafeMs} ms` : ''}`);
+  if (r.llmSpend) {
+    const rep = r.llmSpend.report;
+    out.push(
+      `LLM spend: ${rep.calls.succeeded} call(s) ran, ${rep.calls.fellBack} fell back, ${rep.calls.skipped} skipped after the flag went off; ` +
+        `spent $${rep.spentUsd.toFixed(2)} (cap $${rep.capUsd}, hard limit $${rep.hardLimitUsd}); LLM flag rolled back: ${r.llmSpend.subFeatureRolledBack ? 'yes' : 'no'}`,
+    );
+  }
   if (r.asExpected) out.push('As expected.');
   else out.push(`NOT as expected:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -62,7 +76,11 @@ async function main(): Promise<void> {
         stage: { type: 'string' },
         'reject-at': { type: 'string' },
         'bake-ms': { type: 'string' },
+        'alarm-at': { type: 'string' },
+        'llm-spend': { type: 'string' },
+        'llm-cap-usd': { type: 'string' },
         json: { type: 'boolean', default: false },
+        manual: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       allowPositionals: false,
@@ -78,8 +96,28 @@ async function main(): Promise<void> {
   if (bakeMs !== undefined && (!Number.isInteger(bakeMs) || bakeMs < 0 || bakeMs > 60_000)) {
     fail(`--bake-ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(args['bake-ms'])}`);
   }
+  const usd = (name: 'llm-spend' | 'llm-cap-usd'): number | undefined => {
+    const raw = args[name];
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0 || value > 10_000) fail(`--${name} must be a number of US dollars above 0, got ${JSON.stringify(raw)}`);
+    return value;
+  };
+  const llmSpendUsdPerHour = usd('llm-spend');
+  const llmCapUsd = usd('llm-cap-usd');
+  if (llmCapUsd !== undefined && llmSpendUsdPerHour === undefined) fail('--llm-cap-usd goes with --llm-spend');
   try {
-    const result = await rehearse({ planFile: args.plan, stage: args.stage, rejectAt: args['reject-at'], bakeMs });
+    const result = await rehearse({
+      planFile: args.plan,
+      stage: args.stage,
+      rejectAt: args['reject-at'],
+      alarmAt: args['alarm-at'],
+      llmSpendUsdPerHour,
+      llmCapUsd,
+      bakeMs,
+      manual: args.manual,
+      log: (line) => process.stderr.write(`rehearse: ${line}\n`),
+    });
     if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else printTimeline(result);
     process.exitCode = result.asExpected ? 0 : 1;

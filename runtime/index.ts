@@ -38,6 +38,8 @@
 import { ALL_ROLES, resolveFlagNames, SUB_FEATURE_SEPARATOR, type ResolvedFlagNames } from '../lambdas/core/flags';
 
 export { ALL_ROLES, SUB_FEATURE_SEPARATOR, subFeatureKey } from '../lambdas/core/flags';
+// The LLM budget guard is its own entry point, `phasegate/runtime/llm-budget`, so that flag readers never bundle it.
+export type { LlmBudget, LlmBudgetOptions, LlmBudgetRequest, LlmBudgetResult, LlmCallOutcome, PriceTable } from './llm-budget';
 
 /** The environment the flags are read from: `process.env` or any string map. */
 export type FlagEnv = Readonly<Record<string, string | undefined>>;

@@ -2,8 +2,11 @@ import { ENV } from '../core/contract';
 import { systemClock } from '../core/ports';
 import type { StepPorts } from '../core/steps';
 import { CloudWatchAlarmReader } from './cloudwatch-alarm-reader';
+import { CloudWatchMetricsReader } from './cloudwatch-metrics-reader';
+import { discordNotifierFromEnv } from './discord-notifier';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter } from './lambda-flag-writer';
+import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
 
 /** Read a required environment variable once, at init, with an error that says what is missing. */
@@ -13,18 +16,25 @@ export function requireEnv(key: string): string {
   return value;
 }
 
-/** The AWS-backed ports of the state machine's steps, configured from the function's environment. */
+/**
+ * The AWS-backed ports of the state machine's steps, configured from the function's environment. Steps whose
+ * function has a Discord bot token parameter announce the rollout in the feature's Discord channel.
+ */
 export function stepPortsFromEnv(): StepPorts {
   const timeout = Number(process.env[ENV.flagWriteTimeoutSeconds] ?? '60');
+  const store = new DynamoRolloutStore(requireEnv(ENV.tableName));
+  const notifier = discordNotifierFromEnv(process.env, store);
   return {
-    store: new DynamoRolloutStore(requireEnv(ENV.tableName)),
+    ...(notifier ? { notifier } : {}),
+    store,
     flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
     alarms: new CloudWatchAlarmReader(),
+    metrics: new CloudWatchMetricsReader(),
     clock: systemClock,
   };
 }
 
-/** The ports of the operations people invoke (decide, rollback): steps' ports plus task tokens. */
-export function operationPortsFromEnv(): StepPorts & { tokens: SfnTaskTokens } {
-  return { ...stepPortsFromEnv(), tokens: new SfnTaskTokens() };
+/** The ports of the operations people invoke (decide, rollback): steps' ports plus task tokens and StopExecution. */
+export function operationPortsFromEnv(): StepPorts & { tokens: SfnTaskTokens; stopper: SfnExecutionStopper } {
+  return { ...stepPortsFromEnv(), tokens: new SfnTaskTokens(), stopper: new SfnExecutionStopper() };
 }

@@ -28,7 +28,11 @@ export const ENV = {
   flagWriteTimeoutSeconds: 'PHASEGATE_FLAG_WRITE_TIMEOUT_SECONDS',
   /** JSON map feature -> state machine ARN, for functions that start or stop rollouts. */
   stateMachines: 'PHASEGATE_STATE_MACHINES',
-  /** JSON array of the stage's resolved plans, for functions that serve several features (Discord, alarms). */
+  /**
+   * JSON array of the stage's resolved plans, for functions that serve several features (Discord, alarms). The
+   * Discord endpoint carries a summary of each (`StagePlan`, lambdas/core/discord/directory.ts): whole plans do not
+   * fit in Lambda's 4 KB environment.
+   */
   plans: 'PHASEGATE_PLANS',
   /** Name of the SSM parameter holding the Discord application's public key (hex). */
   discordPublicKeyParameter: 'PHASEGATE_DISCORD_PUBLIC_KEY_PARAMETER',
@@ -96,6 +100,9 @@ export const KEYS = {
   audit: (at: string, suffix: string): string => `AUDIT#${at}#${suffix}`,
   /** A sub-feature's LLM budget for one UTC day (`YYYY-MM-DD`). */
   budget: (subFeature: string, day: string): string => `BUDGET#${subFeature}#${day}`,
+  /** Where the Discord approval request of one execution's phase was posted (channel and message id). */
+  discordMessage: (executionId: string, phaseIndex: number): string =>
+    `DISCORD#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
 } as const;
 
 /** AWS Lambda's limit on the total size of a function's environment variables (keys plus values). */
@@ -122,3 +129,37 @@ export const LAMBDA_RESERVED_ENV_KEYS = [
   'LAMBDA_TASK_ROOT',
   'LAMBDA_RUNTIME_DIR',
 ] as const;
+
+/**
+ * The LLM budget guard's contract with the target functions (`phasegate/runtime/llm-budget`) and the budget
+ * store. The cap variable's name belongs to the flag contract (`dailyCapVariable` in `flags.ts`). Budget items
+ * live in the state table under a partition of their own per feature, so a target function can be granted
+ * exactly its feature's budget items with the IAM condition `dynamodb:LeadingKeys`, and nothing of the rollout
+ * state, the approvals (task tokens) or the audit trail.
+ */
+export const LLM_BUDGET = {
+  /** Environment variable on a target function: the state table's name (stack output `TableName`). */
+  tableNameEnv: 'PHASEGATE_BUDGET_TABLE_NAME',
+  /** Partition of a feature's LLM budgets: `BUDGET#<feature>`; the sort key is {@link KEYS.budget}. */
+  partition: (feature: string): string => `BUDGET#${feature}`,
+  /**
+   * How long a reservation holds before it stops counting, in milliseconds: Lambda's longest timeout (15 min),
+   * so a call still running inside a live invocation never loses its reservation.
+   */
+  defaultReservationTtlMs: 15 * 60 * 1000,
+} as const;
+
+/**
+ * Deployed functions that are not steps of the state machine: each is `lambdas/<name>/index.ts` exporting
+ * `handler`, built by its own construct.
+ */
+export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions'] as const;
+
+/** One of {@link AUXILIARY_FUNCTIONS}. */
+export type AuxiliaryFunctionName = (typeof AUXILIARY_FUNCTIONS)[number];
+
+/** The CloudWatch event that reports an alarm changing state, as EventBridge delivers it. */
+export const ALARM_STATE_CHANGE = { source: 'aws.cloudwatch', detailType: 'CloudWatch Alarm State Change' } as const;
+
+/** Every alarm Phasegate creates is named `phasegate-<stage>-<feature>-<metric>` (see lambdas/core/alarm-names.ts). */
+export const ALARM_NAME_PREFIX = 'phasegate';

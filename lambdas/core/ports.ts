@@ -214,3 +214,170 @@ export async function notifySafely(notifier: Notifier | undefined, notification:
 export interface RolloutStarter {
   start(feature: string, input: { actor: Actor }): Promise<{ executionId: string }>;
 }
+
+/** Where the LLM cap in force for a day came from: the plan (through the target's cap variable) or an admin. */
+export type LlmBudgetCapSource = 'plan' | 'admin';
+
+/** An amount reserved against a day's LLM budget by a call in flight, or left behind by one that crashed. */
+export interface LlmReservation {
+  readonly id: string;
+  /** Micro-dollars (1 USD = 1,000,000). */
+  readonly micros: number;
+  /** Epoch milliseconds. */
+  readonly reservedAt: number;
+  /** Epoch milliseconds from which the reservation no longer counts and may be reclaimed. */
+  readonly expiresAt: number;
+  readonly model?: string;
+}
+
+/** An admin's change of a day's cap. */
+export interface LlmBudgetCapChange {
+  readonly by: Actor;
+  readonly at: string;
+  readonly reason: string;
+  readonly previousCapMicros: number;
+}
+
+/**
+ * One sub-feature's LLM budget for one UTC day, as stored. Amounts are integer micro-dollars, so concurrent
+ * additions stay exact. Every write keeps `remainingMicros = capMicros - spentMicros - reservedMicros`.
+ */
+export interface LlmBudgetDay {
+  readonly feature: string;
+  readonly subFeature: string;
+  /** `YYYY-MM-DD`, UTC. */
+  readonly day: string;
+  /** The cap in force for the day. */
+  readonly capMicros: number;
+  /** The plan's cap as known when the day's record was created. */
+  readonly planCapMicros: number;
+  readonly capSource: LlmBudgetCapSource;
+  readonly capChange?: LlmBudgetCapChange;
+  readonly spentMicros: number;
+  /** Every reservation still held, live or expired but not yet reclaimed. */
+  readonly reservedMicros: number;
+  readonly remainingMicros: number;
+  /** Settled calls. */
+  readonly calls: number;
+  /** Calls settled after their reservation had expired and been reclaimed. */
+  readonly lateSettles: number;
+  /** Reservations given back by calls that threw. */
+  readonly released: number;
+  /** Expired reservations reclaimed. */
+  readonly expiredReclaimed: number;
+  readonly reservations: readonly LlmReservation[];
+}
+
+/** Persistence of LLM budgets (the runtime guard writes the same records from the target functions). */
+export interface LlmBudgetStore {
+  /** A sub-feature's budget for a day, read consistently; undefined when nothing was reserved or set that day. */
+  getDay(feature: string, subFeature: string, day: string): Promise<LlmBudgetDay | undefined>;
+  /**
+   * Set a day's cap, conditional on the cap that was read (`expectedCapMicros`, or `undefined` for "no record
+   * yet"). Throws `ConflictError` when the cap changed or the record appeared in between.
+   */
+  setCap(input: {
+    readonly feature: string;
+    readonly subFeature: string;
+    readonly day: string;
+    readonly capMicros: number;
+    readonly expectedCapMicros: number | undefined;
+    readonly planCapMicros: number;
+    readonly by: Actor;
+    readonly at: string;
+    readonly reason: string;
+  }): Promise<LlmBudgetDay>;
+}
+
+/** One LLM sub-feature's budget today, in US dollars, for people (`/rollout budget`, the CLI). */
+export interface LlmBudgetStatus {
+  readonly feature: string;
+  readonly subFeature: string;
+  /** `YYYY-MM-DD`, UTC. */
+  readonly day: string;
+  /** The cap in force today. */
+  readonly capUsd: number;
+  /** The plan's `dailyCapUsd`. */
+  readonly planCapUsd: number;
+  readonly capSource: LlmBudgetCapSource;
+  readonly capChange?: { readonly by: Actor; readonly at: string; readonly reason: string; readonly previousCapUsd: number };
+  /** The plan's `hardLimitUsd`: above it the LLM flag is rolled back. */
+  readonly hardLimitUsd: number;
+  readonly spentUsd: number;
+  /** Reservations of calls in flight (live) and of calls that never settled (expired: they no longer count). */
+  readonly reservations: {
+    readonly live: number;
+    readonly liveUsd: number;
+    readonly expired: number;
+    readonly expiredUsd: number;
+  };
+  /** `cap - spent - live reservations`, never below 0. */
+  readonly remainingUsd: number;
+  /** Settled calls today. */
+  readonly calls: number;
+  /** True when nothing is left today (`remainingUsd` is 0): every new call falls back. */
+  readonly exhausted: boolean;
+  readonly overHardLimit: boolean;
+}
+
+/** Every LLM budget of a feature, today. */
+export interface FeatureBudgetStatus {
+  readonly feature: string;
+  readonly day: string;
+  /** When the status was read (ISO 8601). */
+  readonly asOf: string;
+  /** One entry per sub-feature with an `llm` budget; empty when the feature has none. */
+  readonly subFeatures: readonly LlmBudgetStatus[];
+}
+
+/** Reads LLM budgets: what `/rollout budget <feature>` and the CLI show. */
+export interface BudgetReader {
+  /** Today's (UTC) budget of every LLM sub-feature of `feature`. Throws `RefusedError` NOT_FOUND for an unknown feature. */
+  budgetStatus(feature: string): Promise<FeatureBudgetStatus>;
+}
+
+/** One CloudWatch metric and statistic to read. */
+export interface MetricQuery {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+  /** `Sum`, `Average`, `Maximum`, `Minimum`, `SampleCount`, `p95`, `p99.9`, ... */
+  readonly statistic: string;
+}
+
+/** What CloudWatch had for one {@link MetricQuery} in a window. */
+export interface MetricReading {
+  /** The statistic over the whole window; undefined when the metric had no data in it. */
+  readonly value?: number;
+  /** The statistic per period, oldest first (only when a series period was asked for). */
+  readonly series: readonly { readonly at: string; readonly value: number }[];
+}
+
+/** Reads metric statistics over a time window (CloudWatch GetMetricData). */
+export interface MetricsReader {
+  /** One reading per query, in the order of `queries`. */
+  read(
+    queries: readonly MetricQuery[],
+    window: { readonly start: Date; readonly end: Date },
+    options?: { readonly seriesPeriodSeconds?: number },
+  ): Promise<MetricReading[]>;
+}
+
+/** Stops a running rollout execution (Step Functions StopExecution). Stopping one that already ended is not an error. */
+export interface ExecutionStopper {
+  stop(executionId: string, error: string, cause: string): Promise<void>;
+}
+
+/** One metric value Phasegate publishes about itself (time-to-safe, rollbacks). */
+export interface PhasegateMetric {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: 'Milliseconds' | 'Count' | 'None';
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly at: Date;
+}
+
+/** Publishes Phasegate's own metrics (as CloudWatch Embedded Metric Format log lines in Lambda). */
+export interface MetricSink {
+  put(metric: PhasegateMetric): void;
+}

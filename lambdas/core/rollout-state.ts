@@ -55,8 +55,10 @@ export type AuditAction =
   | 'rollback-started'
   | 'rolled-back'
   | 'rollback-failed'
+  | 'sub-feature-rolled-back'
   | 'paused'
   | 'resumed'
+  | 'budget-cap-changed'
   | 'refused';
 
 /** One line of the append-only audit trail. */
@@ -106,6 +108,24 @@ export interface RolloutState {
   readonly paused?: { readonly by: Actor; readonly at: string; readonly reason?: string };
   /** The flag values a rollback writes: recorded so a step racing the rollback can restore them. */
   readonly safeFlags?: Readonly<Record<string, string>>;
+  /** When the current phase's flags were on every target: the gate's bake window starts here. */
+  readonly phaseAppliedAt?: string;
+  /** Metric values captured before the rollout started, for gates that compare with a baseline. */
+  readonly baseline?: RolloutBaseline;
+  /**
+   * Sub-features rolled back on their own (an LLM daily-cost alarm): they stay off in every later phase of this
+   * execution while the rest of the feature goes on.
+   */
+  readonly subFeaturesOff?: readonly string[];
+}
+
+/** Gate metric values from before the rollout started. */
+export interface RolloutBaseline {
+  readonly capturedAt: string;
+  /** Metric id -> value over the baseline window; null when the metric had no data then. */
+  readonly values: Readonly<Record<string, number | null>>;
+  /** Why no baseline could be read, when it could not. */
+  readonly error?: string;
 }
 
 /** Name of the phase at `index`, or null outside the plan. */
@@ -161,7 +181,7 @@ export function assertOwnedBy(state: RolloutState | undefined, feature: string, 
 /** Start a rollout. Returns null when this execution already started it (a retried step). */
 export function startRollout(
   previous: RolloutState | undefined,
-  input: { plan: Plan; stage: string; executionId: string; actor: Actor; at: string },
+  input: { plan: Plan; stage: string; executionId: string; actor: Actor; at: string; baseline?: RolloutBaseline },
 ): Transition | null {
   if (previous && previous.executionId === input.executionId) return null;
   if (previous && !isTerminal(previous.status)) throw new RolloutActiveError(input.plan.feature, previous.executionId);
@@ -192,6 +212,7 @@ export function startRollout(
     startedBy: input.actor,
     updatedAt: input.at,
     lastEvent: event,
+    ...(input.baseline ? { baseline: input.baseline } : {}),
   };
   return { next, event };
 }
@@ -229,7 +250,7 @@ export function beginPhase(state: RolloutState, phaseIndex: number, at: string):
 export function phaseApplied(state: RolloutState, phaseIndex: number, at: string, detail: Record<string, unknown>): Transition | null {
   if (state.phaseIndex !== phaseIndex) throw new ConflictError(`flags applied for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
   if (state.step !== 'applying') return null;
-  return advance(state, { step: 'baking' }, at, SYSTEM_ACTOR, 'flags-applied', `flags of phase ${phaseName(state.plan, phaseIndex)} written to ${state.plan.targets.length} target(s)`, detail);
+  return advance(state, { step: 'baking', phaseAppliedAt: at }, at, SYSTEM_ACTOR, 'flags-applied', `flags of phase ${phaseName(state.plan, phaseIndex)} written to ${state.plan.targets.length} target(s)`, detail);
 }
 
 /** The gate after the bake has decided. */
@@ -239,7 +260,7 @@ export function gateEvaluated(
   at: string,
   decision: string,
   reasons: readonly string[],
-  options: { countsTowardLimit?: boolean } = {},
+  options: { countsTowardLimit?: boolean; detail?: Record<string, unknown> } = {},
 ): Transition {
   if (state.phaseIndex !== phaseIndex) throw new ConflictError(`gate for phase ${phaseIndex}, but the feature is in ${state.phaseIndex}`);
   // The hold clock runs from the first HOLD of the phase; paused holds (`countsTowardLimit` false) do not start it.
@@ -251,7 +272,7 @@ export function gateEvaluated(
     SYSTEM_ACTOR,
     'gate-evaluated',
     `gate of phase ${phaseName(state.plan, phaseIndex)}: ${decision}${reasons.length ? ` (${reasons.join('; ')})` : ''}`,
-    { decision, reasons },
+    { decision, reasons, ...options.detail },
   );
 }
 
@@ -333,6 +354,36 @@ export function rollbackFinished(
         `ROLLBACK FAILED for ${state.feature}: could not write ${outcome.failedTargets.join(', ')}`,
         outcome.detail,
       );
+}
+
+/**
+ * One sub-feature was rolled back on its own (its LLM daily cost passed the hard limit): it stays off for the rest
+ * of this execution, and the rest of the feature stays where it is. Returns null when it is already off.
+ */
+export function subFeatureRolledBack(
+  state: RolloutState,
+  subFeature: string,
+  at: string,
+  actor: Actor,
+  reason: string,
+  detail?: Record<string, unknown>,
+): Transition | null {
+  if (!state.plan.subFeatures.some((s) => s.id === subFeature)) {
+    throw new RangeError(`plan "${state.feature}" has no sub-feature "${subFeature}"`);
+  }
+  if (state.subFeaturesOff?.includes(subFeature)) return null;
+  if (state.status !== 'RUNNING' && state.status !== 'AWAITING_APPROVAL') {
+    throw new ConflictError(`feature "${state.feature}" is ${state.status}; only a running rollout can turn a sub-feature off`);
+  }
+  return advance(
+    state,
+    { subFeaturesOff: [...(state.subFeaturesOff ?? []), subFeature] },
+    at,
+    actor,
+    'sub-feature-rolled-back',
+    `sub-feature ${subFeature} of ${state.feature} rolled back by ${actor.name ?? actor.id}: ${reason}; the rest of the feature stays in phase ${phaseName(state.plan, state.phaseIndex) ?? '(starting)'}`,
+    { subFeature, reason, ...detail },
+  );
 }
 
 /** A person pauses the rollout: it stays in its phase until resumed. Returns null if already paused. */

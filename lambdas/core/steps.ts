@@ -1,8 +1,13 @@
-import { StaleExecutionError } from './errors';
-import { phaseFlagValues } from './flags';
+import { StaleExecutionError, TransientError } from './errors';
+import { phaseFlagValues, subFeatureOffValues } from './flags';
+import { phaseGateMetrics, type GateMetric } from './gate-metrics';
+import { observeGateMetrics } from './gate-observations';
+import { evaluateBands, worstDecision, type BandEvaluation, type MetricVerdict } from './gates';
 import { holdPolicy } from './hold';
 import { rollBack, type RollbackOutcome } from './operations';
-import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type Notifier, type RolloutStore } from './ports';
+import { durationToSeconds } from './plan/duration';
+import type { Plan } from './plan/schema';
+import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type MetricsReader, type Notifier, type RolloutStore } from './ports';
 import {
   SYSTEM_ACTOR,
   approvalRequested,
@@ -12,6 +17,7 @@ import {
   phaseApplied,
   rolloutCompleted,
   startRollout,
+  type RolloutBaseline,
   type RolloutState,
 } from './rollout-state';
 import { requirePhaseIndex, type StepPayload } from './step-payload';
@@ -29,6 +35,8 @@ export interface StepPorts {
   readonly clock: Clock;
   /** Where phase starts, gate results, approval requests and rollbacks are announced. @default - nowhere */
   readonly notifier?: Notifier;
+  /** Reads the gates' metrics (GetMetricData). @default - none: a gate with metric bands holds */
+  readonly metrics?: MetricsReader;
 }
 
 const now = (ports: { clock: Clock }): string => ports.clock.now().toISOString();
@@ -36,7 +44,10 @@ const now = (ports: { clock: Clock }): string => ports.clock.now().toISOString()
 /** `Start rollout`: claim the feature for this execution. Refuses while another rollout is active. */
 export async function startRolloutStep(ports: StepPorts, p: StepPayload): Promise<{ feature: string; version: number }> {
   const previous = await ports.store.getState(p.plan.feature);
-  const t = startRollout(previous, { plan: p.plan, stage: p.stage, executionId: p.executionId, actor: p.startedBy, at: now(ports) });
+  const at = now(ports);
+  const alreadyStarted = previous?.executionId === p.executionId;
+  const baseline = alreadyStarted ? undefined : await captureBaseline(ports, p.plan, new Date(at));
+  const t = startRollout(previous, { plan: p.plan, stage: p.stage, executionId: p.executionId, actor: p.startedBy, at, ...(baseline ? { baseline } : {}) });
   if (t) await ports.store.saveTransition(previous, t);
   return { feature: p.plan.feature, version: t?.next.version ?? previous!.version };
 }
@@ -75,7 +86,7 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
       bake: phase.bake,
     });
   }
-  const values = phaseFlagValues(state.plan, phaseIndex);
+  const values = phaseFlagValues(state.plan, phaseIndex, { subFeaturesOff: state.subFeaturesOff });
   const report = await ports.flags.applyAll(state.plan.targets, values);
 
   const after = await ports.store.getState(feature);
@@ -84,6 +95,11 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
   } catch (err) {
     if (after?.safeFlags && after.executionId === p.executionId) await ports.flags.forceAll(after.plan.targets, after.safeFlags);
     throw err;
+  }
+  // A sub-feature rolled back while these flags were being written (its cost alarm) must not be turned back on.
+  for (const id of state.subFeaturesOff ?? []) {
+    const off = subFeatureOffValues(state.plan, id);
+    if (Object.entries(off).some(([name, value]) => values[name] !== value)) await ports.flags.forceAll(state.plan.targets, off);
   }
   const applied = phaseApplied(state, phaseIndex, now(ports), {
     flags: values,
@@ -152,16 +168,28 @@ export async function gateStep(ports: StepPorts, p: StepPayload): Promise<GateRe
   const phase = state.plan.phases[phaseIndex]!;
   const watched = phase.gates.alarms;
   const at = now(ports);
-  const verdict = applyHoldRules(alarmGate(watched, watched.length > 0 ? await ports.alarms.alarmsInAlarm(watched) : []), {
+  const alarms = alarmGate(watched, watched.length > 0 ? await ports.alarms.alarmsInAlarm(watched) : []);
+  const bands = await evaluatePhaseBands(ports, state, phaseIndex, new Date(at));
+  const combined: GateResult = bands
+    ? {
+        decision: worstDecision([alarms.decision as 'PROCEED' | 'ROLLBACK', bands.decision]),
+        reasons: [...(watched.length > 0 ? alarms.reasons : []), ...bands.reasons],
+      }
+    : alarms;
+  const verdict = applyHoldRules(combined, {
     paused: state.paused,
     holdingSince: state.holdingSince,
     now: at,
     maxHoldSeconds: holdPolicy(phase).maxSeconds,
   });
   const result: GateResult = { decision: verdict.decision, reasons: verdict.reasons };
+  const figures = bands?.metrics.map((m) => ({ metric: m.metric, decision: m.decision, value: m.value ?? null, ...(m.baseline !== undefined ? { baseline: m.baseline } : {}) }));
   await ports.store.saveTransition(
     state,
-    gateEvaluated(state, phaseIndex, at, result.decision, result.reasons, { countsTowardLimit: verdict.countsTowardLimit }),
+    gateEvaluated(state, phaseIndex, at, result.decision, result.reasons, {
+      countsTowardLimit: verdict.countsTowardLimit,
+      ...(figures ? { detail: { metrics: figures, ...(bands?.window ? { window: bands.window } : {}) } } : {}),
+    }),
   );
   const repeatHold = result.decision === 'HOLD' && state.lastGate?.decision === 'HOLD';
   if (!repeatHold) {
@@ -176,6 +204,76 @@ export async function gateStep(ports: StepPorts, p: StepPayload): Promise<GateRe
     });
   }
   return result;
+}
+
+/**
+ * The verdict of a phase's metric bands over its bake window (from when its flags were on every target until now),
+ * or undefined when the phase has none. Without a metrics reader the bands cannot be checked, so the gate holds.
+ * An LLM sub-feature over its hard limit holds the gate: its own cost alarm rolls back only that sub-feature, and
+ * the gate never rolls the whole feature back for it; a sub-feature already rolled back is not gated any more.
+ */
+export async function evaluatePhaseBands(
+  ports: Pick<StepPorts, 'metrics'>,
+  state: RolloutState,
+  phaseIndex: number,
+  at: Date,
+): Promise<(BandEvaluation & { window?: { start: string; end: string } }) | undefined> {
+  const phase = state.plan.phases[phaseIndex]!;
+  const metrics = phaseGateMetrics(state.plan, phaseIndex).filter((m) => !(m.subFeature && state.subFeaturesOff?.includes(m.subFeature)));
+  if (metrics.length === 0) return undefined;
+  if (!ports.metrics) {
+    return { decision: 'HOLD', reasons: ['metric bands cannot be checked: no metrics reader is configured'], metrics: [] };
+  }
+  const bakeStart = state.phaseAppliedAt ? Date.parse(state.phaseAppliedAt) : at.getTime() - durationToSeconds(phase.bake) * 1000;
+  const window = { start: new Date(Math.min(bakeStart, at.getTime() - 60_000)), end: at };
+  const observed = await observeGateMetrics(ports.metrics, state.plan, metrics, window);
+  const evaluation = evaluateBands({
+    metrics,
+    observations: observed.observations,
+    invocations: observed.invocations,
+    minInvocations: phase.gates.minInvocations,
+    baseline: state.baseline?.values,
+    windowEnd: at.toISOString(),
+  });
+  const adjusted: MetricVerdict[] = evaluation.metrics.map((m) =>
+    m.subFeature && m.decision === 'ROLLBACK'
+      ? { ...m, decision: 'HOLD', reason: `${m.reason}; the gate holds: the daily cost alarm rolls back sub-feature ${m.subFeature} on its own` }
+      : m,
+  );
+  return {
+    decision: worstDecision(adjusted.map((m) => m.decision)),
+    reasons: adjusted.map((m) => m.reason),
+    metrics: adjusted,
+    window: { start: window.start.toISOString(), end: window.end.toISOString() },
+  };
+}
+
+/**
+ * Metric values from before the rollout, for the bands that compare with a baseline: each read over its band's
+ * window ending now, before any flag changes. A read that fails for good leaves the reason instead (the bands then
+ * skip the comparison); a throttled read is retried by the state machine.
+ */
+export async function captureBaseline(ports: Pick<StepPorts, 'metrics'>, plan: Plan, at: Date): Promise<RolloutBaseline | undefined> {
+  const wanted = new Map<string, GateMetric>();
+  plan.phases.forEach((_, i) => {
+    for (const m of phaseGateMetrics(plan, i)) {
+      const current = wanted.get(m.id);
+      if (m.band.baseline && (!current || m.band.baseline.windowSeconds > current.band.baseline!.windowSeconds)) wanted.set(m.id, m);
+    }
+  });
+  if (wanted.size === 0 || !ports.metrics) return undefined;
+  const values: Record<string, number | null> = {};
+  try {
+    for (const m of wanted.values()) {
+      const window = { start: new Date(at.getTime() - m.band.baseline!.windowSeconds * 1000), end: at };
+      const observed = await observeGateMetrics(ports.metrics, plan, [m], window);
+      values[m.id] = observed.observations[m.id]?.value ?? null;
+    }
+  } catch (err) {
+    if (err instanceof TransientError) throw err;
+    return { capturedAt: at.toISOString(), values, error: (err as Error).message };
+  }
+  return { capturedAt: at.toISOString(), values };
 }
 
 /** `<phase>: approval`: store the task token and mark the feature as waiting for a person. */

@@ -80,12 +80,13 @@ describe('planFlagSets and planFlagNames', () => {
         key: 'ux-update.llm-parsing',
         subFeatureId: 'llm-parsing',
         names: { enabled: { name: 'USE_LLM_PARSING', inverted: false }, roles: 'LLM_PARSING_ROLES', percent: 'LLM_PARSING_PERCENT' },
+        dailyCap: { name: 'LLM_PARSING_DAILY_CAP_USD', usd: 5 },
       },
     ]);
   });
 
   it.each([
-    ['ux-update', ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT', 'USE_LLM_PARSING', 'LLM_PARSING_ROLES', 'LLM_PARSING_PERCENT']],
+    ['ux-update', ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT', 'USE_LLM_PARSING', 'LLM_PARSING_ROLES', 'LLM_PARSING_PERCENT', 'LLM_PARSING_DAILY_CAP_USD']],
     ['cohort-analyzer', ['ULTRA_FAST_ANALYZER_ENABLED', 'ULTRA_FAST_ANALYZER_ROLES', 'ULTRA_FAST_ANALYZER_PERCENT']],
   ] as const)('%s owns %j', (name, names) => {
     expect(planFlagNames(examplePlan(name))).toEqual(names);
@@ -94,17 +95,28 @@ describe('planFlagSets and planFlagNames', () => {
   it('defaults a sub-feature without custom names from its key', () => {
     const raw = rawPlan('ux-update');
     delete raw.subFeatures[0].flags;
+    delete raw.subFeatures[0].llm.dailyCapVariable;
     expect(planFlagNames(planFrom(raw)).slice(3)).toEqual([
       'UX_UPDATE_LLM_PARSING_ENABLED',
       'UX_UPDATE_LLM_PARSING_ROLES',
       'UX_UPDATE_LLM_PARSING_PERCENT',
+      'UX_UPDATE_LLM_PARSING_DAILY_CAP_USD',
     ]);
+  });
+
+  it('gives only an LLM sub-feature a cap variable', () => {
+    const raw = rawPlan('ux-update');
+    delete raw.subFeatures[0].llm;
+    raw.phases.forEach((phase: { subFeatures?: unknown }) => delete phase.subFeatures);
+    const plan = planFrom(raw);
+    expect(planFlagSets(plan)[1]).not.toHaveProperty('dailyCap');
+    expect(planFlagNames(plan)).not.toContain('LLM_PARSING_DAILY_CAP_USD');
   });
 });
 
 describe('phaseFlagValues', () => {
-  const llmOff = { USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0' };
-  const llmAdmins = { USE_LLM_PARSING: 'true', LLM_PARSING_ROLES: 'admin', LLM_PARSING_PERCENT: '100' };
+  const llmOff = { USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0', LLM_PARSING_DAILY_CAP_USD: '0' };
+  const llmAdmins = { USE_LLM_PARSING: 'true', LLM_PARSING_ROLES: 'admin', LLM_PARSING_PERCENT: '100', LLM_PARSING_DAILY_CAP_USD: '5' };
   const ux = (roles: string): Record<string, string> => ({ DISABLE_UX_UPDATES: 'false', UX_UPDATE_ROLES: roles, UX_UPDATE_PERCENT: '100' });
 
   it.each([
@@ -180,6 +192,7 @@ describe('offFlagValues', () => {
       USE_LLM_PARSING: 'false',
       LLM_PARSING_ROLES: '',
       LLM_PARSING_PERCENT: '0',
+      LLM_PARSING_DAILY_CAP_USD: '0',
     });
     expect(offFlagValues(examplePlan('cohort-analyzer'))).toEqual({
       ULTRA_FAST_ANALYZER_ENABLED: 'false',
@@ -221,7 +234,7 @@ describe('subFeatureOffValues', () => {
   it('turns only the sub-feature off and leaves the feature’s variables out', () => {
     const plan = examplePlan('ux-update');
     const values = subFeatureOffValues(plan, 'llm-parsing');
-    expect(values).toEqual({ USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0' });
+    expect(values).toEqual({ USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0', LLM_PARSING_DAILY_CAP_USD: '0' });
     for (const name of ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT']) expect(values).not.toHaveProperty(name);
   });
 

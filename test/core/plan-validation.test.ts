@@ -369,3 +369,16 @@ describe('LLM sub-features always need a person', () => {
     expect(!result.ok && result.problems[0]).toMatch(/phases\[1\]\.approval\.required: .*must require approval \(after stages\.dev overrides\)/);
   });
 });
+
+describe('LLM cap variables', () => {
+  it('refuses a cap variable that another flag already uses', () => {
+    const result = validatePlan({
+      feature: 'llm-thing',
+      targets: ['fn-one'],
+      flags: { roles: 'SHARED_NAME' },
+      subFeatures: [{ id: 'llm', llm: { dailyCapUsd: 5, hardLimitUsd: 10, dailyCapVariable: 'SHARED_NAME' } }],
+      phases: [{ name: 'base', roles: ['admin'], bake: 'PT1H' }],
+    });
+    expect(!result.ok && result.problems).toEqual(['subFeatures[0].llm.dailyCapVariable: variable SHARED_NAME is already used by flags.roles']);
+  });
+});

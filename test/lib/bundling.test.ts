@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
+import { AUXILIARY_FUNCTIONS, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
 import { buildApp } from '../../lib/app';
 
 // The one test that bundles for real, with the local esbuild package (no Docker here).
@@ -19,7 +19,7 @@ describe('bundling', () => {
       Resources: Record<string, { Type: string; Properties: any }>;
     };
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.map((f) => f.Properties.Environment.Variables.PHASEGATE_FUNCTION).sort()).toEqual([...PHASEGATE_FUNCTIONS].sort());
+    expect(functions.map((f) => f.Properties.Environment.Variables.PHASEGATE_FUNCTION).sort()).toEqual([...PHASEGATE_FUNCTIONS, ...AUXILIARY_FUNCTIONS].sort());
 
     // The built-in CloudFormation validation and cdk-nag both ran during synth and reported nothing.
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: { violations?: unknown[] }[] };

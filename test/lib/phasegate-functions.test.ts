@@ -99,10 +99,18 @@ describe('PhasegateFunctions', () => {
   });
 
   it('lets only the gate describe alarms, which needs Resource "*"', () => {
-    const readers = policyStatements(template).filter(({ statement }) => asArray(statement.Action).some((a: string) => a.startsWith('cloudwatch:')));
+    const readers = policyStatements(template).filter(({ statement }) => asArray(statement.Action).includes('cloudwatch:DescribeAlarms'));
     expect(readers).toHaveLength(1);
     expect(readers[0]!.roles).toEqual([functionRoleId(template, 'gate')]);
     expect(readers[0]!.statement).toMatchObject({ Action: 'cloudwatch:DescribeAlarms', Resource: '*' });
+  });
+
+  it('lets only the gate and the start read metrics (GetMetricData, which needs Resource "*"), and nothing else of CloudWatch', () => {
+    const cloudwatch = policyStatements(template).filter(({ statement }) => asArray(statement.Action).some((a: string) => a.startsWith('cloudwatch:')));
+    const metricReaders = cloudwatch.filter(({ statement }) => asArray(statement.Action).includes('cloudwatch:GetMetricData'));
+    expect(metricReaders.flatMap((r) => r.roles).sort()).toEqual([functionRoleId(template, 'gate'), functionRoleId(template, 'start-rollout')].sort());
+    for (const r of metricReaders) expect(r.statement).toMatchObject({ Action: 'cloudwatch:GetMetricData', Resource: '*' });
+    expect(cloudwatch).toHaveLength(metricReaders.length + 1);
   });
 
   it('gives every function item-level read/write on the table and nothing broader', () => {

@@ -3,6 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { Plan, PlanInput } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, stateMachineOutputKey } from '../../lib/naming';
+import { DISCORD_URL_OUTPUT } from '../../lib/discord-endpoint';
 import { PhasegateStack, STAGE_TAG } from '../../lib/phasegate-stack';
 import { resolveIntrinsics, stageStack, testApp } from './template-helpers';
 
@@ -20,7 +21,7 @@ describe('PhasegateStack', () => {
       return id;
     };
     expect(Object.keys(outputs).sort()).toEqual(
-      [TABLE_NAME_OUTPUT, STATE_MACHINES_OUTPUT, 'UxUpdateStateMachineArn', 'CohortAnalyzerStateMachineArn'].sort(),
+      [TABLE_NAME_OUTPUT, STATE_MACHINES_OUTPUT, 'UxUpdateStateMachineArn', 'CohortAnalyzerStateMachineArn', 'UxUpdateLlmBudgetPolicyArn', DISCORD_URL_OUTPUT].sort(),
     );
     expect(outputs[TABLE_NAME_OUTPUT]!.Value).toEqual({ Ref: Object.keys(template.findResources('AWS::DynamoDB::Table'))[0] });
     expect(outputs[stateMachineOutputKey('ux-update')]!.Value).toEqual({ Ref: stateMachineRef('ux-update') });
@@ -84,7 +85,8 @@ describe('PhasegateStack', () => {
     const stack = new PhasegateStack(testApp(), 'phasegate-dev', { stage: 'dev', plans: [] });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    // The six step functions and the Discord endpoint.
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     template.hasOutput(STATE_MACHINES_OUTPUT, { Value: '{}' });
     expect(Object.keys(stack.rollouts)).toEqual([]);
   });

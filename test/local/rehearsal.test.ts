@@ -8,6 +8,8 @@ import { closeRehearsalResources, rehearse, RehearsalInputError } from '../../lo
 const ROOT = join(__dirname, '..', '..');
 const run = promisify(execFile);
 
+jest.setTimeout(180_000);
+
 afterAll(() => closeRehearsalResources());
 
 describe('the rehearsal runs the synthesized state machine end to end', () => {
@@ -48,8 +50,45 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     expect(result.targets['valine-orchestrator-discord-dev']!.DISABLE_UX_UPDATES).toBe('true');
   });
 
+  it('rolls back on its own when the rollback alarm goes off during a bake, and reports time-to-safe', async () => {
+    const result = await rehearse({ planFile: join(ROOT, 'rollouts/ux-update.json'), alarmAt: 'pm', bakeMs: 20 });
+    const plan = loadPlanFile(join(ROOT, 'rollouts/ux-update.json'), 'dev');
+    expect(result.problems).toEqual([]);
+    expect(result).toMatchObject({ outcome: 'ROLLED_BACK', asExpected: true, alarm: { phase: 'pm', outcome: 'rolled-back' } });
+    expect(result.alarm!.name).toBe('phasegate-dev-ux-update-error-rate-pm');
+    expect(result.alarm!.timeToSafeMs).toBeGreaterThan(0);
+    expect(result.targets['valine-orchestrator-discord-dev']).toEqual(offFlagValues(plan));
+    expect(result.phases.map((p) => p.outcome)).toEqual(['passed', 'rolled-back', 'not-reached', 'not-reached', 'not-reached']);
+    expect(result.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['alarm', 'rollback-started', 'rolled-back']));
+  });
+
+  it('holds LLM spend at the cap: calls past it fall back and the flag stays on', async () => {
+    const result = await rehearse({ planFile: join(ROOT, 'rollouts/ux-update.json'), llmSpendUsdPerHour: 2, bakeMs: 0 });
+    expect(result.problems).toEqual([]);
+    const { report, subFeatureRolledBack } = result.llmSpend!;
+    expect(report.capUsd).toBe(5);
+    expect(report.calls.fellBack).toBeGreaterThan(0);
+    expect(report.overshootUsd).toBe(0);
+    expect(report.hardLimitPassedAt).toBeNull();
+    expect(subFeatureRolledBack).toBe(false);
+    expect(result.targets['valine-orchestrator-discord-dev']!.USE_LLM_PARSING).toBe('true');
+  });
+
+  it('turns off only the LLM flag when spend passes the hard limit, and the rollout still completes', async () => {
+    const result = await rehearse({ planFile: join(ROOT, 'rollouts/ux-update.json'), llmSpendUsdPerHour: 2, llmCapUsd: 20, bakeMs: 0 });
+    expect(result.problems).toEqual([]);
+    expect(result.outcome).toBe('COMPLETED');
+    expect(result.llmSpend!.subFeatureRolledBack).toBe(true);
+    expect(result.llmSpend!.report.calls.skipped).toBeGreaterThan(0);
+    const flags = result.targets['valine-orchestrator-discord-dev']!;
+    expect(flags).toMatchObject({ USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', UX_UPDATE_ROLES: '*', DISABLE_UX_UPDATES: 'false' });
+    expect(result.timeline.some((e) => /sub-feature llm-parsing of ux-update rolled back/.test(e.text))).toBe(true);
+  });
+
   it.each([
     [{ rejectAt: 'beta' }, /no phase "beta"/],
+    [{ alarmAt: 'pm', rejectAt: 'admin' }, /choose one/],
+    [{ planFile: join(ROOT, 'rollouts/cohort-analyzer.json'), llmSpendUsdPerHour: 1 }, /no LLM sub-feature/],
     [{ planFile: join(ROOT, 'rollouts/cohort-analyzer.json'), rejectAt: 'canary' }, /needs no approval/],
     [{ planFile: join(ROOT, 'rollouts/missing.json') }, /cannot read plan/],
   ])('refuses unusable input %p before running anything', async (options, message) => {
@@ -60,7 +99,7 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
 
 describe('npm run rehearse (the command line)', () => {
   const cli = (args: string[]) =>
-    run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'local/rehearse.ts'), ...args], { cwd: ROOT }).then(
+    run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'local/rehearse.ts'), ...args], { cwd: ROOT, timeout: 150_000 }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
@@ -82,5 +121,33 @@ describe('npm run rehearse (the command line)', () => {
     const { code, stderr } = await cli(args);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
+  });
+});
+
+describe('npm run rehearse -- --manual with the CLI', () => {
+  it('waits for approvals that a person gives with `phasegate approve --local`, then completes', async () => {
+    const { main } = require('../../cli/main') as typeof import('../../cli/main');
+    const { mkdtempSync } = require('node:fs') as typeof import('node:fs');
+    const { tmpdir } = require('node:os') as typeof import('node:os');
+    const sessionFile = join(mkdtempSync(join(tmpdir(), 'phasegate-session-')), 'session.json');
+    const waiting: string[] = [];
+    const running = rehearse({ planFile: join(ROOT, 'rollouts/cohort-analyzer.json'), bakeMs: 0, manual: true, sessionFile, log: (l) => waiting.push(l) });
+    const out: string[] = [];
+    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t), env: { ...process.env, PHASEGATE_SESSION_FILE: sessionFile }, cwd: ROOT };
+    // Approve each phase as it comes up (canary needs none; ramp and full do).
+    for (const phase of ['ramp', 'full']) {
+      const deadline = Date.now() + 60_000;
+      while (!waiting.some((l) => l.startsWith(`phase ${phase} waits for approval`))) {
+        if (Date.now() > deadline) throw new Error(`phase ${phase} never asked for approval: ${waiting.join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await main(['approve', 'cohort-analyzer', '--note', `ok ${phase}`, '--local'], io)).toBe(0);
+    }
+    const result = await running;
+    expect(result.problems).toEqual([]);
+    expect(result.outcome).toBe('COMPLETED');
+    const me = (require('node:os') as typeof import('node:os')).userInfo().username;
+    expect(result.phases.map((p) => p.decidedBy)).toEqual([undefined, me, me]);
+    expect(await main(['status', 'cohort-analyzer', '--local'], io)).toBe(3);
   });
 });

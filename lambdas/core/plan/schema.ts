@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LAMBDA_RESERVED_ENV_KEYS } from '../contract';
-import { isIsoDuration } from './duration';
+import { durationToSeconds, isIsoDuration } from './duration';
 
 /**
  * The rollout plan schema. A plan is JSON data, one file per feature (`rollouts/<feature>.json`). This schema is
@@ -69,16 +69,124 @@ export const TargetSchema = z
       `${got(iss.input)} names a version or alias; environment variables belong to the unqualified function`,
   });
 
-/** A three-band threshold for a metric where lower is better: proceed below one value, roll back above another. */
-export const BandSchema = z
-  .strictObject({
-    proceedBelow: z.number().nonnegative(),
-    rollbackAbove: z.number().nonnegative(),
-  })
-  .refine((b) => b.proceedBelow <= b.rollbackAbove, {
-    error: 'proceedBelow must not be above rollbackAbove (values between them mean hold)',
+/**
+ * A CloudWatch statistic: `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`, or a percentile such as `p95`,
+ * `p99` or `p99.9`.
+ */
+export const StatisticSchema = z
+  .string()
+  .regex(/^(Sum|Average|Minimum|Maximum|SampleCount|p(\d{1,2}(\.\d{1,2})?|100))$/, {
+    error: (iss) => `expected a CloudWatch statistic (Sum, Average, Minimum, Maximum, SampleCount, p50, p95, p99, p99.9, ...), got ${got(iss.input)}`,
   });
 
+/** How the current value compares with the baseline captured before the rollout started (a ratio, 1.5 = 1.5x). */
+export const BaselineBandSchema = z.strictObject({
+  proceedWithin: z.number().positive().optional().describe('Proceed while no worse than this multiple of the baseline. Default: rollbackBeyond.'),
+  rollbackBeyond: z.number().positive().describe('Roll back when worse than this multiple of the baseline (e.g. 1.5).'),
+  window: DurationSchema.optional().describe('How far back before the start the baseline is read. Default P1D.'),
+});
+
+const threshold = z.number().nonnegative();
+
+/**
+ * A three-band threshold. Lower is better with `{ proceedBelow, rollbackAbove }` (error rate, latency); higher is
+ * better with `{ proceedAbove, rollbackBelow }` (success rate, cache hit rate). Values between the two thresholds
+ * mean hold. The rollback band is also the metric's CloudWatch alarm.
+ */
+export const BandSchema = z
+  .strictObject({
+    proceedBelow: threshold.optional().describe('Lower is better: proceed while the value is below this.'),
+    rollbackAbove: threshold.optional().describe('Lower is better: roll back when the value is above this.'),
+    proceedAbove: threshold.optional().describe('Higher is better: proceed while the value is above this.'),
+    rollbackBelow: threshold.optional().describe('Higher is better: roll back when the value is below this.'),
+    sustainedFor: DurationSchema.optional().describe(
+      'Roll back only when the value has been in the rollback band for this long (e.g. PT1H); shorter breaches hold. At most P1D.',
+    ),
+    baseline: BaselineBandSchema.optional().describe('Also compare with the value captured before the rollout started.'),
+  })
+  .superRefine((band, ctx) => {
+    // A custom metric's band carries its name: say which metric, since its path is only an index.
+    const name = (band as { name?: unknown }).name;
+    for (const problem of bandProblems(band)) {
+      ctx.addIssue({ code: 'custom', message: typeof name === 'string' ? `${problem.message} (metric ${name})` : problem.message, path: problem.path });
+    }
+  });
+
+/** What is wrong with a band's thresholds, each with the field it concerns (empty when the band is sound). */
+export function bandProblems(band: {
+  proceedBelow?: number;
+  rollbackAbove?: number;
+  proceedAbove?: number;
+  rollbackBelow?: number;
+  sustainedFor?: string;
+  baseline?: { proceedWithin?: number; rollbackBeyond: number };
+}): { path: string[]; message: string }[] {
+  const lower = band.proceedBelow !== undefined || band.rollbackAbove !== undefined;
+  const higher = band.proceedAbove !== undefined || band.rollbackBelow !== undefined;
+  const problems: { path: string[]; message: string }[] = [];
+  if (lower && higher) {
+    problems.push({
+      path: [],
+      message: 'mixes lower-is-better (proceedBelow/rollbackAbove) and higher-is-better (proceedAbove/rollbackBelow) thresholds: choose one direction',
+    });
+    return problems;
+  }
+  if (!lower && !higher) {
+    problems.push({ path: [], message: 'expected { proceedBelow, rollbackAbove } (lower is better) or { proceedAbove, rollbackBelow } (higher is better)' });
+    return problems;
+  }
+  if (lower) {
+    if (band.proceedBelow === undefined) problems.push({ path: ['proceedBelow'], message: 'required with rollbackAbove' });
+    if (band.rollbackAbove === undefined) problems.push({ path: ['rollbackAbove'], message: 'required with proceedBelow' });
+    if (band.proceedBelow !== undefined && band.rollbackAbove !== undefined && band.proceedBelow > band.rollbackAbove) {
+      problems.push({
+        path: [],
+        message: `proceedBelow must not be above rollbackAbove: proceeding below ${band.proceedBelow} while rolling back above ${band.rollbackAbove} puts the rollback band inside the proceed band (values between them mean hold)`,
+      });
+    }
+  } else {
+    if (band.proceedAbove === undefined) problems.push({ path: ['proceedAbove'], message: 'required with rollbackBelow' });
+    if (band.rollbackBelow === undefined) problems.push({ path: ['rollbackBelow'], message: 'required with proceedAbove' });
+    if (band.proceedAbove !== undefined && band.rollbackBelow !== undefined && band.proceedAbove < band.rollbackBelow) {
+      problems.push({
+        path: [],
+        message: `proceedAbove must not be below rollbackBelow: proceeding above ${band.proceedAbove} while rolling back below ${band.rollbackBelow} puts the rollback band inside the proceed band (values between them mean hold)`,
+      });
+    }
+  }
+  if (band.sustainedFor !== undefined && isIsoDuration(band.sustainedFor)) {
+    const seconds = durationToSeconds(band.sustainedFor);
+    if (seconds < 60 || seconds > 86400) {
+      problems.push({ path: ['sustainedFor'], message: `expected between 1 minute and 1 day (a CloudWatch alarm evaluates at most one day), got ${band.sustainedFor}` });
+    }
+  }
+  const b = band.baseline;
+  if (b?.proceedWithin !== undefined && b.proceedWithin > b.rollbackBeyond) {
+    problems.push({
+      path: ['baseline', 'proceedWithin'],
+      message: `must not be above rollbackBeyond (${b.proceedWithin}x > ${b.rollbackBeyond}x): the rollback band would be inside the proceed band`,
+    });
+  }
+  return problems;
+}
+
+/** A gate on any CloudWatch metric: the plan names the namespace, metric, dimensions and statistic. */
+export const MetricGateSchema = BandSchema.safeExtend({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,39}$/, { error: (iss) => `expected a short lowercase name (a-z, 0-9, -), got ${got(iss.input)}` })
+    .describe('Short name, used in reasons and in the alarm name phasegate-<stage>-<feature>-<name>.'),
+  namespace: z.string().min(1).max(255),
+  metric: z.string().min(1).max(255),
+  dimensions: z.record(z.string().min(1).max(255), z.string().min(1).max(1024)).default({}),
+  statistic: StatisticSchema.default('Average'),
+  minSamples: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('Hold (never proceed, never roll back) until the metric has at least this many samples in the bake (e.g. 20 successful flows).'),
+});
 /** How long a held phase keeps baking: re-check every `interval`, and ask a person once held for `max`. */
 export const HoldSchema = z.strictObject({
   interval: DurationSchema.optional().describe("Time between gate checks while holding. Default: the bake, at most 1 hour."),
@@ -92,9 +200,23 @@ export const GatesSchema = z.strictObject({
   alarms: AlarmNamesSchema
     .default([])
     .describe('Existing CloudWatch alarms: any of them in ALARM at the gate rolls the phase back.'),
-  errorRate: BandSchema.optional().describe('Errors / invocations as a fraction (0.01 = 1 %).'),
-  p95Ms: BandSchema.optional().describe('p95 duration of the targets in milliseconds.'),
-  throttles: BandSchema.optional().describe('Throttled invocations during the bake.'),
+  errorRate: BandSchema.optional().describe('Errors / invocations of the targets as a fraction (0.01 = 1 %).'),
+  p95Ms: BandSchema.optional().describe('p95 duration of the targets in milliseconds (the worst target counts).'),
+  durationMs: BandSchema.safeExtend({ statistic: StatisticSchema.default('p99') })
+    .optional()
+    .describe('Duration of the targets in milliseconds with any statistic (default p99; the worst target counts).'),
+  throttles: BandSchema.optional().describe('Throttled invocations of the targets during the bake.'),
+  minInvocations: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('Hold until the targets were invoked at least this often in the bake: too few invocations never proceed and never roll back.'),
+  metrics: z.array(MetricGateSchema).optional().describe('Gates on any CloudWatch metric (custom metrics, success rates, cache hit rates).'),
+  llmSpendUsd: z
+    .record(z.string(), BandSchema)
+    .optional()
+    .describe("Sub-feature id -> band on its LLM spend (US dollars) so far in the UTC day. Default for an LLM sub-feature: proceed below dailyCapUsd, roll back above hardLimitUsd."),
   hold: HoldSchema.optional().describe('How a phase whose gate says HOLD keeps baking before a person is asked.'),
 });
 
@@ -144,6 +266,9 @@ export const LlmBudgetSchema = z
   .strictObject({
     dailyCapUsd: z.number().positive().describe('Spend allowed per UTC day; calls past it fall back.'),
     hardLimitUsd: z.number().positive().describe('Daily spend that rolls the sub-feature back.'),
+    dailyCapVariable: EnvNameSchema.optional().describe(
+      "Variable through which the targets' budget guard learns dailyCapUsd (\"0\" while the sub-feature is off). Default <FEATURE>_<SUB_FEATURE>_DAILY_CAP_USD.",
+    ),
   })
   .refine((b) => b.dailyCapUsd <= b.hardLimitUsd, { error: 'dailyCapUsd must not be above hardLimitUsd' });
 
@@ -175,6 +300,24 @@ export const DiscordSettingsSchema = z.strictObject({
     .describe('Discord role id -> the Phasegate roles its members hold.'),
 });
 
+/**
+ * A pattern of the principals that call Phasegate from the CLI: an IAM principal ARN with `*` and `?` wildcards,
+ * compared part by part like IAM's ArnLike (`arn:aws:sts::*:assumed-role/OnCall/*`), or `local:<os user>` for the
+ * CLI against a local rehearsal.
+ */
+export const PrincipalPatternSchema = z.string().regex(/^(arn:[^\s:]+:[^\s:]+:[^\s:]*:[^\s:]*:\S+|local:\S+)$/);
+
+const principalPatternError = (input: unknown): string =>
+  `expected an IAM principal ARN pattern such as "arn:aws:sts::*:assumed-role/OnCall/*" (or "local:<user>"), got ${got(input)}`;
+
+/** CLI callers (principal ARN patterns) -> the Phasegate roles they hold. A caller matching nothing holds no role. */
+export const PrincipalRolesSchema = z
+  .record(PrincipalPatternSchema, z.array(PhasegateRoleSchema).min(1), {
+    // zod reports a bad record key as "Invalid key in record" unless the record says better.
+    error: (iss) => (iss.code === 'invalid_key' ? principalPatternError(iss.input) : undefined),
+  })
+  .describe('IAM principal ARN pattern (* and ? wildcards, e.g. arn:aws:sts::*:assumed-role/OnCall/*) -> the Phasegate roles CLI callers matching it hold.');
+
 /** Per-phase changes one stage makes. */
 export const PhaseOverrideSchema = z.strictObject({
   bake: DurationSchema.optional(),
@@ -191,9 +334,13 @@ export const PhaseOverrideSchema = z.strictObject({
   gates: z
     .strictObject({
       alarms: AlarmNamesSchema.optional(),
-      errorRate: BandSchema.optional(),
-      p95Ms: BandSchema.optional(),
-      throttles: BandSchema.optional(),
+      errorRate: GatesSchema.shape.errorRate,
+      p95Ms: GatesSchema.shape.p95Ms,
+      durationMs: GatesSchema.shape.durationMs,
+      throttles: GatesSchema.shape.throttles,
+      minInvocations: GatesSchema.shape.minInvocations,
+      metrics: GatesSchema.shape.metrics,
+      llmSpendUsd: GatesSchema.shape.llmSpendUsd,
       hold: HoldSchema.optional(),
     })
     .optional(),
@@ -204,6 +351,7 @@ export const StageOverrideSchema = z.strictObject({
   targets: z.array(TargetSchema).min(1).optional(),
   approvers: z.array(PhasegateRoleSchema).min(1).optional().describe("Replaces every phase's approver roles."),
   discord: DiscordSettingsSchema.optional().describe("Replaces the plan's Discord settings on this stage."),
+  principals: PrincipalRolesSchema.optional().describe("Replaces the plan's principals (CLI callers' roles) on this stage."),
   phases: z.record(z.string(), PhaseOverrideSchema).default({}),
 });
 
@@ -223,6 +371,7 @@ export const PlanObjectSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, { error: 'expected at least one phase' }),
   rollback: RollbackSchema.default({ to: 'off' }),
   discord: DiscordSettingsSchema.default({ roles: {} }),
+  principals: PrincipalRolesSchema.default({}),
   stages: z
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/), StageOverrideSchema)
     .default({})
@@ -237,6 +386,7 @@ export type Phase = Plan['phases'][number];
 export type SubFeature = Plan['subFeatures'][number];
 export type Gates = Phase['gates'];
 export type Band = z.output<typeof BandSchema>;
+export type MetricGate = z.output<typeof MetricGateSchema>;
 export type BooleanFlag = z.output<typeof BooleanFlagSchema>;
 export type FlagNames = z.output<typeof FlagNamesSchema>;
 export type DiscordSettings = z.output<typeof DiscordSettingsSchema>;

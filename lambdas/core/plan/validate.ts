@@ -3,6 +3,9 @@ import { planFlagSets } from '../flags';
 import { PlanInvalidError } from '../errors';
 import { FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Plan } from './schema';
 
+/** Names of the built-in gates' alarms: a custom metric may not take one. */
+const RESERVED_GATE_NAMES = ['error-rate', 'p95-ms', 'duration-ms', 'throttles', 'composite'];
+
 /** The outcome of {@link validatePlan}: a plan with defaults filled in, or every problem found. */
 export type PlanValidation = { ok: true; plan: Plan } | { ok: false; problems: string[] };
 
@@ -51,12 +54,16 @@ const CrossFieldInputSchema = z.object({
   feature: PlanObjectSchema.shape.feature,
   targets: keep(z.string()),
   flags: FlagNamesSchema.catch({}),
-  subFeatures: keep(z.object({ id: SubFeatureSchema.shape.id, flags: FlagNamesSchema.catch({}) })),
+  subFeatures: keep(z.object({ id: SubFeatureSchema.shape.id, flags: FlagNamesSchema.catch({}), llm: z.unknown().optional() })),
   phases: keep(
     z.object({
       name: z.string(),
       subFeatures: z.record(z.string(), z.unknown()).catch({}),
       approval: z.object({ required: z.boolean().catch(true) }).catch({ required: true }).default({ required: true }),
+      gates: z
+        .object({ metrics: keep(z.object({ name: z.string() })), llmSpendUsd: z.record(z.string(), z.unknown()).catch({}).default({}) })
+        .catch({ metrics: [], llmSpendUsd: {} })
+        .default({ metrics: [], llmSpendUsd: {} }),
     }),
   ),
   stages: z.record(z.string(), z.object({ phases: z.record(z.string(), z.unknown()).catch({}) }).catch({ phases: {} })).catch({}),
@@ -98,6 +105,12 @@ function crossFieldProblems(plan: Plan): string[] {
       if (owner) problems.push(`${where}.${field}: variable ${name} is already used by ${owner}`);
       else owners.set(name, `${where}.${field}`);
     }
+    if (set.dailyCap) {
+      const capWhere = `${where.replace(/\.flags$/, '')}.llm.dailyCapVariable`;
+      const owner = owners.get(set.dailyCap.name);
+      if (owner) problems.push(`${capWhere}: variable ${set.dailyCap.name} is already used by ${owner}`);
+      else owners.set(set.dailyCap.name, capWhere);
+    }
   });
 
   // An LLM sub-feature spends money: the phase that first turns it on always needs a person's approval.
@@ -109,6 +122,22 @@ function crossFieldProblems(plan: Plan): string[] {
       seen.add(id);
       if (!phase.approval?.required) {
         problems.push(`phases[${i}].approval.required: phase ${phase.name} turns on the LLM sub-feature "${id}", so it must require approval`);
+      }
+    }
+  });
+
+  // Gate metric names become alarm names: unique per phase, never one of the built-in gates' names.
+  plan.phases.forEach((phase, i) => {
+    const names = (phase.gates?.metrics ?? []).map((m) => m.name);
+    names.forEach((name, j) => {
+      if (names.indexOf(name) !== j) problems.push(`phases[${i}].gates.metrics[${j}].name: "${name}" is used by an earlier metric of this phase`);
+      else if (RESERVED_GATE_NAMES.includes(name) || name.startsWith('llm-spend-')) {
+        problems.push(`phases[${i}].gates.metrics[${j}].name: "${name}" is the name of a built-in gate (${RESERVED_GATE_NAMES.join(', ')}, llm-spend-<id>)`);
+      }
+    });
+    for (const id of Object.keys(phase.gates?.llmSpendUsd ?? {})) {
+      if (!llmIds.has(id)) {
+        problems.push(`phases[${i}].gates.llmSpendUsd.${id}: no LLM sub-feature "${id}" (LLM sub-features: ${[...llmIds].join(', ') || 'none'})`);
       }
     }
   });
@@ -136,6 +165,7 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
     stages: {},
     targets: override.targets ?? plan.targets,
     discord: override.discord ?? plan.discord,
+    principals: override.principals ?? plan.principals,
     phases: plan.phases.map((phase) => {
       const po = override.phases[phase.name] ?? {};
       return {
