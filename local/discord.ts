@@ -793,6 +793,8 @@ export interface LocalDiscordOptions {
   readonly ssm?: FakeSsm;
   /** Port of the fake Discord API (keep it fixed when handlers that read the base URL at load are reused). */
   readonly apiPort?: number;
+  /** The fake API's bot token (keep it fixed when step handlers that cache the token at load are reused). @default random */
+  readonly botToken?: string;
   /** Function URL bodies base64-encoded. @default false */
   readonly base64Bodies?: boolean;
   /** Options of the rollback flag writer (e.g. no sleeps). */
@@ -856,7 +858,10 @@ export interface LocalDiscord {
 export async function startLocalDiscord(options: LocalDiscordOptions): Promise<LocalDiscord> {
   const keys = DiscordKeyPair.generate();
   const signer = new InteractionSigner(keys);
-  const api = await FakeDiscordApi.start(options.apiPort !== undefined ? { port: options.apiPort } : {});
+  const api = await FakeDiscordApi.start({
+    ...(options.apiPort !== undefined ? { port: options.apiPort } : {}),
+    ...(options.botToken !== undefined ? { botToken: options.botToken } : {}),
+  });
   const ownSsm = options.ssm === undefined;
   const ssm = options.ssm ?? new FakeSsm().install();
   const parameters = discordParameterNames(options.stage);

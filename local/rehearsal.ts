@@ -6,22 +6,21 @@
  * phase through `decide(...)`, the operation Discord and the CLI use.
  */
 import './node-compat';
-import { mkdtempSync, copyFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { DeleteTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { buildApp } from '../lib/app';
 import { stackName, stateMachineName } from '../lib/naming';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
-import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
 import { RefusedError } from '../lambdas/core/errors';
 import { phaseFlagValues, planFlagNames, planFlagSets } from '../lambdas/core/flags';
 import { formatSeconds, durationToSeconds } from '../lambdas/core/plan/duration';
 import { DEFAULT_PLANS_DIR } from '../lambdas/core/plan/load';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
-import { decide, type Person } from '../lambdas/core/operations';
-import { systemClock } from '../lambdas/core/ports';
 import type { AuditEvent, RolloutState, RolloutStatus } from '../lambdas/core/rollout-state';
 import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type CloudFormationTemplate } from './asl';
 import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from './dynamo';
@@ -32,6 +31,7 @@ import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } fr
 import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenarioResult } from './scenarios/alarm';
 import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
 import { startSessionServer, type SessionServer } from './session';
+import { discordUser, localDiscordSettings, messageText, startLocalDiscord, type LocalDiscord } from './discord';
 
 /** Options of {@link rehearse}. */
 export interface RehearsalOptions {
@@ -121,7 +121,8 @@ const EXISTING_VARIABLES = (fn: string): Record<string, string> => ({
   GREETING: 'héllo — ünïcode stays intact',
 });
 
-const REHEARSAL_PM: Person = { id: 'rehearsal-pm', name: 'Pat (PM)', via: 'rehearsal', roles: ['pm'] };
+/** The PM who approves in the rehearsal's Discord channel. */
+const PM_IN_DISCORD = discordUser('Pat (PM)', ['pm']);
 
 let sharedDynamo: Promise<LocalDynamo> | undefined;
 
@@ -170,19 +171,36 @@ function readPlanFor(planFile: string, stage: string): Plan {
   return result.plan;
 }
 
-/** Synthesize the stage (as `cdk synth` would, minus asset bundling) and return the stack's template. */
+/**
+ * Synthesize the stage (as `cdk synth` would, minus asset bundling) and return the stack's template. The plan is
+ * synthesized as written, except that its Discord settings point at the local channel and roles, so the steps
+ * announce to the local Discord and the rehearsal's PM can click the buttons.
+ */
 function synthesize(planFile: string, stage: string): CloudFormationTemplate {
-  // The stage's own plans when the plan is one of them; otherwise a stack holding just this plan.
-  let plansDir = dirname(planFile);
-  if (plansDir !== DEFAULT_PLANS_DIR) {
-    plansDir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-plans-'));
-    copyFileSync(planFile, join(plansDir, basename(planFile)));
-  }
+  const raw = JSON.parse(readFileSync(planFile, 'utf8')) as Record<string, unknown> & { stages?: Record<string, Record<string, unknown>> };
+  raw.discord = localDiscordSettings();
+  for (const override of Object.values(raw.stages ?? {})) delete override.discord;
+  const plansDir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-plans-'));
+  writeFileSync(join(plansDir, basename(planFile)), JSON.stringify(raw));
   const outdir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-cdk-'));
   // Asset bundling and CloudFormation's template validation add ~10 s and change nothing the local run uses;
   // `cdk synth` and the test suite keep both.
   const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir, builtinCloudFormationValidation: false });
   return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+}
+
+/** A free local port, chosen once: handlers cache the Discord API's address when their module loads. */
+let discordApi: Promise<{ port: number; botToken: string }> | undefined;
+function discordApiAddress(): Promise<{ port: number; botToken: string }> {
+  discordApi ??= new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve({ port, botToken: `local-bot.${randomBytes(24).toString('base64url')}` }));
+    });
+  });
+  return discordApi;
 }
 
 function ownedFlags(plan: Plan, env: Readonly<Record<string, string>>): Record<string, string> {
@@ -255,8 +273,16 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const dynamo = await localDynamo();
   const restoreEndpoint = useLocalDynamo(dynamo.endpoint);
   const tableNames = await recreateTables(template, dynamo.endpoint);
-  const functions = functionsFromTemplate(template, { tableNames });
   const tableName = Object.values(tableNames)[0]!;
+  const address = await discordApiAddress();
+  const discord: LocalDiscord = await startLocalDiscord({
+    stage,
+    plans: [{ ...plan, discord: localDiscordSettings() }],
+    tableName,
+    apiPort: address.port,
+    botToken: address.botToken,
+  });
+  const functions = discord.withLocalDiscord(functionsFromTemplate(template, { tableNames }));
 
   const lambda = new FakeLambdaControlPlane().install();
   const cloudwatch = new FakeCloudWatch().install();
@@ -264,7 +290,6 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   for (const target of plan.targets) lambda.addFunction(target, EXISTING_VARIABLES(target));
   const client = localDynamoClient(dynamo.endpoint);
   const store = new DynamoRolloutStore(tableName, client);
-  const tokens = new SfnTaskTokens();
 
   // Scenarios (alarm, LLM spend) start when the execution enters their phase's bake.
   let alarmRun: Promise<AlarmScenarioResult> | undefined;
@@ -302,16 +327,13 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
           if (llm && phase.name === llm.phase && spendRun) await spendRun.catch(() => undefined);
           const reject = phase.name === options.rejectAt;
           try {
-            await decide(
-              { store, tokens, clock: systemClock },
-              {
-                feature: plan.feature,
-                phase: phase.name,
-                decision: reject ? 'reject' : 'approve',
-                actor: REHEARSAL_PM,
-                note: reject ? `rehearsal: the PM rejects phase ${phase.name}` : `rehearsal: phase ${phase.name} looks good`,
-              },
-            );
+            // The PM decides in Discord: a signed click on the approval request the step posted to the channel.
+            const request = await discord.api.waitFor(() => discord.api.approvalRequests(plan.feature, phase.name).at(-1));
+            const reply = reject
+              ? await discord.clickReject(request, PM_IN_DISCORD, `rehearsal: the PM rejects phase ${phase.name}`)
+              : await discord.clickApprove(request, PM_IN_DISCORD);
+            await discord.idle();
+            if (reply.status !== 200) throw new RefusedError('INVALID', `Discord click answered ${reply.status}`);
           } catch (err) {
             if (!(err instanceof RefusedError)) throw err;
             decided.delete(key);
@@ -468,11 +490,22 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     };
   });
 
+  const channel = discord.channelMessages().map((m) => ({ at: m.createdAt, text: messageText(m) }));
+  await discord.stop();
   lambda.restore();
   cloudwatch.restore();
   sfn.restore();
   client.destroy();
   restoreEndpoint();
+  for (const message of channel) {
+    timeline.push({
+      atMs: Date.parse(typeof message.at === 'string' ? message.at : new Date(message.at).toISOString()) - startedAt,
+      phase: null,
+      action: 'discord',
+      text: `#phasegate: ${message.text.split('\n').filter((l) => l.trim() !== '').join(' | ')}`,
+    });
+  }
+  timeline.sort((a, b) => a.atMs - b.atMs);
 
   const result: RehearsalResult = {
     feature: plan.feature,

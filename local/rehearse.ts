@@ -106,6 +106,12 @@ async function main(): Promise<void> {
   const llmSpendUsdPerHour = usd('llm-spend');
   const llmCapUsd = usd('llm-cap-usd');
   if (llmCapUsd !== undefined && llmSpendUsdPerHour === undefined) fail('--llm-cap-usd goes with --llm-spend');
+  // The functions' own structured logs go to stderr, so stdout carries only the timeline or the JSON summary.
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  const restoreStdout = (): void => {
+    process.stdout.write = stdoutWrite;
+  };
   try {
     const result = await rehearse({
       planFile: args.plan,
@@ -118,6 +124,7 @@ async function main(): Promise<void> {
       manual: args.manual,
       log: (line) => process.stderr.write(`rehearse: ${line}\n`),
     });
+    restoreStdout();
     if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else printTimeline(result);
     process.exitCode = result.asExpected ? 0 : 1;
@@ -129,6 +136,7 @@ async function main(): Promise<void> {
     }
     throw err;
   } finally {
+    restoreStdout();
     await closeRehearsalResources();
   }
 }

@@ -70,8 +70,8 @@ describe('requests that are not from Discord', () => {
     const f = await w.awaitApproval(fresh());
     const approve = w.discord.signer.command(w.pm, 'approve', { feature: f.plan.feature });
     const stranger = new InteractionSigner(DiscordKeyPair.generate()).command(w.pm, 'approve', { feature: f.plan.feature });
-    const old = w.discord.signer.command(w.pm, 'approve', { feature: f.plan.feature }, { timestamp: Math.floor(Date.now() / 1000) - 301 });
-    const future = w.discord.signer.command(w.pm, 'approve', { feature: f.plan.feature }, { timestamp: Math.floor(Date.now() / 1000) + 301 });
+    const old = w.discord.signer.command(w.pm, 'approve', { feature: f.plan.feature }, { timestamp: Math.floor(Date.now() / 1000) - 330 });
+    const future = w.discord.signer.command(w.pm, 'approve', { feature: f.plan.feature }, { timestamp: Math.floor(Date.now() / 1000) + 360 });
     const { 'x-signature-ed25519': _sig, ...unsigned } = approve.headers;
     const attempts = [
       w.discord.post(approve.body, unsigned),

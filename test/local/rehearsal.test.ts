@@ -23,12 +23,18 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     );
     expect(result.targets['valine-orchestrator-discord-dev']).toEqual(phaseFlagValues(plan, plan.phases.length - 1));
     // The timeline tells the story in order.
-    const actions = result.timeline.map((e) => e.action);
+    const actions = result.timeline.map((e) => e.action).filter((a) => a !== 'discord');
     expect(actions[0]).toBe('rollout-started');
     expect(actions.at(-1)).toBe('rollout-completed');
     expect(actions.filter((a) => a === 'flags-applied')).toHaveLength(plan.phases.length);
     expect(actions.filter((a) => a === 'approved')).toHaveLength(plan.phases.length);
     expect(result.timeline.find((e) => e.phase === 'llm-canary' && e.action === 'flags-applied')?.text).toContain('USE_LLM_PARSING=true');
+    // The PM approved through signed clicks on the approval requests the steps posted to the Discord channel.
+    const channel = result.timeline.filter((e) => e.action === 'discord').map((e) => e.text);
+    for (const phase of plan.phases.map((p) => p.name)) {
+      expect(channel).toContainEqual(expect.stringMatching(new RegExp(`phase ${phase} approved \\| Approved by \\*\\*Pat \\(PM\\)\\*\\*`)));
+    }
+    expect(channel.some((t) => /completed/i.test(t))).toBe(true);
     for (let i = 1; i < result.timeline.length; i++) expect(result.timeline[i]!.atMs).toBeGreaterThanOrEqual(result.timeline[i - 1]!.atMs);
   });
 
@@ -39,7 +45,7 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     expect(result).toMatchObject({ outcome: 'ROLLED_BACK', expected: 'ROLLED_BACK', asExpected: true, execution: { status: 'FAILED', error: 'PhasegateRolledBack' } });
     expect(result.phases.map((p) => p.outcome)).toEqual(['passed', 'rejected', 'not-reached']);
     for (const target of plan.targets) expect(result.targets[target]).toEqual(phaseFlagValues(plan, 0));
-    expect(result.timeline.map((e) => e.action).slice(-3)).toEqual(['rejected', 'rollback-started', 'rolled-back']);
+    expect(result.timeline.map((e) => e.action).filter((a) => a !== 'discord').slice(-3)).toEqual(['rejected', 'rollback-started', 'rolled-back']);
   });
 
   it('turns every flag off when a plan that rolls back to "off" is rejected in its first phase', async () => {
