@@ -4,6 +4,7 @@ import type { RollbackPorts } from '../core/operations';
 import { systemClock } from '../core/ports';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { EmfMetricSink } from './emf-metric-sink';
+import { MeteredRolloutStore } from './metered-store';
 import { LambdaFlagWriter } from './lambda-flag-writer';
 import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
@@ -28,12 +29,13 @@ export function alarmRollbackContextFromEnv(env: NodeJS.ProcessEnv = process.env
 /** The AWS-backed ports of the alarm-rollback function. */
 export function alarmRollbackPortsFromEnv(): RollbackPorts {
   const timeout = Number(process.env[ENV.flagWriteTimeoutSeconds] ?? '60');
+  const metricSink = new EmfMetricSink();
   return {
-    store: new DynamoRolloutStore(requireEnv(ENV.tableName)),
+    store: new MeteredRolloutStore(new DynamoRolloutStore(requireEnv(ENV.tableName)), metricSink, process.env[ENV.stage] ?? 'unknown'),
     flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
     clock: systemClock,
     tokens: new SfnTaskTokens(),
     stopper: new SfnExecutionStopper(),
-    metricSink: new EmfMetricSink(),
+    metricSink,
   };
 }

@@ -5,6 +5,8 @@ import { CloudWatchAlarmReader } from './cloudwatch-alarm-reader';
 import { CloudWatchMetricsReader } from './cloudwatch-metrics-reader';
 import { discordNotifierFromEnv } from './discord-notifier';
 import { DynamoRolloutStore } from './dynamo-state-store';
+import { EmfMetricSink } from './emf-metric-sink';
+import { MeteredRolloutStore } from './metered-store';
 import { LambdaFlagWriter } from './lambda-flag-writer';
 import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
@@ -22,11 +24,14 @@ export function requireEnv(key: string): string {
  */
 export function stepPortsFromEnv(): StepPorts {
   const timeout = Number(process.env[ENV.flagWriteTimeoutSeconds] ?? '60');
-  const store = new DynamoRolloutStore(requireEnv(ENV.tableName));
+  const metricSink = new EmfMetricSink();
+  // Phase changes, approvals and rollbacks are counted as they are recorded.
+  const store = new MeteredRolloutStore(new DynamoRolloutStore(requireEnv(ENV.tableName)), metricSink, process.env[ENV.stage] ?? 'unknown');
   const notifier = discordNotifierFromEnv(process.env, store);
   return {
     ...(notifier ? { notifier } : {}),
     store,
+    metricSink,
     flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
     alarms: new CloudWatchAlarmReader(),
     metrics: new CloudWatchMetricsReader(),

@@ -1,9 +1,5 @@
-import { stepPortsFromEnv } from '../adapters/step-ports';
-import { parseStepPayload } from '../core/step-payload';
+import { stepHandler } from '../adapters/step-handler';
 import { applyPhaseStep } from '../core/steps';
 
-/** Configured once per cold start. */
-const ports = stepPortsFromEnv();
-
 /** State machine step `<phase>: apply flags`: see {@link applyPhaseStep}. */
-export const handler = async (event: unknown) => applyPhaseStep(ports, parseStepPayload(event));
+export const handler = stepHandler('apply-phase', applyPhaseStep);

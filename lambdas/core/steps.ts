@@ -7,7 +7,7 @@ import { holdPolicy } from './hold';
 import { rollBack, type RollbackOutcome } from './operations';
 import { durationToSeconds } from './plan/duration';
 import type { Plan } from './plan/schema';
-import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type MetricsReader, type Notifier, type RolloutStore } from './ports';
+import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type MetricSink, type MetricsReader, type Notifier, type RolloutStore } from './ports';
 import {
   SYSTEM_ACTOR,
   approvalRequested,
@@ -37,6 +37,8 @@ export interface StepPorts {
   readonly notifier?: Notifier;
   /** Reads the gates' metrics (GetMetricData). @default - none: a gate with metric bands holds */
   readonly metrics?: MetricsReader;
+  /** Publishes Phasegate's own metrics (time-to-safe of a rollback). @default - none */
+  readonly metricSink?: MetricSink;
 }
 
 const now = (ports: { clock: Clock }): string => ports.clock.now().toISOString();
@@ -217,7 +219,7 @@ export async function evaluatePhaseBands(
   state: RolloutState,
   phaseIndex: number,
   at: Date,
-): Promise<(BandEvaluation & { window?: { start: string; end: string } }) | undefined> {
+): Promise<(BandEvaluation & { window?: { start: string; end: string }; invocations?: number }) | undefined> {
   const phase = state.plan.phases[phaseIndex]!;
   const metrics = phaseGateMetrics(state.plan, phaseIndex).filter((m) => !(m.subFeature && state.subFeaturesOff?.includes(m.subFeature)));
   if (metrics.length === 0) return undefined;
@@ -245,6 +247,8 @@ export async function evaluatePhaseBands(
     reasons: adjusted.map((m) => m.reason),
     metrics: adjusted,
     window: { start: window.start.toISOString(), end: window.end.toISOString() },
+    // Read only when a band is on the targets' own metrics (error rate, durations, throttles).
+    ...(metrics.some((m) => m.kind !== 'custom' && m.kind !== 'llm-spend') ? { invocations: observed.invocations } : {}),
   };
 }
 

@@ -1,9 +1,5 @@
-import { stepPortsFromEnv } from '../adapters/step-ports';
-import { parseStepPayload } from '../core/step-payload';
+import { stepHandler } from '../adapters/step-handler';
 import { requestApprovalStep } from '../core/steps';
 
-/** Configured once per cold start. */
-const ports = stepPortsFromEnv();
-
 /** State machine step `<phase>: approval (waits for a task token)`: see {@link requestApprovalStep}. */
-export const handler = async (event: unknown) => requestApprovalStep(ports, parseStepPayload(event));
+export const handler = stepHandler('request-approval', requestApprovalStep);

@@ -1,9 +1,5 @@
-import { stepPortsFromEnv } from '../adapters/step-ports';
-import { parseStepPayload } from '../core/step-payload';
+import { stepHandler } from '../adapters/step-handler';
 import { rollbackStep } from '../core/steps';
 
-/** Configured once per cold start. */
-const ports = stepPortsFromEnv();
-
 /** State machine step `Roll back`: see {@link rollbackStep}. */
-export const handler = async (event: unknown) => rollbackStep(ports, parseStepPayload(event));
+export const handler = stepHandler('rollback', rollbackStep);

@@ -1,9 +1,5 @@
-import { stepPortsFromEnv } from '../adapters/step-ports';
-import { parseStepPayload } from '../core/step-payload';
+import { stepHandler } from '../adapters/step-handler';
 import { startRolloutStep } from '../core/steps';
 
-/** Configured once per cold start. */
-const ports = stepPortsFromEnv();
-
 /** State machine step `Start rollout`: see {@link startRolloutStep}. */
-export const handler = async (event: unknown) => startRolloutStep(ports, parseStepPayload(event));
+export const handler = stepHandler('start-rollout', startRolloutStep);
