@@ -11,7 +11,7 @@ import { DynamoLlmBudgetStore } from '../lambdas/adapters/dynamo-budget-store';
 import { LLM_BUDGET } from '../lambdas/core/contract';
 import { dailyCapVariable, subFeatureKey } from '../lambdas/core/flags';
 import { createLlmBudget, type LlmBudget } from '../runtime/llm-budget';
-import { createTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
+import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 
 const SUB = 'llm-parsing';
 const LATENCY_CALLS = 1000;
@@ -34,18 +34,7 @@ export async function run(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dynamo = await startLocalDynamo();
   const tableName = 'phasegate-bench-budget';
-  await createTable(dynamo.endpoint, {
-    TableName: tableName,
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await createStateTable(dynamo.endpoint, tableName);
   const client = localDynamoClient(dynamo.endpoint);
   const store = new DynamoLlmBudgetStore(tableName, client);
   const guardFor = (feature: string, capUsd: number): LlmBudget =>

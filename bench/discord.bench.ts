@@ -21,7 +21,7 @@ import { approvalRequestMessage } from '../lambdas/core/discord/messages';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { parsePlan } from '../lambdas/core/plan/validate';
 import { approvalRequested, beginPhase, gateEvaluated, phaseApplied, startRollout, type RolloutState } from '../lambdas/core/rollout-state';
-import { createTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
+import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 import { discordUser, localDiscordSettings, startLocalDiscord, type RecordedMessage } from '../local/discord';
 import { FakeStepFunctions } from '../local/fakes/step-functions';
 
@@ -148,18 +148,7 @@ export async function run(): Promise<void> {
 
   const dynamo = await startLocalDynamo();
   const tableName = 'phasegate-bench';
-  await createTable(dynamo.endpoint, {
-    TableName: tableName,
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await createStateTable(dynamo.endpoint, tableName);
   const client = localDynamoClient(dynamo.endpoint);
   const store = new DynamoRolloutStore(tableName, client);
   const pm = discordUser('Bench PM', ['pm']);

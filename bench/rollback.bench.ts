@@ -21,7 +21,7 @@ import type { RollbackPorts } from '../lambdas/core/operations';
 import { parsePlan } from '../lambdas/core/plan/validate';
 import { systemClock } from '../lambdas/core/ports';
 import { applyPhaseStep, startRolloutStep, type StepPorts } from '../lambdas/core/steps';
-import { createTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
+import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 import { FakeCloudWatch } from '../local/fakes/cloudwatch';
 import { FakeLambdaControlPlane } from '../local/fakes/lambda-control-plane';
 import { FakeStepFunctions } from '../local/fakes/step-functions';
@@ -59,18 +59,7 @@ const median = (values: readonly number[]): number => [...values].sort((a, b) =>
 export async function run(): Promise<void> {
   const dynamo = await startLocalDynamo();
   const tableName = 'phasegate-bench';
-  await createTable(dynamo.endpoint, {
-    TableName: tableName,
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await createStateTable(dynamo.endpoint, tableName);
   const lambda = new FakeLambdaControlPlane({ readsWhileInProgress: 0 }).install();
   const cloudwatch = new FakeCloudWatch().install();
   const sfn = new FakeStepFunctions().install();

@@ -147,3 +147,22 @@ function tableInput(tableName: string, props: Record<string, unknown>, isGlobalT
     ...(lsis && lsis.length > 0 && { LocalSecondaryIndexes: lsis }),
   };
 }
+
+/**
+ * Creates a table shaped like the stack's state table (`pk`/`sk` strings, on demand) on the local DynamoDB, for
+ * tests and benchmarks that do not synthesize the stack. Returns its name.
+ */
+export function createStateTable(endpoint: string, tableName: string): Promise<string> {
+  return createTable(endpoint, {
+    TableName: tableName,
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
+}

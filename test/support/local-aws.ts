@@ -1,4 +1,4 @@
-import { createTable, localDynamoClient, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { createStateTable, localDynamoClient, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { FakeCloudWatch } from '../../local/fakes/cloudwatch';
 import { FakeLambdaControlPlane, type FakeLambdaOptions } from '../../local/fakes/lambda-control-plane';
 import { FakeStepFunctions } from '../../local/fakes/step-functions';
@@ -38,18 +38,7 @@ let tables = 0;
 export async function startLocalAws(options: { lambda?: FakeLambdaOptions } = {}): Promise<LocalAws> {
   const dynamo = await startLocalDynamo();
   const tableName = `phasegate-test-${++tables}`;
-  await createTable(dynamo.endpoint, {
-    TableName: tableName,
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await createStateTable(dynamo.endpoint, tableName);
   const lambda = new FakeLambdaControlPlane(options.lambda).install();
   const cloudwatch = new FakeCloudWatch().install();
   const sfn = new FakeStepFunctions().install();

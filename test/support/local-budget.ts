@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createTable, localDynamoClient, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { createStateTable, localDynamoClient, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { DynamoLlmBudgetStore } from '../../lambdas/adapters/dynamo-budget-store';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { Plan } from '../../lambdas/core/plan/schema';
@@ -19,18 +19,7 @@ let tables = 0;
 export async function startBudgetTable(): Promise<LocalBudgetTable> {
   const dynamo = await startLocalDynamo();
   const tableName = `phasegate-budget-${++tables}`;
-  await createTable(dynamo.endpoint, {
-    TableName: tableName,
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await createStateTable(dynamo.endpoint, tableName);
   const client = localDynamoClient(dynamo.endpoint);
   return {
     dynamo,
