@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { CloudWatchMetricsReader } from '../lambdas/adapters/cloudwatch-metrics-reader';
 import { DynamoLlmBudgetStore } from '../lambdas/adapters/dynamo-budget-store';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
 import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
@@ -132,7 +134,8 @@ export async function connectAws(options: AwsConnectOptions): Promise<Backend> {
   const dynamo = new DynamoDBClient(config);
   const sfn = new SFNClient(config);
   const lambda = new LambdaClient(config);
-  const clients = [cfn, sts, dynamo, sfn, lambda];
+  const cloudwatch = new CloudWatchClient(config);
+  const clients = [cfn, sts, dynamo, sfn, lambda, cloudwatch];
   const close = async (): Promise<void> => clients.forEach((c) => c.destroy());
 
   let stack: StageStack;
@@ -168,6 +171,7 @@ export async function connectAws(options: AwsConnectOptions): Promise<Backend> {
       stopper: new SfnExecutionStopper(sfn),
       starter: cliRolloutStarter(stack.stateMachines, sfn),
       budgets: new DynamoLlmBudgetStore(stack.tableName, dynamo),
+      metrics: new CloudWatchMetricsReader(cloudwatch),
       clock: systemClock,
     },
     caller: () => {

@@ -3,7 +3,9 @@ import { RefusedError } from '../lambdas/core/errors';
 import { decide, pauseRollout, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/operations';
 import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
-import type { FeatureBudgetStatus, LlmBudgetStore } from '../lambdas/core/ports';
+import { phaseReportOf } from '../lambdas/core/daily-report';
+import type { FeatureBudgetStatus, LlmBudgetStore, MetricsReader } from '../lambdas/core/ports';
+import { isReportable, type PhaseReport } from '../lambdas/core/report';
 import { requestRollback } from '../lambdas/core/rollback-request';
 import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
 import { ConfigError } from './errors';
@@ -28,6 +30,8 @@ export interface Backend {
   resume(req: { feature: string }): Promise<RolloutState>;
   start(req: { feature: string }): Promise<{ executionId: string }>;
   budget(req: BudgetCommand): Promise<FeatureBudgetStatus>;
+  /** The daily phase report of a feature's active rollout, made now. */
+  report(feature: string): Promise<PhaseReport>;
   /** Release connections. */
   close(): Promise<void>;
 }
@@ -55,7 +59,10 @@ export interface BudgetCommand {
 }
 
 /** Everything the core operations need, together. */
-export type OperatorPorts = DecidePorts & RollbackPorts & ControlPorts & StartPorts & { readonly budgets?: LlmBudgetStore };
+export type OperatorPorts = DecidePorts &
+  RollbackPorts &
+  ControlPorts &
+  StartPorts & { readonly budgets?: LlmBudgetStore; /** Reads gate metrics for `report`. */ readonly metrics?: MetricsReader };
 
 /** How a {@link CoreBackend} is wired. */
 export interface CoreBackendConfig {
@@ -160,6 +167,22 @@ export class CoreBackend implements Backend {
       );
     }
     return budgetStatus(budgetPorts, req.feature);
+  }
+
+  async report(feature: string): Promise<PhaseReport> {
+    const { ports } = this.config;
+    const state = await ports.store.getState(feature);
+    if (!state) {
+      this.requireKnown(feature);
+      throw new RefusedError('NOT_FOUND', `${feature} has never rolled out on stage ${this.config.stage}: nothing to report`);
+    }
+    const report = isReportable(state.status)
+      ? await phaseReportOf({ store: ports.store, clock: ports.clock, ...(ports.metrics ? { metrics: ports.metrics } : {}), ...(ports.budgets ? { budgets: ports.budgets } : {}) }, feature)
+      : undefined;
+    if (!report) {
+      throw new RefusedError('NOT_FOUND', `${feature} has no active rollout on stage ${this.config.stage} (it is ${state.status}${state.phaseIndex < 0 ? ', before its first phase' : ''}): nothing to report`);
+    }
+    return report;
   }
 
   async close(): Promise<void> {

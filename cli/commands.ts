@@ -1,5 +1,6 @@
 import { PlanObjectSchema } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
+import { renderPhaseReport } from '../lambdas/core/report';
 import type { Backend } from './backend';
 import { EXIT, UsageError } from './errors';
 import { readPlanFile, renderTimeline, renderValidation, planTimeline, validatePlanFile } from './plan-view';
@@ -142,6 +143,26 @@ const history: CommandSpec = {
     const backend = await ctx.backend();
     const events = await backend.history(feature, limit);
     ctx.print(renderHistory(feature, events, ctx.width), { feature, stage: backend.stage, events });
+    return EXIT.ok;
+  },
+};
+
+const report: CommandSpec = {
+  path: ['report'],
+  args: [FEATURE],
+  summary: "the daily phase report of a feature's active rollout (markdown)",
+  details:
+    'The report the daily-report schedule posts to Discord, made now: phase and time in phase, requests, error rate,' +
+    ' p95 and LLM spend against the baseline and the gate bands, and a recommendation (proceed / hold and' +
+    ' investigate / roll back) with the reason per metric. With --json: the report object.',
+  options: {},
+  scope: 'stage',
+  group: 'Read',
+  async run(ctx) {
+    const feature = featureArg(ctx, this);
+    const backend = await ctx.backend();
+    const phaseReport = await backend.report(feature);
+    ctx.print(renderPhaseReport(phaseReport).trimEnd().split('\n'), phaseReport);
     return EXIT.ok;
   },
 };
@@ -327,6 +348,7 @@ const planShow: CommandSpec = {
 export const COMMANDS: readonly CommandSpec[] = [
   status,
   history,
+  report,
   budget,
   start,
   decideCommand('approve'),

@@ -6,6 +6,7 @@ import type { Plan } from '../lambdas/core/plan/schema';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineOutputKey } from './naming';
 import { LlmBudgetAccess } from './llm-budget-access';
 import { AlarmRollback } from './alarm-rollback';
+import { DailyReport } from './daily-report';
 import { FeatureAlarms } from './feature-alarms';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS, type PhasegateDiscordSettings } from './discord-endpoint';
 import { PhasegateFunctions } from './phasegate-functions';
@@ -60,6 +61,8 @@ export class PhasegateStack extends Stack {
   public readonly featureAlarms: Readonly<Record<string, FeatureAlarms>>;
   /** The rule and function that roll a feature back when one of its alarms goes off; undefined without plans. */
   public readonly alarmRollback?: AlarmRollback;
+  /** The daily phase report's function and schedules; undefined when no plan has a `report` setting. */
+  public readonly dailyReport?: DailyReport;
 
   constructor(scope: Construct, id: string, props: PhasegateStackProps) {
     super(scope, id, props);
@@ -113,6 +116,16 @@ export class PhasegateStack extends Stack {
         production,
         logRetention: props.logRetention,
       });
+    }
+    if (props.plans.some((plan) => plan.report !== undefined)) {
+      this.dailyReport = new DailyReport(this, 'DailyReport', {
+        stage: props.stage,
+        table: this.stateTable.table,
+        plans: props.plans,
+        production,
+        logRetention: props.logRetention,
+      });
+      this.discord.grantNotifications(this.dailyReport.function);
     }
     this.llmBudgetAccess = new LlmBudgetAccess(this, 'LlmBudgetAccess', { table: this.stateTable.table, stage: props.stage, plans: props.plans });
 

@@ -16,14 +16,16 @@ import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { CloudWatchMetricsReader } from '../lambdas/adapters/cloudwatch-metrics-reader';
 import { DynamoLlmBudgetStore } from '../lambdas/adapters/dynamo-budget-store';
 import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
 import { SfnExecutionStopper } from '../lambdas/adapters/sfn-execution-stopper';
 import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
 import { ConflictError, FlagWriteError, PlanInvalidError, RefusedError } from '../lambdas/core/errors';
 import type { DecideResult, RollbackOutcome } from '../lambdas/core/operations';
+import type { PhaseReport } from '../lambdas/core/report';
 import { PhasegateRoleSchema, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
-import { systemClock, type Clock, type ExecutionStopper, type FeatureBudgetStatus, type FlagWriter, type LlmBudgetStore, type Notifier, type RolloutStarter, type RolloutStore, type TaskTokens } from '../lambdas/core/ports';
+import { systemClock, type Clock, type ExecutionStopper, type FeatureBudgetStatus, type FlagWriter, type LlmBudgetStore, type MetricsReader, type Notifier, type RolloutStarter, type RolloutStore, type TaskTokens } from '../lambdas/core/ports';
 import { LOCAL_PRINCIPAL_PREFIX, rolesFromPrincipal } from '../lambdas/core/principal';
 import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
 import { CoreBackend, type Backend, type BudgetCommand, type DecideCommand, type FeatureStatus } from '../cli/backend';
@@ -93,6 +95,8 @@ export interface SessionServerOptions {
     readonly budgets?: LlmBudgetStore;
     /** @default StartExecution on `stateMachines` through the SFN client */
     readonly starter?: RolloutStarter;
+    /** @default GetMetricData through the CloudWatch client (served by FakeCloudWatch) */
+    readonly metrics?: MetricsReader;
   };
   /**
    * Feature -> state machine ARN, for `phasegate start` (StartExecution, served by FakeStepFunctions: give it an
@@ -134,6 +138,7 @@ const SessionRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('pause'), actor: ActorSchema, feature, reason: z.string().optional() }),
   z.object({ op: z.literal('resume'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('start'), actor: ActorSchema, feature }),
+  z.object({ op: z.literal('report'), actor: ActorSchema, feature }),
   z.object({
     op: z.literal('budget'),
     actor: ActorSchema,
@@ -226,6 +231,7 @@ export async function startSessionServer(options: SessionServerOptions): Promise
     stopper: options.ports.stopper ?? new SfnExecutionStopper(),
     budgets: options.ports.budgets ?? new DynamoLlmBudgetStore(options.tableName, ownedClient),
     starter: options.ports.starter ?? (options.stateMachines ? cliRolloutStarter(options.stateMachines) : noStarter),
+    metrics: options.ports.metrics ?? new CloudWatchMetricsReader(),
   };
   const token = randomBytes(24).toString('hex');
 
@@ -274,6 +280,8 @@ export async function startSessionServer(options: SessionServerOptions): Promise
             return backend.start({ feature: r.feature });
           case 'budget':
             return backend.budget({ feature: r.feature, ...(r.set ? { set: r.set } : {}) });
+          case 'report':
+            return backend.report(r.feature);
         }
       })();
       send(res, 200, { ok: true, result: result ?? null });
@@ -432,6 +440,10 @@ export class SessionClient implements Backend {
 
   budget(req: BudgetCommand): Promise<FeatureBudgetStatus> {
     return this.call('budget', { ...req });
+  }
+
+  report(feature: string): Promise<PhaseReport> {
+    return this.call('report', { feature });
   }
 
   async close(): Promise<void> {

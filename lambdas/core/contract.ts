@@ -153,7 +153,7 @@ export const LLM_BUDGET = {
  * Deployed functions that are not steps of the state machine: each is `lambdas/<name>/index.ts` exporting
  * `handler`, built by its own construct.
  */
-export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions'] as const;
+export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions', 'daily-report'] as const;
 
 /** One of {@link AUXILIARY_FUNCTIONS}. */
 export type AuxiliaryFunctionName = (typeof AUXILIARY_FUNCTIONS)[number];

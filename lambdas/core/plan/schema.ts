@@ -355,6 +355,31 @@ export const StageOverrideSchema = z.strictObject({
   phases: z.record(z.string(), PhaseOverrideSchema).default({}),
 });
 
+/** Whether `zone` is an IANA time zone this runtime knows (`Europe/Berlin`, `UTC`). */
+export function isIanaTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    // Intl also takes `europe/berlin`; EventBridge Scheduler wants the zone as the IANA database spells it.
+    return /^[A-Z][A-Za-z_]*(\/[A-Z][A-Za-z0-9_+-]*)*$/.test(zone);
+  } catch {
+    return false;
+  }
+}
+
+/** When the daily phase report of an active rollout is posted to the feature's Discord channel. */
+export const ReportScheduleSchema = z
+  .strictObject({
+    time: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: (iss) => `expected a time of day as HH:MM (00:00-23:59), got ${got(iss.input)}` })
+      .describe('Time of day the report is posted, HH:MM (24 h) in timeZone.'),
+    timeZone: z
+      .string()
+      .refine(isIanaTimeZone, { error: (iss) => `expected an IANA time zone such as "Europe/Berlin" or "UTC", got ${got(iss.input)}` })
+      .describe('IANA time zone of time, e.g. Europe/Berlin; daylight saving time is followed.'),
+  })
+  .describe('Post a daily phase report (metrics against the bands, a recommendation) while a rollout is active. Default: no report.');
+
 const FEATURE_ID = /^[a-z][a-z0-9-]{1,39}$/;
 
 /** The object form of the plan, before cross-field checks. */
@@ -371,6 +396,7 @@ export const PlanObjectSchema = z.strictObject({
   phases: z.array(PhaseSchema).min(1, { error: 'expected at least one phase' }),
   rollback: RollbackSchema.default({ to: 'off' }),
   discord: DiscordSettingsSchema.default({ roles: {} }),
+  report: ReportScheduleSchema.optional(),
   principals: PrincipalRolesSchema.default({}),
   stages: z
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/), StageOverrideSchema)
@@ -390,3 +416,4 @@ export type MetricGate = z.output<typeof MetricGateSchema>;
 export type BooleanFlag = z.output<typeof BooleanFlagSchema>;
 export type FlagNames = z.output<typeof FlagNamesSchema>;
 export type DiscordSettings = z.output<typeof DiscordSettingsSchema>;
+export type ReportSchedule = z.output<typeof ReportScheduleSchema>;

@@ -1,0 +1,114 @@
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { Construct } from 'constructs';
+import { ReportScheduleSchema, type Plan, type ReportSchedule } from '../lambdas/core/plan/schema';
+import { pascalCase } from './naming';
+import { PhasegateFunction } from './phasegate-function';
+import { throwIfProblems } from './props-problems';
+
+/** Props of {@link DailyReport}. */
+export interface DailyReportProps {
+  /** Deployment stage. */
+  readonly stage: string;
+  /** The state table: read for the rollout state and today's LLM budgets. */
+  readonly table: ITable;
+  /** The stage's resolved plans; each with a `report` setting gets a schedule, the others none. */
+  readonly plans: readonly Plan[];
+  /**
+   * Keep the log group when the stack is deleted (production).
+   * @default - false: the log group is destroyed with the stack
+   */
+  readonly production?: boolean;
+  /**
+   * How long the function's logs are kept.
+   * @default - one month
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/** `cron(30 9 * * ? *)` for `09:30`: every day at that time of the schedule's time zone. */
+export function dailyCron(time: string): string {
+  const [hours, minutes] = time.split(':').map(Number);
+  return `cron(${minutes} ${hours} * * ? *)`;
+}
+
+/**
+ * The daily phase report: the `daily-report` function and, per feature whose plan has a `report` setting, one
+ * EventBridge Scheduler schedule at the plan's time in the plan's time zone invoking it with `{ "feature" }`. The
+ * function reads the state table (item reads only) and metric statistics; the stack grants it the Discord bot
+ * token like the notifying steps. The schedules' role may invoke this function and nothing else.
+ */
+export class DailyReport extends Construct {
+  /** The daily-report function. */
+  public readonly function: PhasegateFunction;
+  /** The role EventBridge Scheduler assumes to invoke the function. */
+  public readonly schedulerRole: Role;
+  /** One schedule per feature id with a report. */
+  public readonly schedules: Readonly<Record<string, CfnSchedule>>;
+
+  constructor(scope: Construct, id: string, props: DailyReportProps) {
+    super(scope, id);
+    const problems: string[] = [];
+    if (!/^[a-z][a-z0-9-]*$/.test(props.stage)) problems.push(`stage: expected a lowercase stage name (a-z, 0-9, -), got ${JSON.stringify(props.stage)}`);
+    const scheduled = props.plans.filter((p) => p.report !== undefined);
+    if (scheduled.length === 0) problems.push('plans: expected at least one plan with a "report" setting (nothing to schedule)');
+    props.plans.forEach((plan, i) => {
+      if (plan.report === undefined) return;
+      const parsed = ReportScheduleSchema.safeParse(plan.report);
+      if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => `plans[${i}].report.${issue.path.join('.')}: ${issue.message}`));
+    });
+    throwIfProblems(`DailyReport ${this.node.path}`, problems);
+
+    this.function = new PhasegateFunction(this, 'Function', {
+      name: 'daily-report',
+      stage: props.stage,
+      table: props.table,
+      tableAccess: 'read',
+      timeout: Duration.minutes(1),
+      production: props.production,
+      logRetention: props.logRetention,
+    });
+    const metricReads = new Policy(this, 'MetricReads', {
+      statements: [new PolicyStatement({ sid: 'ReadReportMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+    });
+    this.function.role.attachInlinePolicy(metricReads);
+    Validations.of(metricReads).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:GetMetricData supports no resource-level permissions, so reading the current phase\'s gate metrics ' +
+        'for the daily report needs Resource "*"; the action is read-only.',
+    });
+
+    this.schedulerRole = new Role(this, 'SchedulerRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      description: `Phasegate ${props.stage}: EventBridge Scheduler invokes the daily-report function`,
+    });
+    // The unqualified ARN only: no `:*`, so no version or alias of it, and no other function.
+    this.schedulerRole.addToPrincipalPolicy(
+      new PolicyStatement({ sid: 'InvokeDailyReport', actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] }),
+    );
+
+    const schedules: Record<string, CfnSchedule> = {};
+    for (const plan of scheduled) {
+      const report: ReportSchedule = plan.report!;
+      schedules[plan.feature] = new CfnSchedule(this, `Schedule${pascalCase(plan.feature)}`, {
+        description: `Phasegate ${props.stage}: daily phase report of ${plan.feature} at ${report.time} ${report.timeZone}`,
+        scheduleExpression: dailyCron(report.time),
+        scheduleExpressionTimezone: report.timeZone,
+        flexibleTimeWindow: { mode: 'OFF' },
+        state: 'ENABLED',
+        target: {
+          arn: this.function.function.functionArn,
+          roleArn: this.schedulerRole.roleArn,
+          input: JSON.stringify({ feature: plan.feature }),
+          // A report late by more than an hour is stale; the handler never fails, so a retry means Lambda did.
+          retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 2 },
+        },
+      });
+    }
+    this.schedules = schedules;
+  }
+}
