@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { createBudgetReader } from '../core/budget';
+import { createBudgetReader, setDailyCap } from '../core/budget';
 import { ENV } from '../core/contract';
 import { parseStagePlans, type StagePlan } from '../core/discord/directory';
 import type { InteractionEndpointPorts } from '../core/discord/endpoint';
@@ -109,6 +109,13 @@ export function discordEndpointPortsFromEnv(
     channelOf: async (feature) => (tokenParameter ? byFeature.get(feature)?.discord.channelId : undefined),
   });
 
+  const budgetPorts = {
+    budgets: new DynamoLlmBudgetStore(tableName, dynamo),
+    clock: systemClock,
+    // The budget operations read a plan's feature and its LLM sub-features (id and limits) only: exactly what the
+    // stage plans carry. The rest of a plan does not fit in the endpoint's 4 KB environment.
+    plans: plans as unknown as Plan[],
+  };
   return {
     stage,
     plans,
@@ -124,12 +131,7 @@ export function discordEndpointPortsFromEnv(
     discord: api,
     notifier: (context) => notifier.withContext(context),
     jobs: new LambdaSelfInvoker(functionName, clients.selfInvoke),
-    budgets: createBudgetReader({
-      budgets: new DynamoLlmBudgetStore(tableName, dynamo),
-      clock: systemClock,
-      // budgetStatus reads a plan's feature and its LLM sub-features (id and limits) only: exactly what the
-      // stage plans carry. The rest of a plan does not fit in the endpoint's 4 KB environment.
-      plans: plans as unknown as Plan[],
-    }),
+    budgets: createBudgetReader(budgetPorts),
+    setDailyCap: (req) => setDailyCap({ ...budgetPorts, store }, req),
   };
 }

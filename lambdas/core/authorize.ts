@@ -39,7 +39,8 @@ export function authorize(
   }
   const allowed = ACTION_ROLES[action];
   if (!person.roles.some((r) => allowed.includes(r))) {
-    return { ok: false, reason: `only ${allowed.join(' or ')} may ${action === 'set-budget' ? 'change the budget' : action} a rollout; you hold ${held}` };
+    const what = action === 'set-budget' ? 'change the LLM budget' : `${action} a rollout`;
+    return { ok: false, reason: `only ${allowed.join(' or ')} may ${what}; you hold ${held}` };
   }
   return { ok: true };
 }

@@ -348,7 +348,7 @@ describe('budget', () => {
     const { plan } = await baking(llm);
     const run = await runCli(['budget', plan.feature, '--set', '1', '--reason', 'cheaper']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('only admin may change the budget');
+    expect(run.stderr).toContain('only admin may change the LLM budget');
     expect((await audit(plan.feature))[0]).toMatchObject({ action: 'refused', detail: { request: 'set-budget' } });
     expect((await runCli(['budget', plan.feature, '--set', '1'])).code).toBe(2);
     expect((await runCli(['budget', plan.feature, '--set', 'ten', '--reason', 'x'])).code).toBe(2);

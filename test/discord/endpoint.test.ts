@@ -329,6 +329,27 @@ describe('/rollout budget', () => {
     expect(text).toMatch(/ux-update\.llm-parsing\n✅ within budget\nSpent \$0\.00 of \$5\.00; \$5\.00 left\nHard limit \$10\.00/);
   });
 
+  it("lets an admin change today's cap with a reason, in public, and audits it", async () => {
+    const reply = await w.discord.command(w.admin, 'budget', { feature: 'ux-update', set_cap_usd: '7.5', reason: 'demo day' });
+    const text = messageText(reply.message!);
+    expect(text).toMatch(/of \$7\.50/);
+    expect(text).toMatch(/set by .*Ada.*demo day/);
+    const audit = await w.aws.ports.store.listAudit('ux-update');
+    expect(audit[0]).toMatchObject({ action: 'budget-cap-changed', actor: { id: w.admin.id } });
+  });
+
+  it.each([
+    ['a developer', () => w.dev, { set_cap_usd: '20', reason: 'more' }, /only admin may change the LLM budget/i],
+    ['no reason', () => w.admin, { set_cap_usd: '3' }, /reason/],
+    ['not a number', () => w.admin, { set_cap_usd: 'lots', reason: 'x' }, /set_cap_usd must be a number/],
+    ['above the hard limit', () => w.admin, { set_cap_usd: '50', reason: 'x' }, /hard limit/],
+  ])('refuses a cap change by %s, privately, changing nothing', async (_what, user, options, message) => {
+    const budgetNow = async () => ephemeralText(await w.discord.command(w.dev, 'budget', { feature: 'ux-update' })).replace(/as of .*/, '');
+    const before = await budgetNow();
+    expect(ephemeralText(await w.discord.command(user(), 'budget', { feature: 'ux-update', ...options }))).toMatch(message);
+    expect(await budgetNow()).toEqual(before);
+  });
+
   it('says clearly when a feature has no LLM budget', async () => {
     expect(ephemeralText(await w.discord.command(w.dev, 'budget', { feature: 'cohort-analyzer' }))).toMatch(/No LLM budget for cohort-analyzer/);
   });

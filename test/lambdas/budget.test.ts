@@ -177,7 +177,7 @@ describe('setDailyCap', () => {
   });
 
   it.each<[string, Partial<SetDailyCapRequest>, string, RegExp]>([
-    ['a person who is not an admin', { actor: priya }, 'FORBIDDEN', /only admin may change the budget a rollout; you hold pm/],
+    ['a person who is not an admin', { actor: priya }, 'FORBIDDEN', /only admin may change the LLM budget; you hold pm/],
     ['a cap above the hard limit', { usd: 12 }, 'INVALID', /\$12 is above the hard limit of \$10/],
     ['a negative cap', { usd: -1 }, 'INVALID', /0 or more/],
     ['a cap that is not a number', { usd: Number.NaN }, 'INVALID', /0 or more/],

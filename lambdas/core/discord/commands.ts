@@ -16,7 +16,7 @@ export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 're
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Names of the options a subcommand can take. */
-export type OptionName = 'feature' | 'note' | 'reason';
+export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature';
 
 /** Longest free text (a note or a reason) accepted: it goes into the audit trail and the Step Functions cause. */
 export const MAX_TEXT_LENGTH = 500;
@@ -60,7 +60,15 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
     description: 'Roll a feature back to its safe flags now (on-call or admin)',
     options: [feature(true), { name: 'reason', description: 'Why the feature is rolled back', required: true }],
   },
-  budget: { description: "A feature's LLM spend today against its budget", options: [feature(true)] },
+  budget: {
+    description: "A feature's LLM spend today against its budget; admins may change today's cap",
+    options: [
+      feature(true),
+      { name: 'set_cap_usd', description: "Admins: today's new cap in US dollars (up to the hard limit)", required: false },
+      { name: 'reason', description: 'Why the cap changes (required with set_cap_usd)', required: false },
+      { name: 'sub_feature', description: 'Which LLM sub-feature (default: the first)', required: false },
+    ],
+  },
 };
 
 /** Discord's application command option types used here. */

@@ -4,12 +4,13 @@ import { authorize, rolesFromDiscord, type RolloutAction } from '../authorize';
 import { ERROR_NAMES } from '../contract';
 import { RefusedError } from '../errors';
 import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../operations';
-import type { BudgetReader, Clock, FlagWriter, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
+import type { SetDailyCapRequest } from '../budget';
+import type { BudgetReader, Clock, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { requestRollback } from '../rollback-request';
 import type { Actor, AuditEvent } from '../rollout-state';
 import { encodeCustomId, executionHash, type ApprovalComponent } from './custom-id';
 import type { StagePlan } from './directory';
-import { parseInteraction, REASON_INPUT_ID, type Invoker, type InteractionMeta, type ParsedInteraction } from './interaction';
+import { parseInteraction, REASON_INPUT_ID, type CommandOptions, type Invoker, type InteractionMeta, type ParsedInteraction } from './interaction';
 import {
   EPHEMERAL,
   approvalDecidedMessage,
@@ -71,6 +72,8 @@ export interface InteractionEndpointPorts {
   readonly jobs: DeferredJobs;
   /** LLM budgets for `/rollout budget`. @default - not available: the command says so */
   readonly budgets?: BudgetReader;
+  /** Changes today's cap (`/rollout budget set_cap_usd:`): core `setDailyCap` (admins only, audited). @default - not available */
+  readonly setDailyCap?: (req: SetDailyCapRequest) => Promise<LlmBudgetStatus>;
   /** @default {@link DEFAULT_INLINE_BUDGET_MS} */
   readonly inlineBudgetMs?: number;
   /** Structured log lines (never tokens). @default - JSON on stdout */
@@ -281,6 +284,7 @@ class Endpoint {
     try {
       switch (subcommand) {
         case 'budget':
+          if (options.set_cap_usd !== undefined) return inlineResponse(await this.setCap(known, person, options));
           return inlineResponse(await this.budget(known));
         case 'pause':
         case 'resume': {
@@ -420,6 +424,25 @@ class Endpoint {
       }),
     );
     return ephemeral(statusMessage(views, this.ports.stage));
+  }
+
+  /** An admin changes today's cap: core setDailyCap authorizes, audits (refusals too) and writes conditionally. */
+  private async setCap(plan: StagePlan, person: Person, options: CommandOptions): Promise<Reply> {
+    const usd = Number(options.set_cap_usd);
+    if (!Number.isFinite(usd) || usd < 0 || options.set_cap_usd!.trim() === '') {
+      return ephemeral(errorMessage('Not a cap', `set_cap_usd must be a number of US dollars, got ${JSON.stringify(options.set_cap_usd)}`));
+    }
+    const subFeature = options.sub_feature ?? plan.subFeatures[0]?.id;
+    if (!subFeature) return ephemeral(errorMessage('No LLM budget', `No LLM budget for ${plan.feature}: its plan has no sub-feature with an llm budget.`));
+    if (!this.ports.setDailyCap) return ephemeral(errorMessage('Not available', `changing the LLM cap is not available on stage ${this.ports.stage}`));
+    try {
+      await this.ports.setDailyCap({ feature: plan.feature, subFeature, usd, reason: options.reason ?? '', actor: person });
+      // Public: the channel sees who changed today's cap and why (the budget message shows the change).
+      return { visibility: 'public', message: budgetMessage(await this.ports.budgets!.budgetStatus(plan.feature)) };
+    } catch (err) {
+      if (err instanceof RefusedError) return ephemeral(refusalMessage(err));
+      throw err;
+    }
   }
 
   private async budget(plan: StagePlan): Promise<Reply> {
