@@ -23,6 +23,7 @@ import {
   phaseGateMetrics,
   targetFunctionName,
   type RollbackAlarmSpec,
+  alarmSpecOf,
 } from '../lambdas/core/gate-metrics';
 import { formatFigure } from '../lambdas/core/gates';
 import type { Plan } from '../lambdas/core/plan/schema';
@@ -207,20 +208,7 @@ function graphWidgets(plan: Plan, stage: string, specs: readonly RollbackAlarmSp
     for (const metric of phaseGateMetrics(plan, i)) {
       if (seen.has(metric.id)) continue;
       seen.add(metric.id);
-      const spec = specs.find((s) => s.metricId === metric.id) ?? {
-        name: metric.id,
-        feature: plan.feature,
-        metricId: metric.id,
-        kind: metric.kind,
-        label: metric.label,
-        unit: metric.unit,
-        statistic: metric.statistic,
-        threshold: metric.band.rollback,
-        direction: metric.band.direction,
-        phases: [],
-        ...(metric.subFeature ? { subFeature: metric.subFeature } : {}),
-        ...(metric.custom ? { custom: metric.custom } : {}),
-      };
+      const spec = specs.find((s) => s.metricId === metric.id) ?? alarmSpecOf(plan.feature, metric, metric.id, []);
       const period = metric.kind === 'llm-spend' ? Duration.hours(1) : Duration.minutes(5);
       const annotations = plan.phases.flatMap((phase, p) => {
         const band = phaseGateMetrics(plan, p).find((m) => m.id === metric.id)?.band;

@@ -148,6 +148,25 @@ export interface RollbackAlarmSpec {
  * rule's alarm is named after the first phase that uses it (`...-error-rate-canary`). Each LLM sub-feature gets a
  * daily cost alarm at its `hardLimitUsd` that applies in every phase.
  */
+/** The rollback alarm spec of a gate metric: its rollback band becomes the alarm threshold. */
+export function alarmSpecOf(feature: string, metric: GateMetric, name: string, phases: string[]): RollbackAlarmSpec {
+  return {
+    name,
+    feature,
+    metricId: metric.id,
+    kind: metric.kind,
+    label: metric.label,
+    unit: metric.unit,
+    statistic: metric.statistic,
+    threshold: metric.band.rollback,
+    direction: metric.band.direction,
+    ...(metric.band.sustainedSeconds ? { sustainedSeconds: metric.band.sustainedSeconds } : {}),
+    phases,
+    ...(metric.subFeature ? { subFeature: metric.subFeature } : {}),
+    ...(metric.custom ? { custom: metric.custom } : {}),
+  };
+}
+
 export function featureAlarmSpecs(plan: Plan, stage: string): RollbackAlarmSpec[] {
   const groups = new Map<string, { metric: GateMetric; phases: string[] }>();
   const rulesPerMetric = new Map<string, Set<string>>();
@@ -166,20 +185,7 @@ export function featureAlarmSpecs(plan: Plan, stage: string): RollbackAlarmSpec[
   });
   const specs: RollbackAlarmSpec[] = [...groups.values()].map(({ metric, phases }) => {
     const shared = rulesPerMetric.get(metric.id)!.size === 1;
-    return {
-      name: alarmName(stage, plan.feature, shared ? metric.id : `${metric.id}-${phases[0]}`),
-      feature: plan.feature,
-      metricId: metric.id,
-      kind: metric.kind,
-      label: metric.label,
-      unit: metric.unit,
-      statistic: metric.statistic,
-      threshold: metric.band.rollback,
-      direction: metric.band.direction,
-      ...(metric.band.sustainedSeconds ? { sustainedSeconds: metric.band.sustainedSeconds } : {}),
-      phases,
-      ...(metric.custom ? { custom: metric.custom } : {}),
-    };
+    return alarmSpecOf(plan.feature, metric, alarmName(stage, plan.feature, shared ? metric.id : `${metric.id}-${phases[0]}`), phases);
   });
   for (const sub of plan.subFeatures) {
     if (!sub.llm) continue;
