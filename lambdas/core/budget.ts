@@ -5,7 +5,7 @@ import { subFeatureKey } from './flags';
 import type { Person } from './operations';
 import type { Plan, SubFeature } from './plan/schema';
 import type { BudgetReader, Clock, FeatureBudgetStatus, LlmBudgetDay, LlmBudgetStatus, LlmBudgetStore, RolloutStore } from './ports';
-import type { AuditEvent, RolloutState } from './rollout-state';
+import { refusalEvent, type AuditEvent, type RolloutState } from './rollout-state';
 
 /**
  * LLM budgets as people see and change them: today's spend, reservations and cap per LLM sub-feature
@@ -141,12 +141,16 @@ export async function setDailyCap(ports: SetDailyCapPorts, req: SetDailyCapReque
 
   const refuse = async (error: RefusedError): Promise<never> => {
     await store.appendAudit(
-      auditEvent(state, req.feature, clock.now().toISOString(), actor, 'refused', `refused set-budget of ${key} for ${req.actor.name ?? req.actor.id}: ${error.message}`, {
-        code: error.code,
+      refusalEvent({
+        feature: req.feature,
+        state,
+        actor,
+        at: clock.now().toISOString(),
         request: 'set-budget',
-        subFeature: req.subFeature,
+        what: `set-budget of ${key}`,
+        error,
         // As typed: NaN or Infinity cannot be stored as a DynamoDB number.
-        usd: Number.isFinite(req.usd) ? req.usd : String(req.usd),
+        detail: { subFeature: req.subFeature, usd: Number.isFinite(req.usd) ? req.usd : String(req.usd) },
       }),
     );
     throw error;

@@ -23,9 +23,9 @@ import {
   rollbackStarted,
   rolloutPaused,
   rolloutResumed,
+  refusalEvent,
   subFeatureRolledBack,
   type Actor,
-  type AuditEvent,
   type RolloutState,
 } from './rollout-state';
 
@@ -79,19 +79,10 @@ async function refuse(
 ): Promise<never> {
   const action = req.action ?? req.decision ?? 'request';
   const what = req.phase ? `${action} of phase ${req.phase}` : action;
-  const event: AuditEvent = {
-    feature: req.feature,
-    at: clock.now().toISOString(),
-    actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via },
-    action: 'refused',
-    executionId: state?.executionId,
-    fromPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
-    toPhase: state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null,
-    message: `refused ${what} for ${req.actor.name ?? req.actor.id}: ${error.message}`,
-    detail: { code: error.code, request: action },
-  };
   // The refusal changes nothing but is still on record.
-  if (state) await store.appendAudit(event);
+  if (state) {
+    await store.appendAudit(refusalEvent({ feature: req.feature, state, actor: req.actor, at: clock.now().toISOString(), request: action, what, error }));
+  }
   throw error;
 }
 

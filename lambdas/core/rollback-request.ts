@@ -1,7 +1,7 @@
 import { authorize } from './authorize';
 import { RefusedError } from './errors';
 import { rollBack, type Person, type RollbackOutcome, type RollbackPorts } from './operations';
-import type { AuditEvent } from './rollout-state';
+import { refusalEvent } from './rollout-state';
 
 /**
  * A person asks for a rollback (from the CLI or a chat command). {@link rollBack} itself trusts its caller (the
@@ -33,19 +33,7 @@ export async function requestRollback(ports: RollbackPorts, req: RollbackRequest
       : undefined;
   const actor = { id: req.actor.id, name: req.actor.name, via: req.actor.via };
   if (refusal) {
-    const phase = state.plan.phases[state.phaseIndex]?.name ?? null;
-    const event: AuditEvent = {
-      feature: req.feature,
-      at: clock.now().toISOString(),
-      actor,
-      action: 'refused',
-      executionId: state.executionId,
-      fromPhase: phase,
-      toPhase: phase,
-      message: `refused rollback for ${actor.name ?? actor.id}: ${refusal.message}`,
-      detail: { code: refusal.code, request: 'rollback' },
-    };
-    await store.appendAudit(event);
+    await store.appendAudit(refusalEvent({ feature: req.feature, state, actor, at: clock.now().toISOString(), request: 'rollback', error: refusal }));
     throw refusal;
   }
   return rollBack(ports, { feature: req.feature, actor, reason: req.reason.trim() });

@@ -409,3 +409,34 @@ export function rolloutResumed(state: RolloutState, at: string, actor: Actor): T
   const { paused: _paused, ...next } = t.next;
   return { next: next as RolloutState, event: t.event };
 }
+
+/**
+ * The audit event of a refused request: it changed nothing but is on record, with the refusal's code. One shape
+ * for every place that refuses (core operations, budgets, the Discord endpoint, the CLI).
+ */
+export function refusalEvent(input: {
+  readonly feature: string;
+  readonly state: RolloutState | undefined;
+  readonly actor: Actor;
+  readonly at: string;
+  /** What was asked, as recorded in `detail.request` (`approve`, `rollback`, `set-budget`). */
+  readonly request: string;
+  /** How the message names it. @default request */
+  readonly what?: string;
+  readonly error: { readonly code: string; readonly message: string };
+  readonly detail?: Record<string, unknown>;
+}): AuditEvent {
+  const { state, actor } = input;
+  const phase = state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null;
+  return {
+    feature: input.feature,
+    at: input.at,
+    actor: { id: actor.id, ...(actor.name !== undefined ? { name: actor.name } : {}), via: actor.via },
+    action: 'refused',
+    ...(state ? { executionId: state.executionId } : {}),
+    fromPhase: phase,
+    toPhase: phase,
+    message: `refused ${input.what ?? input.request} for ${actor.name ?? actor.id}: ${input.error.message}`,
+    detail: { code: input.error.code, request: input.request, ...input.detail },
+  };
+}

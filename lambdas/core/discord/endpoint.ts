@@ -7,7 +7,7 @@ import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '
 import type { SetDailyCapRequest } from '../budget';
 import type { BudgetReader, Clock, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { requestRollback } from '../rollback-request';
-import type { Actor, AuditEvent } from '../rollout-state';
+import { refusalEvent, type Actor } from '../rollout-state';
 import { encodeCustomId, executionHash, type ApprovalComponent } from './custom-id';
 import type { StagePlan } from './directory';
 import { parseInteraction, REASON_INPUT_ID, type CommandOptions, type Invoker, type InteractionMeta, type ParsedInteraction } from './interaction';
@@ -240,19 +240,9 @@ class Endpoint {
   /** A refusal decided here, before any core operation: audited under the feature, shown only to the person. */
   private async refuse(plan: StagePlan, person: Person, request: string, error: RefusedError): Promise<InteractionResponse> {
     const state = await this.ports.store.getState(plan.feature);
-    const phase = state ? (state.plan.phases[state.phaseIndex]?.name ?? null) : null;
-    const event: AuditEvent = {
-      feature: plan.feature,
-      at: this.ports.clock.now().toISOString(),
-      actor: actorOf(person),
-      action: 'refused',
-      ...(state ? { executionId: state.executionId } : {}),
-      fromPhase: phase,
-      toPhase: phase,
-      message: `refused ${request} for ${person.name ?? person.id}: ${error.message}`,
-      detail: { code: error.code, request },
-    };
-    await this.ports.store.appendAudit(event);
+    await this.ports.store.appendAudit(
+      refusalEvent({ feature: plan.feature, state, actor: actorOf(person), at: this.ports.clock.now().toISOString(), request, error }),
+    );
     return inlineResponse(ephemeral(refusalMessage(error)));
   }
 
