@@ -21,7 +21,12 @@ function strip<T>(item: Record<string, unknown>): T {
 }
 
 function auditKey(event: AuditEvent): string {
-  const suffix = event.version !== undefined ? `v${String(event.version).padStart(8, '0')}` : `r${Math.random().toString(36).slice(2, 10)}`;
+  const suffix =
+    event.version !== undefined
+      ? `v${String(event.version).padStart(8, '0')}`
+      : event.key !== undefined
+        ? `k${event.key}`
+        : `r${Math.random().toString(36).slice(2, 10)}`;
   return KEYS.audit(event.at, suffix);
 }
 

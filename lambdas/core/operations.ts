@@ -37,6 +37,13 @@ import {
 /** After this long, a decision that was claimed but never handed to Step Functions counts as abandoned. */
 const ABANDONED_DECISION_MS = 60_000;
 
+/**
+ * A decision younger than this is still being handed back by the request that claimed it (SendTask* and one
+ * conditional write take well under a second); its author's repeated click waits for that rather than handing it
+ * back a second time.
+ */
+const DECISION_IN_FLIGHT_MS = 15_000;
+
 /** A person acting, with the Phasegate roles they hold (mapped from Discord roles or given by the CLI). */
 export interface Person extends Actor {
   readonly roles: readonly PhasegateRole[];
@@ -99,11 +106,13 @@ async function settle(ports: DecidePorts, state: RolloutState, approval: Approva
       await tokens.succeed(approval.taskToken, { decision: 'approve', by: approval.decidedBy, note: approval.note ?? null });
     } else {
       const rejection = new ApprovalRejectedError(`${who} rejected phase ${approval.phaseName}${approval.note ? `: ${approval.note}` : ''}`);
+      // One decision, one event: a hand-back repeated after a lost reply writes the same record again.
       await store.appendAudit({
         feature: state.feature,
         at: approval.decidedAt ?? clock.now().toISOString(),
         actor: approval.decidedBy ?? { id: 'unknown', via: 'state-machine' },
         action: 'rejected',
+        key: `decision#${approval.executionId}#${approval.phaseIndex}`,
         executionId: state.executionId,
         fromPhase: approval.phaseName,
         toPhase: approval.phaseName,
@@ -154,19 +163,25 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
     return refuse(store, clock, req, state, new RefusedError('STALE', `this request was made for an earlier rollout of ${req.feature}`));
   }
 
-  const existing = await store.getApproval(req.feature, state.executionId, phaseIndex);
-  if (existing && existing.status !== 'PENDING') {
+  /** A decision already taken: its author's repeat gets it back (finishing a lost hand-back), anyone else a refusal. */
+  const alreadyDecided = async (existing: ApprovalRecord): Promise<DecideResult> => {
     const who = existing.decidedBy?.name ?? existing.decidedBy?.id ?? 'someone';
     const sameDecision = existing.decidedBy?.id === req.actor.id && (existing.status === 'APPROVED') === (req.decision === 'approve');
     // A decision whose hand-back was lost (a crash, a dropped reply) is finished, never taken again: by its
-    // author retrying, or by anyone once it is clearly abandoned rather than still in flight.
-    const abandoned = clock.now().getTime() - Date.parse(existing.decidedAt ?? '') > ABANDONED_DECISION_MS;
-    if (!existing.settled && (sameDecision || abandoned)) await settle(ports, state, existing);
-    if (sameDecision) {
-      return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...existing, settled: true } };
+    // author retrying, or by anyone once it is clearly abandoned. While the request that claimed it is still
+    // handing it back, a repeat changes nothing and records nothing: one decision, one hand-back, one event.
+    const age = clock.now().getTime() - Date.parse(existing.decidedAt ?? '');
+    const abandoned = age > ABANDONED_DECISION_MS;
+    if (!existing.settled && ((sameDecision && age > DECISION_IN_FLIGHT_MS) || abandoned)) {
+      await settle(ports, state, existing);
+      existing = { ...existing, settled: true };
     }
+    if (sameDecision) return { feature: req.feature, phase: req.phase, decision: req.decision, approval: existing };
     return refuse(store, clock, req, state, new RefusedError('ALREADY_DECIDED', `phase ${req.phase} was already ${existing.status.toLowerCase()} by ${who} at ${existing.decidedAt}`));
-  }
+  };
+
+  const existing = await store.getApproval(req.feature, state.executionId, phaseIndex);
+  if (existing && existing.status !== 'PENDING') return alreadyDecided(existing);
   if (state.status !== 'AWAITING_APPROVAL' || state.phaseIndex !== phaseIndex || !existing) {
     const current = state.plan.phases[state.phaseIndex]?.name ?? 'none';
     return refuse(
@@ -200,8 +215,11 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
       at: clock.now().toISOString(),
     });
   } catch (err) {
-    if (err instanceof RefusedError) return refuse(store, clock, req, state, err);
-    throw err;
+    if (!(err instanceof RefusedError)) throw err;
+    // Race: another click read PENDING too and claimed first. If it was this person's own click, it is their decision.
+    const winner = err.code === 'ALREADY_DECIDED' ? await store.getApproval(req.feature, state.executionId, phaseIndex) : undefined;
+    if (winner && winner.status !== 'PENDING') return alreadyDecided(winner);
+    return refuse(store, clock, req, state, err);
   }
   await settle(ports, state, approval);
   return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...approval, settled: true } };

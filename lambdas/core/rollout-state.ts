@@ -76,6 +76,11 @@ export interface AuditEvent {
   readonly toStatus?: RolloutStatus;
   /** State version the action produced, for transitions. */
   readonly version?: number;
+  /**
+   * Names an event that is not a transition but may be written more than once (a decision handed back again after
+   * its reply was lost): every write of the same key lands on one record. @default - each write is a new event
+   */
+  readonly key?: string;
   readonly message: string;
   readonly detail?: Record<string, unknown>;
 }

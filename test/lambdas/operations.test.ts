@@ -87,6 +87,38 @@ describe('decide', () => {
     expect(sends).toHaveLength(1);
   });
 
+  it('records one decision once when its author clicks Reject several times at once', async () => {
+    const { plan, wait } = await awaitingApproval();
+    const clicks = await Promise.allSettled(
+      Array.from({ length: 6 }, () => decide(aws.ports, { feature: plan.feature, phase: 'admin', decision: 'reject', actor: priya, note: 'error rate too high' })),
+    );
+    expect(clicks.map((c) => c.status)).toEqual(Array(6).fill('fulfilled'));
+    await expect(wait).rejects.toMatchObject({ name: 'PhasegateApprovalRejected' });
+    const audit = await aws.ports.store.listAudit(plan.feature, 100);
+    expect(audit.filter((e) => e.action === 'rejected')).toHaveLength(1);
+    expect(audit.filter((e) => e.action === 'refused')).toEqual([]);
+    const token = aws.sfn.tokens.at(-1)!.token;
+    const handedBack = aws.sfn.calls.filter((c) => c.command === 'SendTaskFailure' && (c.input as { taskToken?: string }).taskToken === token);
+    expect(handedBack.map((c) => c.outcome)).toEqual(['ok']);
+  });
+
+  it('writes the decision event once even when a lost hand-back is finished again', async () => {
+    const { plan, payload, wait } = await awaitingApproval();
+    // The first click writes its event, then its function dies before the token is handed back.
+    const dying = { ...aws.ports.tokens, fail: async () => Promise.reject(new Error('function timed out')) };
+    await expect(
+      decide({ ...aws.ports, tokens: dying }, { feature: plan.feature, phase: 'admin', decision: 'reject', actor: priya, note: 'error rate too high' }),
+    ).rejects.toThrow('function timed out');
+    const claimed = (await aws.ports.store.getApproval(plan.feature, payload.executionId, 0))!;
+    aws.clock.advance(61_000);
+    await decide(aws.ports, { feature: plan.feature, phase: 'admin', decision: 'reject', actor: priya, note: 'error rate too high' });
+    await expect(wait).rejects.toMatchObject({ name: 'PhasegateApprovalRejected' });
+    await decide(aws.ports, { feature: plan.feature, phase: 'admin', decision: 'reject', actor: priya, note: 'again' });
+    const rejected = (await aws.ports.store.listAudit(plan.feature, 100)).filter((e) => e.action === 'rejected');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ at: claimed.decidedAt, actor: { id: priya.id } });
+  });
+
   it('finishes a decision whose hand-back was lost (crash after the claim) when the same person repeats it', async () => {
     const { plan, payload, wait } = await awaitingApproval();
     await aws.ports.store.claimApproval({
@@ -97,6 +129,7 @@ describe('decide', () => {
       actor: { id: priya.id, name: priya.name, via: priya.via },
       at: aws.clock.now().toISOString(),
     });
+    aws.clock.advance(20_000); // the author clicks again once the crashed request is past handing it back
     const result = await decide(aws.ports, { feature: plan.feature, phase: 'admin', decision: 'approve', actor: priya });
     expect(result.approval.settled).toBe(true);
     await expect(wait).resolves.toMatchObject({ decision: 'approve' });
