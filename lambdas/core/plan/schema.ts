@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PERCENT_UNITS_PER_PERCENT } from '../../../runtime/names';
 import { LAMBDA_RESERVED_ENV_KEYS } from '../contract';
 import { durationToSeconds, isIsoDuration } from './duration';
 
@@ -47,6 +48,18 @@ export const BooleanFlagSchema = z.union([
     inverted: z.boolean().default(false).describe('When true the variable is a kill switch: "true" means the feature is off.'),
   }),
 ]);
+
+/**
+ * A share of users, 0-100, in steps of 0.001 % (the readers' bucket resolution, `docs/flags-spec.md`): a finer
+ * value would be rounded by every reader, so it is refused rather than silently reaching more users than written.
+ */
+export const PercentSchema = z
+  .number()
+  .min(0)
+  .max(100)
+  .refine((p) => Math.round(p * PERCENT_UNITS_PER_PERCENT) / PERCENT_UNITS_PER_PERCENT === p, {
+    error: (iss) => `expected a percentage in steps of ${1 / PERCENT_UNITS_PER_PERCENT}, got ${got(iss.input)}`,
+  });
 
 /** The variables that carry one feature's (or sub-feature's) flag state. Unset names default from the id. */
 export const FlagNamesSchema = z.strictObject({
@@ -244,7 +257,7 @@ const audienceRoles = z
 /** A sub-feature's exposure in one phase. A sub-feature a phase does not name is off in that phase. */
 export const PhaseSubFeatureSchema = z.strictObject({
   roles: audienceRoles.optional().describe("Defaults to the phase's roles."),
-  percent: z.number().min(0).max(100).optional().describe("Defaults to the phase's percent."),
+  percent: PercentSchema.optional().describe("Defaults to the phase's percent."),
 });
 
 /** One phase of a rollout. */
@@ -254,7 +267,7 @@ export const PhaseSchema = z.strictObject({
     .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, { error: (iss) => `expected a short lowercase name (a-z, 0-9, -), got ${got(iss.input)}` }),
   description: z.string().optional(),
   roles: audienceRoles,
-  percent: z.number().min(0).max(100).default(100).describe('Share of the allowed users who get the feature (sticky).'),
+  percent: PercentSchema.default(100).describe('Share of the allowed users who get the feature (sticky).'),
   bake: DurationSchema.describe('How long the phase runs before its gates are checked.'),
   approval: ApprovalSchema.default({ required: true, approvers: ['pm'], starterMayApprove: true }),
   gates: GatesSchema.default({ alarms: [] }),
@@ -321,7 +334,7 @@ export const PrincipalRolesSchema = z
 /** Per-phase changes one stage makes. */
 export const PhaseOverrideSchema = z.strictObject({
   bake: DurationSchema.optional(),
-  percent: z.number().min(0).max(100).optional(),
+  percent: PercentSchema.optional(),
   approval: z
     .strictObject({
       required: z.boolean().optional(),
