@@ -3,6 +3,7 @@ import { RefusedError, TransientError } from '../core/errors';
 import type { RolloutStarter } from '../core/ports';
 import type { Actor } from '../core/rollout-state';
 import { errorMessage, isTransient } from './aws-errors';
+import { ownValue } from '../core/own';
 
 /** Step Functions' rules for an execution name. */
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
@@ -32,7 +33,7 @@ export class SfnRolloutStarter implements RolloutStarter {
   }
 
   async start(feature: string, input: { actor: Actor }): Promise<{ executionId: string }> {
-    const stateMachineArn = this.stateMachines[feature];
+    const stateMachineArn = ownValue(this.stateMachines, feature);
     if (!stateMachineArn) throw new RefusedError('NOT_FOUND', `no state machine for feature "${feature}" on this stage`);
     try {
       const out = await (this.options.sfn ?? defaultClient()).send(

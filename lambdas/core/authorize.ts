@@ -1,4 +1,5 @@
 import type { Phase, PhasegateRole, Plan } from './plan/schema';
+import { ownValue } from './own';
 
 /** What a person may ask Phasegate to do. */
 export type RolloutAction = 'start' | 'pause' | 'resume' | 'rollback' | 'approve' | 'reject' | 'set-budget';
@@ -48,6 +49,6 @@ export function authorize(
 /** Phasegate roles a person holds through their Discord roles, per the plan's mapping. */
 export function rolesFromDiscord(plan: Pick<Plan, 'discord'>, discordRoleIds: readonly string[]): PhasegateRole[] {
   const roles = new Set<PhasegateRole>();
-  for (const id of discordRoleIds) for (const role of plan.discord.roles[id] ?? []) roles.add(role);
+  for (const id of discordRoleIds) for (const role of ownValue(plan.discord.roles, id) ?? []) roles.add(role);
   return [...roles];
 }

@@ -2,6 +2,7 @@ import { alarmName, compositeAlarmName } from './alarm-names';
 import { METRICS } from './contract';
 import { durationToSeconds } from './plan/duration';
 import type { Band, Plan } from './plan/schema';
+import { ownValue } from './own';
 
 /**
  * What a phase's gates measure, resolved from the plan: one {@link GateMetric} per band, and per feature the
@@ -95,10 +96,10 @@ export function phaseGateMetrics(plan: Plan, phaseIndex: number): GateMetric[] {
     });
   }
   for (const sub of plan.subFeatures) {
-    const explicit = g.llmSpendUsd?.[sub.id];
+    const explicit = ownValue(g.llmSpendUsd, sub.id);
     // An LLM sub-feature that is on in this phase is gated on its spend, by default between its cap and hard limit.
     const band: Band | undefined =
-      explicit ?? (sub.llm && phase.subFeatures[sub.id] !== undefined ? { proceedBelow: sub.llm.dailyCapUsd, rollbackAbove: sub.llm.hardLimitUsd } : undefined);
+      explicit ?? (sub.llm && ownValue(phase.subFeatures, sub.id) !== undefined ? { proceedBelow: sub.llm.dailyCapUsd, rollbackAbove: sub.llm.hardLimitUsd } : undefined);
     if (!band) continue;
     out.push({ id: `llm-spend-${sub.id}`, kind: 'llm-spend', label: `LLM spend of ${sub.id} today`, unit: 'usd', statistic: 'Sum', band: resolveBand(band), subFeature: sub.id });
   }

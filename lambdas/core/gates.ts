@@ -1,4 +1,5 @@
 import type { GateMetric, GateUnit, ResolvedBand } from './gate-metrics';
+import { ownValue } from './own';
 
 /**
  * Three-band gate evaluation, pure: the bands of a phase plus what the metrics did in the bake window (and the
@@ -207,10 +208,10 @@ export function evaluateMetric(
 /** Evaluate every band of a phase: the worst metric decides, and every metric gives its reason. */
 export function evaluateBands(inputs: BandInputs): BandEvaluation {
   const metrics = inputs.metrics.map((m) =>
-    evaluateMetric(m, inputs.observations[m.id], {
+    evaluateMetric(m, ownValue(inputs.observations, m.id), {
       invocations: inputs.invocations,
       minInvocations: inputs.minInvocations,
-      baseline: inputs.baseline?.[m.id],
+      baseline: ownValue(inputs.baseline, m.id),
       windowEnd: inputs.windowEnd,
     }),
   );

@@ -21,6 +21,7 @@ import {
   type RolloutState,
 } from './rollout-state';
 import { requirePhaseIndex, type StepPayload } from './step-payload';
+import { ownValue } from './own';
 
 /**
  * The state machine's steps as plain functions over ports. Each Lambda handler parses its payload and calls
@@ -271,7 +272,7 @@ export async function captureBaseline(ports: Pick<StepPorts, 'metrics'>, plan: P
     for (const m of wanted.values()) {
       const window = { start: new Date(at.getTime() - m.band.baseline!.windowSeconds * 1000), end: at };
       const observed = await observeGateMetrics(ports.metrics, plan, [m], window);
-      values[m.id] = observed.observations[m.id]?.value ?? null;
+      values[m.id] = ownValue(observed.observations, m.id)?.value ?? null;
     }
   } catch (err) {
     if (err instanceof TransientError) throw err;

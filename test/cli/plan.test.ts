@@ -66,6 +66,12 @@ describe('plan validate', () => {
     expect(json.problems.find((p) => p.path === 'principals.bob')!.message).toContain('expected an IAM principal ARN pattern');
   });
 
+  it.each(['constructor'])('checks a plan on stage %j, which it does not override, as written (exit 0)', async (stage) => {
+    const run = await runCli(['plan', 'validate', 'rollouts/ux-update.json', '--stage', stage, '--json'], inRoot);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(run.json<PlanValidationReport>()).toMatchObject({ valid: true, stages: [stage], problems: [] });
+  });
+
   it('checks the plan as each stage resolves it: --stage picks one, the default checks every overridden stage', async () => {
     expect((await runCli(['plan', 'validate', prodOnly, '--stage', 'dev'])).code).toBe(0);
     const prod = await runCli(['plan', 'validate', prodOnly, '--stage', 'prod', '--json']);

@@ -42,6 +42,7 @@ describe('authorize', () => {
     const plan = { discord: { roles: { '111111111111111111': ['pm' as const], '222222222222222222': ['on-call' as const, 'developer' as const] } } };
     expect(rolesFromDiscord(plan, ['222222222222222222', '999999999999999999', '111111111111111111']).sort()).toEqual(['developer', 'on-call', 'pm']);
     expect(rolesFromDiscord(plan, [])).toEqual([]);
+    expect(rolesFromDiscord(plan, ['constructor', '__proto__', 'toString', 'hasOwnProperty'])).toEqual([]);
   });
 });
 

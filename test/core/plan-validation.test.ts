@@ -79,6 +79,14 @@ describe('stage overrides', () => {
     expect(plan.stages).toEqual({});
   });
 
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])(
+    'treats stage %j, which no plan overrides, as a stage without overrides',
+    (stage) => {
+      const result = validatePlan(rawPlan('ux-update'), { stage });
+      expect(result).toEqual({ ok: true, plan: { ...examplePlan('ux-update'), stages: {} } });
+    },
+  );
+
   it('replaces every phase’s approvers where the stage says so, and only there', () => {
     expect(approvers('ux-update', 'dev')).toEqual(Array(5).fill(['pm', 'admin']));
     expect(approvers('ux-update', 'staging')).toEqual(Array(5).fill(['pm']));

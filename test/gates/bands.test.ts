@@ -148,6 +148,20 @@ describe('gate metrics and rollback alarms from a plan', () => {
     ],
   });
 
+  it('gates an LLM sub-feature named like an Object property only in the phases that turn it on', () => {
+    const named = parsePlan({
+      feature: 'proto-names',
+      targets: ['fn'],
+      subFeatures: [{ id: 'constructor', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
+      phases: [
+        { name: 'canary', roles: ['all'], bake: 'PT2H' },
+        { name: 'full', roles: ['all'], bake: 'PT2H', subFeatures: { constructor: {} } },
+      ],
+    });
+    expect(phaseGateMetrics(named, 0).map((m) => m.id)).not.toContain('llm-spend-constructor');
+    expect(phaseGateMetrics(named, 1).map((m) => m.id)).toContain('llm-spend-constructor');
+  });
+
   it('resolves each phase\'s metrics, with an LLM sub-feature gated on its spend between cap and hard limit where it is on', () => {
     expect(phaseGateMetrics(plan, 0).map((m) => m.id)).toEqual(['error-rate', 'p95-ms']);
     expect(phaseGateMetrics(plan, 1).map((m) => m.id)).toEqual(['error-rate', 'p95-ms', 'llm-spend-llm-summary']);

@@ -105,7 +105,7 @@ describe('decide', () => {
   it('writes the decision event once even when a lost hand-back is finished again', async () => {
     const { plan, payload, wait } = await awaitingApproval();
     // The first click writes its event, then its function dies before the token is handed back.
-    const dying = { ...aws.ports.tokens, fail: async () => Promise.reject(new Error('function timed out')) };
+    const dying = { succeed: async () => undefined, fail: async () => Promise.reject(new Error('function timed out')) };
     await expect(
       decide({ ...aws.ports, tokens: dying }, { feature: plan.feature, phase: 'admin', decision: 'reject', actor: priya, note: 'error rate too high' }),
     ).rejects.toThrow('function timed out');

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { planFlagSets } from '../flags';
 import { PlanInvalidError } from '../errors';
 import { FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Plan } from './schema';
+import { ownValue } from '../own';
 
 /** Names of the built-in gates' alarms: a custom metric may not take one. */
 const RESERVED_GATE_NAMES = ['error-rate', 'p95-ms', 'duration-ms', 'throttles', 'composite'];
@@ -157,7 +158,7 @@ function crossFieldProblems(plan: Plan): string[] {
  * the state machine can carry it and every function can validate it again with {@link validatePlan}.
  */
 export function resolvePlanForStage(plan: Plan, stage: string): Plan {
-  const override = plan.stages[stage];
+  const override = ownValue(plan.stages, stage);
   const { stages: _stages, ...rest } = plan;
   if (!override) return { ...rest, stages: {} };
   return {
@@ -167,7 +168,7 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
     discord: override.discord ?? plan.discord,
     principals: override.principals ?? plan.principals,
     phases: plan.phases.map((phase) => {
-      const po = override.phases[phase.name] ?? {};
+      const po = ownValue(override.phases, phase.name) ?? {};
       return {
         ...phase,
         bake: po.bake ?? phase.bake,
