@@ -105,7 +105,10 @@ export const KEYS = {
     `DISCORD#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
 } as const;
 
-/** AWS Lambda's limit on the total size of a function's environment variables (keys plus values). */
+/**
+ * AWS Lambda's limit on the size of a function's environment variables (Lambda quotas page: 4 KB for all of them, in
+ * aggregate). Lambda measures the JSON of the variables map, not the keys and values alone: see `environmentBytes`.
+ */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
 
 /** Keys Lambda reserves for itself: a plan may never name one as a flag. */

@@ -7,14 +7,28 @@ export interface EnvMerge {
   readonly variables: Record<string, string>;
   /** Names whose value differs from before (new or changed). Empty when the write would change nothing. */
   readonly changed: readonly string[];
-  /** Size of the merged environment as Lambda counts it: UTF-8 bytes of every key and value. */
+  /** Size of the merged environment as Lambda measures it against its limit ({@link environmentBytes}). */
   readonly bytes: number;
 }
 
-/** Size of an environment as Lambda counts it against its 4 KB limit. */
+/**
+ * Size of an environment as Lambda measures it against its 4 KB limit: the length of the compact JSON text of the
+ * variables map, with every character outside printable ASCII escaped as `\uXXXX` (6 bytes per UTF-16 code unit).
+ *
+ * Sources: Lambda's refusal reads "...the environment variables you have provided exceeded the 4KB limit. String
+ * measured: {json}", so it measures the JSON of the map, not the keys and values. LocalStack's emulation of that check
+ * (localstack/localstack, the Lambda provider's `_verify_env_variables`) compares the UTF-8 length of
+ * `json.dumps(env_vars, separators=(",", ":"))` with 4096; Python's `json.dumps` (ensure_ascii, the default) escapes
+ * `"` and `\\` with a backslash, \b \f \n \r \t likewise, and every other character outside space to `~`
+ * (controls, DEL and all non-ASCII) as `\uXXXX`, a surrogate pair as two. So `{}` measures 2 bytes, `{"A":"b"}` 9,
+ * `{"A":"é"}` 14 and `{"A":"😀"}` 20.
+ */
 export function environmentBytes(variables: Readonly<Record<string, string>>): number {
-  let bytes = 0;
-  for (const [key, value] of Object.entries(variables)) bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  // JSON.stringify escapes quotes, backslashes and controls exactly as json.dumps does, and lone surrogates as
+  // \uXXXX already; what it leaves raw and json.dumps escapes is DEL and every non-ASCII code unit: 1 char -> 6.
+  const json = JSON.stringify(variables);
+  let bytes = json.length;
+  for (let i = 0; i < json.length; i++) if (json.charCodeAt(i) >= 0x7f) bytes += 5;
   return bytes;
 }
 
