@@ -76,16 +76,19 @@ export async function describeStageStack(cfn: CloudFormationClient, stage: strin
 
 /**
  * The plan a rollout state machine was deployed with. The stack embeds the stage-resolved plan in the
- * definition (the `Load plan` Pass state's `Parameters.plan`, see lib/rollout-state-machine.ts), so this is the
- * plan every new execution runs, whatever the local rollouts/ directory says.
+ * definition (the `Load plan` Pass state's `Result`, see lib/rollout-state-machine.ts; its `Parameters.plan` in
+ * state machines deployed before), so this is the plan every new execution runs, whatever rollouts/ says.
  */
 export function planFromDefinition(definition: string, feature: string): Plan {
   const found: unknown[] = [];
   const visit = (states: unknown): void => {
     if (!states || typeof states !== 'object') return;
     for (const state of Object.values(states as Record<string, unknown>)) {
-      const s = state as { Parameters?: { plan?: { feature?: unknown } }; Branches?: { States?: unknown }[] } | undefined;
-      if (s?.Parameters?.plan?.feature === feature) found.push(s.Parameters.plan);
+      const s = state as
+        | { Type?: unknown; Result?: { feature?: unknown }; Parameters?: { plan?: { feature?: unknown } }; Branches?: { States?: unknown }[] }
+        | undefined;
+      if (s?.Type === 'Pass' && s.Result?.feature === feature) found.push(s.Result);
+      else if (s?.Parameters?.plan?.feature === feature) found.push(s.Parameters.plan);
       for (const branch of s?.Branches ?? []) visit(branch.States);
     }
   };

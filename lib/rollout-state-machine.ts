@@ -11,6 +11,7 @@ import {
   JsonPath,
   LogLevel,
   Pass,
+  Result,
   QueryLanguage,
   type State,
   StateMachine,
@@ -177,10 +178,18 @@ export class RolloutStateMachine extends Construct {
       return task;
     };
 
+    const readInput = new Pass(this, 'Read input', {
+      stateName: 'Read input',
+      parameters: { stage, input: JsonPath.entirePayload },
+    });
+    // The plan is the Pass state's Result, which Step Functions takes as literal JSON. In Parameters, a plan key
+    // that ends in ".$" (a metric dimension, a principal pattern) would be read as a JSONPath and break the definition.
     const loadPlan = new Pass(this, 'Load plan', {
       stateName: 'Load plan',
-      parameters: { plan: planDocument(plan), stage, input: JsonPath.entirePayload },
+      result: Result.fromObject(planDocument(plan)),
+      resultPath: '$.plan',
     });
+    readInput.next(loadPlan);
     const startRollout = invoke('Start rollout', 'start-rollout', common);
     // A failed start must never roll back: the flags may belong to another rollout of the feature.
     startRollout.addCatch(notStarted, { errors: [Errors.ALL], resultPath: '$.error' });
@@ -250,7 +259,7 @@ export class RolloutStateMachine extends Construct {
     const completeRollout = guarded(invoke('Complete rollout', 'finish-rollout', common));
     connect(completeRollout);
     completeRollout.next(new Succeed(this, 'Completed', { stateName: 'Completed' }));
-    return loadPlan;
+    return readInput;
   }
 
   /** The wildcards CDK writes into the state machine's role, each acknowledged with why it is needed. */

@@ -32,8 +32,12 @@ export const PRINCIPALS: Record<string, PhasegateRole[]> = {
 /** A definition shaped like the synthesized one where it matters to the CLI: the `Load plan` state carries the plan. */
 export function definitionWithPlan(plan: Plan, stage = 'dev'): string {
   return JSON.stringify({
-    StartAt: 'Load plan',
-    States: { 'Load plan': { Type: 'Pass', Parameters: { plan, stage, 'input.$': '$' }, Next: 'Done' }, Done: { Type: 'Succeed' } },
+    StartAt: 'Read input',
+    States: {
+      'Read input': { Type: 'Pass', Parameters: { stage, 'input.$': '$' }, Next: 'Load plan' },
+      'Load plan': { Type: 'Pass', Result: plan, ResultPath: '$.plan', Next: 'Done' },
+      Done: { Type: 'Succeed' },
+    },
   });
 }
 

@@ -6,6 +6,7 @@ import { ERROR_NAMES, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '..
 import { DEFAULT_PLANS_DIR, loadPlanFile } from '../../lambdas/core/plan/load';
 import type { PlanInput } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
+import { planFromDefinition } from '../../cli/aws';
 import { RolloutStateMachine } from '../../lib/rollout-state-machine';
 import {
   type Asl,
@@ -64,6 +65,7 @@ describe('ux-update state machine (dev)', () => {
 
   it('walks load, start, each phase (apply, bake, gate, decision, approval) in plan order, complete', () => {
     expect(happyPath(asl)).toEqual([
+      'Read input',
       'Load plan',
       'Start rollout',
       ...UX_PHASES.flatMap((n) => [`${n}: apply flags`, `${n}: bake`, `${n}: gate`, `${n}: gate decision`, `${n}: approval`]),
@@ -87,9 +89,11 @@ describe('ux-update state machine (dev)', () => {
   });
 
   it('loads the resolved plan without $schema, the stage and the execution input', () => {
+    expect(state('Read input')).toEqual({ Type: 'Pass', Parameters: { stage: 'dev', 'input.$': '$' }, Next: 'Load plan' });
     expect(state('Load plan')).toEqual({
       Type: 'Pass',
-      Parameters: { plan: planWithoutSchema('ux-update.json', 'dev'), stage: 'dev', 'input.$': '$' },
+      Result: planWithoutSchema('ux-update.json', 'dev'),
+      ResultPath: '$.plan',
       Next: 'Start rollout',
     });
     expect(JSON.stringify(state('Load plan'))).not.toContain('$schema');
@@ -216,7 +220,7 @@ describe('state machines per stage and plan', () => {
   it('prod ux-update bakes follow the plan (48 h, 5 d, 5 d, 48 h, 7 d)', () => {
     const asl = definitionNamed(stageStack('prod').template, 'phasegate-prod-ux-update');
     expect(UX_PHASES.map((n) => asl.States[`${n}: bake`]!.Seconds)).toEqual([172800, 432000, 432000, 172800, 604800]);
-    expect((asl.States['Load plan']!.Parameters.plan as { targets: string[] }).targets).toEqual(['valine-orchestrator-discord-prod']);
+    expect((asl.States['Load plan']!.Result as { targets: string[] }).targets).toEqual(['valine-orchestrator-discord-prod']);
   });
 
   it('cohort-analyzer: canary needs no approval, so its gate decision leads straight to ramp unless a hold lasted too long', () => {
@@ -226,6 +230,7 @@ describe('state machines per stage and plan', () => {
     expect(asl.States['canary: gate decision'].Choices).toContainEqual({ Variable: '$.gate.decision', StringEquals: 'ASK', Next: 'canary: approval' });
     expect(asl.States['canary: approval']).toMatchObject({ Next: 'ramp: apply flags' });
     expect(happyPath(asl)).toEqual([
+      'Read input',
       'Load plan',
       'Start rollout',
       'canary: apply flags',
@@ -324,6 +329,27 @@ describe('RolloutStateMachine construct', () => {
       '  - functions.gate: missing',
       '  - functions.rollback: missing',
     ]);
+  });
+
+  it('carries plan keys that end in ".$" as data, never as paths: the definition stays valid', () => {
+    const stack = new Stack(testApp(), 'Construct');
+    const plan = parsePlan({
+      ...rawPlan,
+      principals: { 'local:ops.$': ['admin'] },
+      phases: [
+        {
+          ...rawPlan.phases[0]!,
+          gates: { metrics: [{ name: 'latency', namespace: 'Shop', metric: 'Latency', dimensions: { 'Service.$': 'checkout' }, proceedBelow: 1, rollbackAbove: 2 }] },
+        },
+        rawPlan.phases[1]!,
+      ],
+    }, { stage: 'dev' });
+    new RolloutStateMachine(stack, 'Checkout', { plan, stage: 'dev', functions: fakeFunctions(stack) });
+    const asl = definitionOf(stack);
+    const result = aslValidator(structuredClone(asl));
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+    expect(planFromDefinition(JSON.stringify(asl), plan.feature)).toEqual(plan);
   });
 
   it('rejects a plan that fails the plan validator, with field paths', () => {
