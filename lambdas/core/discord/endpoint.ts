@@ -1,8 +1,7 @@
 import type { LambdaFunctionURLResult } from 'aws-lambda';
 import type { APIApplicationCommandOptionChoice, APIInteractionResponse } from 'discord-api-types/v10';
 import { authorize, rolesFromDiscord, type RolloutAction } from '../authorize';
-import { ERROR_NAMES } from '../contract';
-import { RefusedError } from '../errors';
+import { FlagWriteError, RefusedError } from '../errors';
 import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../operations';
 import type { SetDailyCapRequest } from '../budget';
 import type { BudgetReader, Clock, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
@@ -111,6 +110,18 @@ const ephemeral = (message: DiscordMessage): Reply => ({ visibility: 'ephemeral'
 const actorOf = (person: Person): Actor => ({ id: person.id, ...(person.name ? { name: person.name } : {}), via: person.via });
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/**
+ * The answer when Phasegate itself failed. The error's own text stays in the log: it can name tables, roles and
+ * accounts, and means nothing to the person; the interaction id finds the log line.
+ */
+const internalErrorReply = (reference: string | undefined): Reply =>
+  ephemeral(
+    errorMessage(
+      'Phasegate hit an error',
+      `Something failed inside Phasegate; it is logged${reference ? ` under interaction ${reference}` : ''} for the operators.\nCheck /rollout status before trying again.`,
+    ),
+  );
+
 function inlineResponse(reply: Reply): InteractionResponse {
   if (reply.visibility === 'update') return { type: 7, data: reply.message };
   return { type: 4, data: reply.visibility === 'ephemeral' ? { ...reply.message, flags: EPHEMERAL } : reply.message };
@@ -190,8 +201,9 @@ class Endpoint {
     try {
       response = await this.route(parsed);
     } catch (err) {
-      this.log({ level: 'error', message: 'interaction failed', error: errorText(err), interaction: 'meta' in parsed ? parsed.meta.id : undefined });
-      response = inlineResponse(ephemeral(errorMessage('Phasegate hit an error', `${errorText(err)}\nCheck /rollout status before trying again.`)));
+      const reference = 'meta' in parsed ? parsed.meta.id : undefined;
+      this.log({ level: 'error', message: 'interaction failed', error: errorText(err), interaction: reference });
+      response = inlineResponse(internalErrorReply(reference));
     }
     this.log({
       message: 'interaction served',
@@ -455,8 +467,8 @@ class Endpoint {
       reply = job.kind === 'decide' ? await this.decideReply(job) : job.kind === 'start' ? await this.startReply(job) : await this.rollbackReply(job);
     } catch (err) {
       // Reported, not thrown: a thrown error would make Lambda run the job again after the person was told.
-      this.log({ level: 'error', message: 'deferred job failed', job: job.kind, feature: job.feature, error: errorText(err) });
-      reply = ephemeral(errorMessage('Phasegate hit an error', `${errorText(err)}\nCheck /rollout status before trying again.`));
+      this.log({ level: 'error', message: 'deferred job failed', job: job.kind, feature: job.feature, error: errorText(err), interaction: job.interaction.id });
+      reply = internalErrorReply(job.interaction.id);
     }
     let delivered: JobResult['delivered'];
     try {
@@ -568,7 +580,12 @@ class Endpoint {
       };
     } catch (err) {
       if (err instanceof RefusedError) return ephemeral(refusalMessage(err));
-      if (err instanceof Error && err.name === ERROR_NAMES.flagWrite) return { visibility: 'public', message: rollbackFailedMessage(job.feature, err.message) };
+      if (err instanceof FlagWriteError) {
+        // The targets are the team's own functions; why each write failed (AWS error text) goes to the log and the audit trail.
+        this.log({ level: 'error', message: 'rollback failed', feature: job.feature, failures: err.failures, interaction: job.interaction.id });
+        const names = err.failures.map((f) => f.functionName).join(', ');
+        return { visibility: 'public', message: rollbackFailedMessage(job.feature, `Could not write the safe flags to ${names}; they may still serve the old flags.`) };
+      }
       throw err;
     }
   }
