@@ -268,7 +268,7 @@ const rollback: CommandSpec = {
   summary: "put every target back in the plan's safe state, now",
   details:
     'Only on-call or admin, with a reason. Writes the safe flags to every target in parallel from this process (your ' +
-    'credentials need lambda:GetFunctionConfiguration and lambda:UpdateFunctionConfiguration on the targets), ' +
+    'credentials need lambda:GetFunction and lambda:UpdateFunctionConfiguration on the targets), ' +
     "ends the rollout's execution and records it like any rollback. Safe to repeat: a failed rollback is retried.",
   options: { reason: { type: 'string', value: 'text', help: 'why (required; kept in the audit trail and announced)' } },
   scope: 'stage',

@@ -12,7 +12,7 @@ import { stagePlanOf } from '../lambdas/core/discord/directory';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { targetFunctionArn } from './phasegate-functions';
+import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** Stack output holding the URL to paste into the Discord application's "Interactions Endpoint URL". */
@@ -120,7 +120,7 @@ const PARAMETER_NAME = /^\/?[A-Za-z0-9_.\-/]{1,2000}$/;
  * - `ssm:GetParameter` on the public key and bot token parameters only (plus `kms:Decrypt` on a customer key);
  * - `states:SendTaskSuccess` / `SendTaskFailure` (approvals) and `states:StartExecution` (`/rollout start`) on the
  *   stage's rollout state machines only;
- * - `lambda:GetFunctionConfiguration` / `UpdateFunctionConfiguration` on the plans' targets only: `/rollout rollback`
+ * - `lambda:GetFunction` / `UpdateFunctionConfiguration` on the plans' targets only: `/rollout rollback`
  *   writes the safe flags in process;
  * - `lambda:InvokeFunction` on itself only: deferred work (start, rollback, a slow approval) runs in an
  *   asynchronous invocation of the same function, which edits the deferred answer when done.
@@ -193,7 +193,7 @@ export class DiscordEndpoint extends Construct {
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'RollBackTargetFlags',
-          actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+          actions: [...TARGET_FLAG_ACTIONS],
           resources: targets,
         }),
       );

@@ -59,6 +59,15 @@ export interface PhasegateFunctionsProps {
 }
 
 /**
+ * The Lambda actions a flag writer needs on a target, and the only ones any Phasegate function gets on one:
+ * `GetFunction` reads the environment, RevisionId and LastUpdateStatus (its own quota of 100 requests per second,
+ * instead of the 15 per second that GetFunctionConfiguration shares with every control-plane call; see
+ * https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Lambda API requests"), and
+ * `UpdateFunctionConfiguration` writes the flags.
+ */
+export const TARGET_FLAG_ACTIONS: readonly string[] = ['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration'];
+
+/**
  * The ARN of a target function given by name or by ARN. A name becomes an ARN in the stack's own partition,
  * region and account, which is where a plan's bare names live.
  */
@@ -110,7 +119,7 @@ export class PhasegateFunctions extends Construct {
         fn.role.addToPrincipalPolicy(
           new PolicyStatement({
             sid: 'ReadAndWriteTargetFlags',
-            actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
+            actions: [...TARGET_FLAG_ACTIONS],
             resources: targetArns,
           }),
         );

@@ -75,7 +75,7 @@ describe('DiscordEndpoint', () => {
           actions: ['states:SendTaskFailure', 'states:SendTaskSuccess', 'states:StartExecution'],
           resources: [expect.stringMatching(/^Smbilling/), expect.stringMatching(/^Smorders/)],
         },
-        { actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'], resources: [arn('lambda', 'function:billing-api'), arn('lambda', 'function:orders-api')] },
+        { actions: ['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration'], resources: [arn('lambda', 'function:billing-api'), arn('lambda', 'function:orders-api')] },
         { actions: ['lambda:InvokeFunction'], resources: [expect.stringMatching(/^DiscordHandlerFunction.*\.Arn$/)] },
         { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], resources: [expect.stringMatching(/^StateTable.*\.Arn$/)] },
       ]),
