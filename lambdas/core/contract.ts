@@ -44,6 +44,8 @@ export const ENV = {
   discordApiBaseUrl: 'PHASEGATE_DISCORD_API_BASE_URL',
   /** The Discord application id (for follow-up webhooks and command registration). */
   discordApplicationId: 'PHASEGATE_DISCORD_APPLICATION_ID',
+  /** JSON array of the Discord channel ids that rollback alerts are posted to (the `rollback-alerts` function). */
+  alertChannels: 'PHASEGATE_ALERT_CHANNELS',
 } as const;
 
 /** CloudWatch metrics Phasegate emits (Embedded Metric Format) and alarms on. Dimension: `Feature` (and `Stage`). */
@@ -156,7 +158,7 @@ export const LLM_BUDGET = {
  * Deployed functions that are not steps of the state machine: each is `lambdas/<name>/index.ts` exporting
  * `handler`, built by its own construct.
  */
-export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions', 'daily-report'] as const;
+export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions', 'daily-report', 'rollback-alerts'] as const;
 
 /** One of {@link AUXILIARY_FUNCTIONS}. */
 export type AuxiliaryFunctionName = (typeof AUXILIARY_FUNCTIONS)[number];
