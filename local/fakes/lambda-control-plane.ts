@@ -5,9 +5,9 @@ import {
   InvalidParameterValueException,
   LambdaClient,
   LambdaServiceException,
+  PreconditionFailedException,
   ResourceConflictException,
   ResourceNotFoundException,
-  TooManyRequestsException,
   UpdateFunctionConfigurationCommand,
   type FunctionConfiguration,
   type GetFunctionCommandInput,
@@ -20,6 +20,10 @@ import {
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { LAMBDA_ENV_LIMIT_BYTES, LAMBDA_RESERVED_ENV_KEYS } from '../../lambdas/core/contract';
+import { environmentBytes } from '../../lambdas/core/env-merge';
+import { LambdaQuotas, rateExceeded, type LambdaCommandName, type LambdaQuotasOptions } from './lambda-quotas';
+
+export type { LambdaCommandName } from './lambda-quotas';
 
 /** Region of every fake function's ARN. */
 export const FAKE_REGION = 'us-east-1';
@@ -42,17 +46,34 @@ export interface LatencyOptions {
 /** Options of {@link FakeLambdaControlPlane}. */
 export interface FakeLambdaOptions {
   /**
-   * How many reads (GetFunctionConfiguration or GetFunction) still see `LastUpdateStatus: 'InProgress'` after an
-   * update; the read after that sees `Successful`. 0 means the first read already sees `Successful`.
+   * How long an update stays `LastUpdateStatus: 'InProgress'`, in milliseconds of the fake's clock
+   * ({@link FakeLambdaOptions.now}); the first read at or after that time sees `Successful` (or `Failed`).
+   * 0 means the update response says `InProgress` and the next read already sees the outcome.
+   * Takes precedence over {@link FakeLambdaOptions.readsWhileInProgress} when both are given.
+   * @default not set: the end of an update is counted in reads (`readsWhileInProgress`)
+   */
+  readonly inProgressMs?: number;
+  /**
+   * Used only when `inProgressMs` is not given: how many reads (GetFunctionConfiguration or GetFunction) still see
+   * `LastUpdateStatus: 'InProgress'` after an update; the read after that sees the outcome. 0 means the first read
+   * already sees it.
    * @default 1
    */
   readonly readsWhileInProgress?: number;
   /** Latency added to every call. @default no latency */
   readonly latency?: LatencyOptions;
+  /**
+   * The account's request-rate quotas: a {@link LambdaQuotas} to share (several fakes, one account), options for a
+   * new one, or `false` to admit every call (calls are still counted).
+   * @default a new `LambdaQuotas` with Lambda's quotas (15 control-plane calls per second, GetFunction 100) on the fake's clock
+   */
+  readonly quotas?: LambdaQuotas | LambdaQuotasOptions | false;
+  /**
+   * The clock, in milliseconds, for quotas, `inProgressMs`, `LastModified` and the call log. Inject one in tests.
+   * @default the clock of a shared `quotas` instance, else `quotas.now`, else Date.now
+   */
+  readonly now?: () => number;
 }
-
-/** The commands the fake serves. */
-export type LambdaCommandName = 'GetFunctionConfiguration' | 'GetFunction' | 'UpdateFunctionConfiguration';
 
 /** One call the fake received. */
 export interface LambdaCallRecord {
@@ -64,8 +85,11 @@ export interface LambdaCallRecord {
   readonly outcome: string;
 }
 
-/** Why a function's environment changed. */
-export type EnvChangeCause = 'created' | 'update' | 'concurrent-writer';
+/**
+ * Why a function's environment changed: created, an update (written when it is accepted), a simulated concurrent
+ * writer, or `'update-failed'`: an update ended `Failed` and the environment went back to what it was before it.
+ */
+export type EnvChangeCause = 'created' | 'update' | 'concurrent-writer' | 'update-failed';
 
 /** One version of a function's environment. */
 export interface EnvHistoryEntry {
@@ -73,6 +97,20 @@ export interface EnvHistoryEntry {
   readonly revisionId: string;
   readonly cause: EnvChangeCause;
   readonly variables: Readonly<Record<string, string>>;
+}
+
+type UpdateFailure = { readonly reasonCode: LastUpdateStatusReasonCode; readonly reason: string };
+
+/** An update Lambda is still applying (`LastUpdateStatus: 'InProgress'`). */
+interface UpdateInProgress {
+  /** The environment before this update: what the function keeps if the update ends `Failed`. */
+  readonly previousVariables: Record<string, string>;
+  /** When the update ends (time mode), on the fake's clock. */
+  readonly endsAt?: number;
+  /** Reads left that still see `InProgress` (read-count mode). */
+  readsLeft: number;
+  /** Held `InProgress` until {@link FakeLambdaControlPlane.settle}. */
+  stuck: boolean;
 }
 
 interface FakeFunction {
@@ -84,52 +122,82 @@ interface FakeFunction {
   lastUpdateStatus: 'Successful' | 'InProgress' | 'Failed';
   lastUpdateStatusReason?: string;
   lastUpdateStatusReasonCode?: LastUpdateStatusReasonCode;
-  readsLeftInProgress: number;
+  inProgress?: UpdateInProgress;
+  stickNextUpdate: boolean;
   throttledCallsLeft: number;
   permanentUpdateError?: Error;
   pendingConcurrentWrite?: Record<string, string>;
-  pendingFailedUpdate?: { reasonCode: LastUpdateStatusReasonCode; reason: string };
+  pendingFailedUpdate?: UpdateFailure;
   readonly history: EnvHistoryEntry[];
 }
 
 const ENV_KEY_PATTERN = /^[a-zA-Z]([a-zA-Z0-9_])+$/;
 const ARN_PATTERN = /^arn:aws:lambda:([^:]+):(\d{12}):function:([^:]+)(?::(.+))?$/;
 const PARTIAL_ARN_PATTERN = /^(\d{12}):function:([^:]+)(?::(.+))?$/;
+const DEFAULT_FAILURE: UpdateFailure = {
+  reasonCode: 'InternalError',
+  reason: 'An internal error occurred while updating the function configuration.',
+};
 
 function metadata(httpStatusCode: number) {
   return { httpStatusCode, requestId: randomUUID(), attempts: 1, totalRetryDelay: 0 };
 }
 
-function envBytes(variables: Readonly<Record<string, string>>): number {
-  let bytes = 0;
-  for (const [key, value] of Object.entries(variables)) bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
-  return bytes;
-}
-
 /**
  * A stateful fake of the Lambda configuration API (GetFunctionConfiguration, GetFunction,
  * UpdateFunctionConfiguration), installed at the SDK boundary with aws-sdk-client-mock so production code runs
- * unchanged against it.
+ * unchanged against it. Every `LambdaClient` in the process is served by the installed fake: one simulated account.
  *
- * Behaves like the service where Phasegate depends on it: functions are found by name, full ARN or partial ARN;
- * an update replaces the whole `Environment.Variables`, gets a new `RevisionId` and leaves
- * `LastUpdateStatus: 'InProgress'` for {@link FakeLambdaOptions.readsWhileInProgress} reads; a stale `RevisionId`
- * or an update while one is in progress gets `ResourceConflictException`; an environment over 4 KB or with
- * reserved keys gets `InvalidParameterValueException`. Errors are the SDK's own exception classes.
+ * Behaves like the service where Phasegate depends on it (each rule cites its AWS source where it is enforced):
+ * - request-rate quotas per account ({@link LambdaQuotas}): beyond them `TooManyRequestsException` (429);
+ * - functions are found by name, full ARN or partial ARN; only `$LATEST` exists (no versions or aliases);
+ * - an update replaces the whole `Environment.Variables`, gets a new `RevisionId` and stays
+ *   `LastUpdateStatus: 'InProgress'` for {@link FakeLambdaOptions.inProgressMs} (or `readsWhileInProgress` reads),
+ *   then ends `Successful` or `Failed` with a new `RevisionId` again; a `Failed` update leaves the environment as it
+ *   was before that update;
+ * - a stale `RevisionId` gets `PreconditionFailedException` (412), an update while one is in progress
+ *   `ResourceConflictException` (409), an environment over 4 KB (measured as Lambda measures it, see
+ *   {@link environmentBytes}) or with reserved keys `InvalidParameterValueException` (400).
+ * Errors are the SDK's own exception classes.
  *
  * Calls bypass the SDK middleware, so the SDK's automatic retries of throttling errors do not happen here: a
  * throttled call fails on its first attempt.
  */
 export class FakeLambdaControlPlane {
+  /** The account's request-rate quotas this fake draws from (shared when one was passed in). */
+  readonly quotas: LambdaQuotas;
   private readonly functions = new Map<string, FakeFunction>();
   private readonly callLog: LambdaCallRecord[] = [];
   private readonly readsWhileInProgress: number;
+  private readonly inProgressMs?: number;
+  private readonly now: () => number;
   private latency: LatencyOptions;
   private stub?: { restore(): void };
 
-  /** Creates an empty fake; add functions with {@link FakeLambdaControlPlane.addFunction}. */
+  /** Creates an empty fake; add functions with {@link FakeLambdaControlPlane.addFunction}. Throws one error listing every invalid option. */
   constructor(options: FakeLambdaOptions = {}) {
-    this.readsWhileInProgress = options.readsWhileInProgress ?? 1;
+    const problems: string[] = [];
+    const { readsWhileInProgress = 1, inProgressMs } = options;
+    if (!Number.isInteger(readsWhileInProgress) || readsWhileInProgress < 0) {
+      problems.push(`readsWhileInProgress: must be a whole number of at least 0, got ${readsWhileInProgress}`);
+    }
+    if (inProgressMs !== undefined && (!Number.isFinite(inProgressMs) || inProgressMs < 0)) {
+      problems.push(`inProgressMs: must be a number of milliseconds of at least 0, got ${inProgressMs}`);
+    }
+    const shared = options.quotas instanceof LambdaQuotas ? options.quotas : undefined;
+    const quotaOptions = options.quotas === false || shared ? undefined : options.quotas;
+    if (shared && options.now && shared.now !== options.now) {
+      problems.push('now: differs from the clock of the shared quotas; one run has one clock (give the same function to both, or only to LambdaQuotas)');
+    }
+    if (quotaOptions?.now && options.now && quotaOptions.now !== options.now) {
+      problems.push('quotas.now: differs from now; one run has one clock (give it once, as now)');
+    }
+    if (problems.length > 0) throw new Error(`FakeLambdaControlPlane: invalid options:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+
+    this.now = options.now ?? shared?.now ?? quotaOptions?.now ?? Date.now;
+    this.quotas = shared ?? new LambdaQuotas(options.quotas === false ? { enabled: false, now: this.now } : { ...quotaOptions, now: this.now });
+    this.readsWhileInProgress = readsWhileInProgress;
+    this.inProgressMs = inProgressMs;
     this.latency = options.latency ?? {};
   }
 
@@ -146,9 +214,9 @@ export class FakeLambdaControlPlane {
       arn: fakeFunctionArn(name),
       variables: { ...variables },
       revisionId: randomUUID(),
-      lastModified: new Date(),
+      lastModified: new Date(this.now()),
       lastUpdateStatus: 'Successful',
-      readsLeftInProgress: 0,
+      stickNextUpdate: false,
       throttledCallsLeft: 0,
       history: [],
     };
@@ -159,20 +227,23 @@ export class FakeLambdaControlPlane {
 
   /** A copy of the function's current environment variables. */
   environmentOf(name: string): Record<string, string> {
-    return { ...this.existing(name).variables };
+    return { ...this.current(name).variables };
   }
 
-  /** The function's current configuration, as GetFunctionConfiguration would return it, without counting as a read. */
+  /** The function's current configuration, as GetFunctionConfiguration would return it, without counting as a read or a request. */
   configurationOf(name: string): FunctionConfiguration {
-    return this.configuration(this.existing(name));
+    return this.configuration(this.current(name));
   }
 
   /** Every version of the function's environment, oldest first. */
   historyOf(name: string): readonly EnvHistoryEntry[] {
-    return this.existing(name).history;
+    return this.current(name).history;
   }
 
-  /** The next `times` calls naming this function fail with `TooManyRequestsException`. */
+  /**
+   * The next `times` calls naming this function fail with `TooManyRequestsException`, on top of the account's
+   * quotas (each of those calls was still a request, so it also counts against them).
+   */
   throttle(name: string, times: number): void {
     this.existing(name).throttledCallsLeft += times;
   }
@@ -196,24 +267,51 @@ export class FakeLambdaControlPlane {
   /**
    * Simulates a concurrent writer: just before the next UpdateFunctionConfiguration on this function is applied,
    * somebody else writes `change` (by default one unrelated variable) and the RevisionId changes. Their update has
-   * already settled, so the next update conflicts only if it carries the RevisionId it read before.
+   * already settled, so the next update fails only if it carries the RevisionId it read before: with
+   * `PreconditionFailedException` (412), as Lambda answers a stale RevisionId. An update without a RevisionId
+   * overwrites their change (the lost update a RevisionId guard prevents). Their call does not count against the quotas.
    */
   conflictOnce(name: string, change: Readonly<Record<string, string>> = { CONCURRENT_WRITER_MARK: randomUUID() }): void {
     this.existing(name).pendingConcurrentWrite = { ...change };
   }
 
-  /** The next update of this function ends with `LastUpdateStatus: 'Failed'` instead of `Successful`. */
-  failNextUpdateStatus(
-    name: string,
-    reasonCode: LastUpdateStatusReasonCode = 'InternalError',
-    reason = 'An internal error occurred while updating the function configuration.',
-  ): void {
+  /**
+   * The update in progress, or else the next update, of this function ends with `LastUpdateStatus: 'Failed'`:
+   * the function keeps the environment it had before that update, and reports the reason.
+   */
+  failNextUpdateStatus(name: string, reasonCode: LastUpdateStatusReasonCode = DEFAULT_FAILURE.reasonCode, reason = DEFAULT_FAILURE.reason): void {
     this.existing(name).pendingFailedUpdate = { reasonCode, reason };
   }
 
-  /** Ends an in-progress update now, as if enough time had passed. */
+  /**
+   * Sets up a function as if an earlier update, unrelated to the test, had ended `Failed`: `LastUpdateStatus: 'Failed'`
+   * with the reason, a new RevisionId, and the environment as it is (a failed update leaves it unchanged). Lambda
+   * accepts a later update of such a function. Throws while an update is in progress.
+   */
+  markEarlierUpdateFailed(name: string, reasonCode: LastUpdateStatusReasonCode = DEFAULT_FAILURE.reasonCode, reason = DEFAULT_FAILURE.reason): void {
+    const fn = this.current(name);
+    if (fn.inProgress) throw new Error(`fake Lambda: ${name} has an update in progress; settle it first`);
+    fn.revisionId = randomUUID();
+    fn.lastUpdateStatus = 'Failed';
+    fn.lastUpdateStatusReason = reason;
+    fn.lastUpdateStatusReasonCode = reasonCode;
+  }
+
+  /**
+   * A stuck target: the update in progress, or else the next update, of this function stays `InProgress` whatever
+   * the time or the reads, until {@link FakeLambdaControlPlane.settle} is called.
+   */
+  stickInProgress(name: string): void {
+    const fn = this.current(name);
+    if (fn.inProgress) fn.inProgress.stuck = true;
+    else fn.stickNextUpdate = true;
+  }
+
+  /** Ends an in-progress update now (stuck or not), as if enough time had passed; cancels a pending {@link stickInProgress}. */
   settle(name: string): void {
-    this.finishUpdate(this.existing(name));
+    const fn = this.existing(name);
+    fn.stickNextUpdate = false;
+    this.finishUpdate(fn);
   }
 
   /** Changes the latency added to every later call. */
@@ -246,11 +344,14 @@ export class FakeLambdaControlPlane {
     await this.delay();
     const functionName = input.FunctionName ?? '';
     try {
+      // The rate quota applies before anything else: a throttled call is not looked at (Lambda quotas page,
+      // "Lambda API requests"; beyond it the API answers TooManyRequestsException).
+      this.quotas.admit(command);
       const output = this.handle(command, input);
-      this.callLog.push({ command, functionName, at: new Date(), outcome: 'ok' });
+      this.callLog.push({ command, functionName, at: new Date(this.now()), outcome: 'ok' });
       return output;
     } catch (error) {
-      this.callLog.push({ command, functionName, at: new Date(), outcome: (error as Error).name });
+      this.callLog.push({ command, functionName, at: new Date(this.now()), outcome: (error as Error).name });
       throw error;
     }
   }
@@ -272,6 +373,10 @@ export class FakeLambdaControlPlane {
     return { ...this.read(fn), $metadata: metadata(200) };
   }
 
+  /**
+   * GetFunction returns the same `Configuration` as GetFunctionConfiguration, plus `Code` and `Tags`
+   * (Lambda API reference, GetFunction), and counts against its own quota ({@link LAMBDA_COMMAND_QUOTAS}).
+   */
   private getFunction(input: GetFunctionCommandInput): GetFunctionCommandOutput {
     const fn = this.find(input.FunctionName, input.Qualifier);
     this.consumeThrottle(fn);
@@ -283,10 +388,12 @@ export class FakeLambdaControlPlane {
     };
   }
 
+  /** Errors and their order as the UpdateFunctionConfiguration API reference lists them (see each check). */
   private updateFunctionConfiguration(
     input: UpdateFunctionConfigurationCommandInput,
   ): UpdateFunctionConfigurationCommandOutput {
     const fn = this.find(input.FunctionName);
+    this.refresh(fn);
     this.consumeThrottle(fn);
     if (fn.permanentUpdateError) throw fn.permanentUpdateError;
     if (fn.pendingConcurrentWrite) {
@@ -294,6 +401,9 @@ export class FakeLambdaControlPlane {
       fn.pendingConcurrentWrite = undefined;
       this.commit(fn, { ...fn.variables, ...change }, 'concurrent-writer');
     }
+    // Lambda function states, "Function states during updates": while LastUpdateStatus is InProgress, operations
+    // that modify the function fail; the API reference lists ResourceConflictException (409): "another operation is
+    // in progress".
     if (fn.lastUpdateStatus === 'InProgress') {
       throw new ResourceConflictException({
         message: `The operation cannot be performed at this time. An update is in progress for resource: ${fn.arn}`,
@@ -301,20 +411,31 @@ export class FakeLambdaControlPlane {
         $metadata: metadata(409),
       });
     }
+    // UpdateFunctionConfiguration API reference: "RevisionId: Update the function only if the revision ID matches the
+    // ID that's specified"; otherwise PreconditionFailedException (412).
     if (input.RevisionId !== undefined && input.RevisionId !== fn.revisionId) {
-      throw new ResourceConflictException({
+      throw new PreconditionFailedException({
         message:
           'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id',
         Type: 'User',
-        $metadata: metadata(409),
+        $metadata: metadata(412),
       });
     }
+    const previousVariables = fn.variables;
     const variables = input.Environment ? this.validEnvironment(input.Environment.Variables ?? {}) : fn.variables;
+    // An update is accepted after a Failed one too: Failed only reports how the last update ended.
     this.commit(fn, variables, 'update');
     fn.lastUpdateStatus = 'InProgress';
     fn.lastUpdateStatusReason = undefined;
     fn.lastUpdateStatusReasonCode = undefined;
-    fn.readsLeftInProgress = this.readsWhileInProgress;
+    fn.inProgress = {
+      previousVariables: { ...previousVariables },
+      ...(this.inProgressMs !== undefined && { endsAt: this.now() + this.inProgressMs }),
+      readsLeft: this.readsWhileInProgress,
+      stuck: fn.stickNextUpdate,
+    };
+    fn.stickNextUpdate = false;
+    // The response already carries the new RevisionId and LastUpdateStatus InProgress.
     return { ...this.configuration(fn), $metadata: metadata(200) };
   }
 
@@ -337,7 +458,9 @@ export class FakeLambdaControlPlane {
         $metadata: metadata(400),
       });
     }
-    if (envBytes(variables) > LAMBDA_ENV_LIMIT_BYTES) {
+    // Lambda quotas page: environment variables 4 KB in aggregate; the error quotes the string it measured, the
+    // JSON of the map. environmentBytes is that measure (the one Phasegate's own check uses).
+    if (environmentBytes(variables) > LAMBDA_ENV_LIMIT_BYTES) {
       throw new InvalidParameterValueException({
         message: `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: ${JSON.stringify(variables)}`,
         Type: 'User',
@@ -350,38 +473,53 @@ export class FakeLambdaControlPlane {
   private commit(fn: FakeFunction, variables: Record<string, string>, cause: EnvChangeCause): void {
     fn.variables = variables;
     fn.revisionId = randomUUID();
-    fn.lastModified = new Date();
+    fn.lastModified = new Date(this.now());
     fn.history.push({ at: fn.lastModified, revisionId: fn.revisionId, cause, variables: { ...variables } });
   }
 
-  /** A read sees the current status, then counts towards the end of an in-progress update. */
+  /** A read sees the current status; in read-count mode it then counts towards the end of an in-progress update. */
   private read(fn: FakeFunction): FunctionConfiguration {
-    if (fn.lastUpdateStatus === 'InProgress' && fn.readsLeftInProgress <= 0) this.finishUpdate(fn);
+    this.refresh(fn);
+    const update = fn.inProgress;
+    if (update && this.inProgressMs === undefined && !update.stuck && update.readsLeft <= 0) this.finishUpdate(fn);
     const configuration = this.configuration(fn);
-    if (fn.lastUpdateStatus === 'InProgress') fn.readsLeftInProgress -= 1;
+    if (fn.inProgress && this.inProgressMs === undefined) fn.inProgress.readsLeft -= 1;
     return configuration;
   }
 
+  /** In time mode, ends an update whose time has come. */
+  private refresh(fn: FakeFunction): void {
+    const update = fn.inProgress;
+    if (update?.endsAt !== undefined && !update.stuck && this.now() >= update.endsAt) this.finishUpdate(fn);
+  }
+
+  /**
+   * Ends the update in progress. Lambda function states, "Function states during updates": the update ends
+   * Successful, or Failed with LastUpdateStatusReason and LastUpdateStatusReasonCode, and a failed update leaves
+   * the function running its previous configuration (AWS Compute Blog, "Tracking the state of Lambda functions"),
+   * so its environment goes back to what it was before that update. The RevisionId changes again when the update
+   * ends: the one in the update's response is stale by then (aws/aws-sdk issue 377, observed on the service).
+   */
   private finishUpdate(fn: FakeFunction): void {
-    if (fn.lastUpdateStatus !== 'InProgress') return;
+    const update = fn.inProgress;
+    if (!update) return;
+    fn.inProgress = undefined;
     const failure = fn.pendingFailedUpdate;
     fn.pendingFailedUpdate = undefined;
+    if (failure) {
+      this.commit(fn, update.previousVariables, 'update-failed');
+    } else {
+      fn.revisionId = randomUUID();
+    }
     fn.lastUpdateStatus = failure ? 'Failed' : 'Successful';
     fn.lastUpdateStatusReason = failure?.reason;
     fn.lastUpdateStatusReasonCode = failure?.reasonCode;
-    fn.readsLeftInProgress = 0;
   }
 
   private consumeThrottle(fn: FakeFunction): void {
     if (fn.throttledCallsLeft <= 0) return;
     fn.throttledCallsLeft -= 1;
-    throw new TooManyRequestsException({
-      message: 'Rate exceeded',
-      Type: 'User',
-      Reason: 'CallerRateLimitExceeded',
-      retryAfterSeconds: '1',
-      $metadata: metadata(429),
-    });
+    throw rateExceeded(1);
   }
 
   private configuration(fn: FakeFunction): FunctionConfiguration {
@@ -410,6 +548,13 @@ export class FakeLambdaControlPlane {
   private existing(name: string): FakeFunction {
     const fn = this.functions.get(name);
     if (!fn) throw new Error(`fake Lambda: no function named ${name}; add it with addFunction first`);
+    return fn;
+  }
+
+  /** The function with a time-based update ended if its time has come. */
+  private current(name: string): FakeFunction {
+    const fn = this.existing(name);
+    this.refresh(fn);
     return fn;
   }
 
