@@ -4,7 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { createBudgetReader, setDailyCap } from '../core/budget';
 import { ENV } from '../core/contract';
 import { parseStagePlans, type StagePlan } from '../core/discord/directory';
-import type { InteractionEndpointPorts } from '../core/discord/endpoint';
+import { createInteractionEndpoint, type InteractionEndpoint, type InteractionEndpointPorts } from '../core/discord/endpoint';
 import { importPublicKey, type PublicKey } from '../core/discord/signature';
 import type { Plan } from '../core/plan/schema';
 import { systemClock } from '../core/ports';
@@ -14,6 +14,7 @@ import { DynamoLlmBudgetStore } from './dynamo-budget-store';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
 import { LambdaSelfInvoker } from './lambda-self-invoker';
+import { Logger, type LambdaContextLike } from './logger';
 import { SfnRolloutStarter, parseStateMachines } from './sfn-rollout-starter';
 import { SfnTaskTokens } from './sfn-task-tokens';
 import { SsmParameters } from './ssm-parameters';
@@ -133,5 +134,43 @@ export function discordEndpointPortsFromEnv(
     jobs: new LambdaSelfInvoker(functionName, clients.selfInvoke),
     budgets: createBudgetReader(budgetPorts),
     setDailyCap: (req) => setDailyCap({ ...budgetPorts, store }, req),
+  };
+}
+
+/** The endpoint's log port over the structured logger: `{ level?, message, ...keys }` -> one JSON line. */
+export function endpointLog(logger: Logger): (entry: Record<string, unknown>) => void {
+  return ({ level, message, ...keys }) => {
+    const text = typeof message === 'string' ? message : 'interaction';
+    if (level === 'error') logger.error(text, keys);
+    else if (level === 'warn') logger.warn(text, keys);
+    else logger.info(text, keys);
+  };
+}
+
+/**
+ * The Lambda handler of the Discord endpoint, configured once per cold start from `env`. An incomplete or malformed
+ * environment does not fail the import (Lambda would answer 502 with no word of why): every request then gets a
+ * JSON 500 and the log names every problem, with the request id.
+ */
+export function discordInteractionsHandler(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  options: { readonly clients?: DiscordEndpointClients; readonly logger?: Logger } = {},
+): (event: unknown, context?: LambdaContextLike) => Promise<Awaited<ReturnType<InteractionEndpoint>>> {
+  const logger = options.logger ?? new Logger('discord-interactions', { keys: { stage: env[ENV.stage] } });
+  let endpoint: InteractionEndpoint | undefined;
+  let problems: readonly string[] = [];
+  try {
+    endpoint = createInteractionEndpoint({ ...discordEndpointPortsFromEnv(env, options.clients), log: endpointLog(logger) });
+  } catch (err) {
+    if (!(err instanceof DiscordConfigError)) throw err;
+    problems = err.problems;
+  }
+  return async (event, context) => {
+    logger.addContext(context);
+    if (!endpoint) {
+      logger.error('the Discord endpoint is misconfigured', { problems });
+      return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'the Discord endpoint is not configured' }) };
+    }
+    return endpoint(event);
   };
 }

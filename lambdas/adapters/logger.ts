@@ -1,8 +1,10 @@
 /**
  * Structured JSON logging for every Phasegate function, in the shape Powertools Logger writes (level, message,
- * timestamp, service, plus keys), without its weight in the bundles. Each line carries the rollout's keys
- * (feature, stage, phase, executionId) so CloudWatch Logs Insights can follow one rollout across functions.
- * Secrets never reach the log: keys that name them are redacted, and so are values that look like tokens.
+ * timestamp, service, and after {@link Logger.addContext} its Lambda context keys: `cold_start`,
+ * `function_request_id`, `function_name`, `function_arn`, `function_memory_size`), without its weight in the
+ * bundles. Each line carries the rollout's keys (feature, stage, phase, executionId) so CloudWatch Logs Insights
+ * can follow one rollout across functions. Secrets never reach the log: keys that name them are redacted, and so
+ * are values that look like tokens.
  */
 
 /** Severity of a log line. */
@@ -29,6 +31,17 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/** The parts of the Lambda context a log line carries (a subset of `aws-lambda`'s `Context`). */
+export interface LambdaContextLike {
+  readonly awsRequestId?: string;
+  readonly functionName?: string;
+  readonly invokedFunctionArn?: string;
+  readonly memoryLimitInMB?: string | number;
+}
+
+/** True until the first invocation of this execution environment takes it. */
+let coldStart = true;
+
 /** A logger with persistent keys. */
 export class Logger {
   private readonly keys: Record<string, unknown>;
@@ -50,6 +63,22 @@ export class Logger {
   /** Add keys to every following line (e.g. the feature and execution of the current invocation). */
   appendKeys(keys: Record<string, unknown>): void {
     for (const [k, v] of Object.entries(keys)) if (v !== undefined) this.keys[k] = v;
+  }
+
+  /**
+   * Start an invocation: every following line carries its request id and whether it is the execution environment's
+   * first (cold start), under Powertools Logger's key names. Call it first thing in each invocation.
+   */
+  addContext(context: LambdaContextLike | undefined): void {
+    const cold = coldStart;
+    coldStart = false;
+    this.appendKeys({
+      cold_start: cold,
+      function_request_id: context?.awsRequestId,
+      function_name: context?.functionName,
+      function_arn: context?.invokedFunctionArn,
+      function_memory_size: context?.memoryLimitInMB !== undefined ? Number(context.memoryLimitInMB) : undefined,
+    });
   }
 
   /** Drop per-invocation keys. */
@@ -98,11 +127,17 @@ export function rolloutKeys(event: unknown): Record<string, unknown> {
 }
 
 /**
- * Wrap a handler: one structured line when it starts and when it ends (with its duration and outcome), the
- * rollout's keys on every line, and errors logged with their name (the name Step Functions routes on).
+ * Wrap a handler: one structured line when it ends (with its duration and outcome), the Lambda context's keys
+ * (request id, cold start) and the rollout's keys on every line, and errors logged with their name (the name Step
+ * Functions routes on).
  */
-export function withLogging<E, R>(logger: Logger, handler: (event: E) => Promise<R>, keysOf: (event: E) => Record<string, unknown> = rolloutKeys): (event: E) => Promise<R> {
-  return async (event: E) => {
+export function withLogging<E, R>(
+  logger: Logger,
+  handler: (event: E) => Promise<R>,
+  keysOf: (event: E) => Record<string, unknown> = rolloutKeys,
+): (event: E, context?: LambdaContextLike) => Promise<R> {
+  return async (event: E, context?: LambdaContextLike) => {
+    logger.addContext(context);
     const keys = keysOf(event);
     logger.appendKeys(keys);
     const started = Date.now();

@@ -2,7 +2,7 @@ import { CloudWatchMetricsReader } from '../adapters/cloudwatch-metrics-reader';
 import { DiscordApiClient } from '../adapters/discord-api';
 import { DynamoLlmBudgetStore } from '../adapters/dynamo-budget-store';
 import { DynamoRolloutStore } from '../adapters/dynamo-state-store';
-import { Logger } from '../adapters/logger';
+import { Logger, type LambdaContextLike } from '../adapters/logger';
 import { SsmParameters } from '../adapters/ssm-parameters';
 import { ENV } from '../core/contract';
 import { parseDailyReportEvent, postDailyReports, type DailyReportOutcome } from '../core/daily-report';
@@ -35,7 +35,8 @@ const ports = {
  * EventBridge Scheduler target, one schedule per feature (`{ "feature": "<id>" }`): posts the feature's daily
  * phase report when its rollout is active. Never fails the invocation, so the scheduler does not post twice.
  */
-export const handler = async (event: unknown): Promise<DailyReportOutcome[]> => {
+export const handler = async (event: unknown, context?: LambdaContextLike): Promise<DailyReportOutcome[]> => {
+  logger.addContext(context);
   const { features } = parseDailyReportEvent(event);
   const outcomes = await postDailyReports(ports, features);
   for (const o of outcomes) logger.info(`daily report ${o.outcome}`, { ...o });

@@ -56,4 +56,28 @@ describe('structured logging', () => {
     logger.info('after');
     expect(lines.at(-1)).not.toHaveProperty('feature');
   });
+
+  it('carries the request id on every line of an invocation, and cold_start true on the first invocation only', async () => {
+    // A fresh module: a new execution environment, whose first invocation is the cold start.
+    let fresh!: typeof import('../../lambdas/adapters/logger');
+    jest.isolateModules(() => {
+      fresh = require('../../lambdas/adapters/logger') as typeof fresh;
+    });
+    const lines: Record<string, unknown>[] = [];
+    const logger = new fresh.Logger('apply-phase', { write: (l) => lines.push(JSON.parse(l)) });
+    const handler = fresh.withLogging(logger, async () => {
+      logger.info('working');
+      return 'ok';
+    });
+    const context = (id: string) => ({ awsRequestId: id, functionName: 'phasegate-dev-apply-phase', memoryLimitInMB: '256', invokedFunctionArn: 'arn:fn' });
+    await handler({}, context('req-1'));
+    await handler({}, context('req-2'));
+    const first = lines.filter((l) => l.function_request_id === 'req-1');
+    const second = lines.filter((l) => l.function_request_id === 'req-2');
+    expect(first.map((l) => l.message)).toEqual(['working', 'step finished']);
+    expect(second).toHaveLength(2);
+    // Powertools Logger's key names, so queries work the same over every function.
+    expect(first[0]).toMatchObject({ cold_start: true, function_name: 'phasegate-dev-apply-phase', function_memory_size: 256, function_arn: 'arn:fn' });
+    expect(second.every((l) => l.cold_start === false)).toBe(true);
+  });
 });
