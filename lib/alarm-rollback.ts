@@ -3,21 +3,34 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { stageAlarmPrefix } from '../lambdas/core/alarm-names';
 import { ALARM_STATE_CHANGE, ENV } from '../lambdas/core/contract';
 import { TargetSchema } from '../lambdas/core/plan/schema';
+import type { DiscordEndpoint } from './discord-endpoint';
+import { FailureQueue } from './failure-queue';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { targetFunctionArn } from './phasegate-functions';
+import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
-/** How long the function may run: every target written and seen Successful, with room to report. */
+/**
+ * How long one invocation may run. A rollback that runs out of time hands the rest to an asynchronous invocation
+ * of itself (the flag writer takes its deadline from the invocation's remaining time).
+ */
 const TIMEOUT = Duration.minutes(5);
-/** Seconds between the flag write's wait and the Lambda timeout, so the handler can still record ROLLBACK_FAILED. */
-const FLAG_WRITE_MARGIN_SECONDS = 60;
+/** EventBridge's delivery retries of an alarm event to the function, and for how long. */
+const RULE_RETRY = { retryAttempts: 8, maxEventAge: Duration.hours(1) } as const;
+/**
+ * Lambda's own retries of a failed asynchronous invocation (an EventBridge delivery or a continuation), and how
+ * long an event may wait in Lambda's queue. Two retries of five minutes each, with Lambda's back-off in between,
+ * fit well inside the hour; an event that cannot start within an hour goes to the on-failure queue, which pages,
+ * rather than rolling back late without anyone knowing.
+ */
+const ASYNC_RETRY = { retryAttempts: 2, maxEventAge: Duration.hours(1) } as const;
 
 /** Props of {@link AlarmRollback}. */
 export interface AlarmRollbackProps {
@@ -39,19 +52,36 @@ export interface AlarmRollbackProps {
    * @default - one month
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Where the function posts rollbacks in Discord: it gets the bot token parameter's name and the API base URL in
+   * its environment, and may read that parameter (see {@link DiscordEndpoint.grantNotifications}).
+   * @default - none: the function posts nothing (the stage's plans name no Discord channel)
+   */
+  readonly discord?: Pick<DiscordEndpoint, 'grantNotifications'>;
 }
 
 /**
  * Automatic rollback: an EventBridge rule on `CloudWatch Alarm State Change` to ALARM for the stage's Phasegate
  * alarms (name prefix `phasegate-<stage>-`) invoking the `alarm-rollback` function, which rolls the alarm's
- * feature back (or only its LLM sub-feature). The function may update the configuration of the plans' targets
- * only, fail the rollout state machines' task tokens and stop their executions, and read and write the state table.
+ * feature back (or only its LLM sub-feature). The function may read (`lambda:GetFunction`) and update the
+ * configuration of the plans' targets only, fail the rollout state machines' task tokens and stop their
+ * executions, read and write the state table, and invoke itself (to continue a rollback that ran out of time).
+ *
+ * Nothing is dropped quietly: an event EventBridge cannot deliver after its retries goes to
+ * {@link AlarmRollback.deadLetters}; an invocation that still fails after Lambda's retries (or expires) goes to
+ * {@link AlarmRollback.failures}. {@link RollbackAlerts} alarms on both and on the function's errors.
  */
 export class AlarmRollback extends Construct {
   /** The alarm-rollback function. */
   public readonly function: PhasegateFunction;
   /** The EventBridge rule that invokes it. */
   public readonly rule: Rule;
+  /** The on-failure destination of the function's asynchronous invocations: events that failed every attempt or expired. */
+  public readonly failures: FailureQueue;
+  /** The rule target's dead-letter queue: alarm events EventBridge could not deliver to the function. */
+  public readonly deadLetters: FailureQueue;
+  /** The policy that lets the function invoke itself, and nothing else. */
+  public readonly selfInvoke: Policy;
 
   constructor(scope: Construct, id: string, props: AlarmRollbackProps) {
     super(scope, id);
@@ -75,20 +105,32 @@ export class AlarmRollback extends Construct {
       logRetention: props.logRetention,
       environment: {
         [ENV.stateMachines]: stack.toJsonString(Object.fromEntries(Object.entries(props.stateMachines).map(([f, sm]) => [f, sm.stateMachineArn]))),
-        [ENV.flagWriteTimeoutSeconds]: String(TIMEOUT.toSeconds() - FLAG_WRITE_MARGIN_SECONDS),
       },
     });
+    props.discord?.grantNotifications(this.function);
 
     const targetArns = [...new Set(props.targets)].sort().map(targetFunctionArn);
     if (targetArns.length > 0) {
       this.function.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          sid: 'WriteSafeFlags',
-          actions: ['lambda:GetFunctionConfiguration', 'lambda:UpdateFunctionConfiguration'],
-          resources: targetArns,
-        }),
+        new PolicyStatement({ sid: 'WriteSafeFlags', actions: [...TARGET_FLAG_ACTIONS], resources: targetArns }),
       );
     }
+
+    // A policy of its own, outside the role's default policy: the function depends on that one (CloudFormation must
+    // not create the function before its role may act), so a statement there naming the function's own ARN would
+    // be a cycle: function -> default policy -> function ARN. This policy depends on the function and nothing
+    // depends on it. The unqualified ARN only: no version or alias, no other function.
+    this.selfInvoke = new Policy(this, 'SelfInvoke', {
+      statements: [
+        new PolicyStatement({ sid: 'ContinueRollback', actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] }),
+      ],
+    });
+    this.function.role.attachInlinePolicy(this.selfInvoke);
+
+    this.failures = new FailureQueue(this, 'Failures', {
+      holds: 'alarm-rollback invocations that failed after Lambda\'s retries or expired (the event and the error)',
+    });
+    this.function.function.configureAsyncInvoke({ onFailure: new SqsDestination(this.failures.queue), ...ASYNC_RETRY });
     const features = Object.keys(props.stateMachines).sort();
     const executions = new Policy(this, 'EndExecutions', {
       statements: [
@@ -122,8 +164,12 @@ export class AlarmRollback extends Construct {
         detail: { alarmName: [{ prefix: stageAlarmPrefix(props.stage) }], state: { value: ['ALARM'] } },
       },
     });
-    // At least once: EventBridge retries delivery; the handler makes every repeat a no-op.
-    this.rule.addTarget(new LambdaFunction(this.function.function, { retryAttempts: 8, maxEventAge: Duration.hours(1) }));
+    this.deadLetters = new FailureQueue(this, 'DeadLetters', {
+      holds: 'rollback alarm events that EventBridge could not deliver to the alarm-rollback function after its retries',
+    });
+    // At least once: EventBridge retries delivery (a throttled or refused Invoke), then dead-letters the event; once
+    // delivered, Lambda's own retries and on-failure queue take over. The handler makes every repeat a no-op.
+    this.rule.addTarget(new LambdaFunction(this.function.function, { ...RULE_RETRY, deadLetterQueue: this.deadLetters.queue }));
   }
 }
 

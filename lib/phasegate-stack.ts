@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { discordParameterNames } from '../lambdas/core/discord/parameters';
+import { stageAlertChannels } from '../lambdas/core/rollback-alerts';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineOutputKey } from './naming';
 import { LlmBudgetAccess } from './llm-budget-access';
@@ -11,6 +12,7 @@ import { FeatureAlarms } from './feature-alarms';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS, type PhasegateDiscordSettings } from './discord-endpoint';
 import { PhasegateFunctions } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
+import { RollbackAlerts } from './rollback-alerts';
 import { RolloutStateMachine, rolloutPlanProblems } from './rollout-state-machine';
 import { StateTable } from './state-table';
 
@@ -44,7 +46,8 @@ export interface PhasegateStackProps extends StackProps {
 /**
  * One stage of Phasegate: the state table, the six functions and one rollout state machine per feature.
  * Outputs the table name, each feature's state machine ARN (`<Feature>StateMachineArn`) and a JSON map of all
- * of them (`RolloutStateMachines`), so tooling finds them without listing resources.
+ * of them (`RolloutStateMachines`), so tooling finds them without listing resources. With plans, also the automatic
+ * rollback and its alerts topic (`RollbackAlertsTopicArn`, exported as `phasegate-<stage>-rollback-alerts`).
  */
 export class PhasegateStack extends Stack {
   /** The state table. */
@@ -61,6 +64,8 @@ export class PhasegateStack extends Stack {
   public readonly featureAlarms: Readonly<Record<string, FeatureAlarms>>;
   /** The rule and function that roll a feature back when one of its alarms goes off; undefined without plans. */
   public readonly alarmRollback?: AlarmRollback;
+  /** The alarms and topic that report a failed automatic rollback (and post it to Discord); undefined without plans. */
+  public readonly rollbackAlerts?: RollbackAlerts;
   /** The daily phase report's function and schedules; undefined when no plan has a `report` setting. */
   public readonly dailyReport?: DailyReport;
 
@@ -107,12 +112,26 @@ export class PhasegateStack extends Stack {
     this.featureAlarms = Object.fromEntries(
       props.plans.map((plan) => [plan.feature, new FeatureAlarms(this, `Alarms${pascalCase(plan.feature)}`, { plan, stage: props.stage })]),
     );
+    // Discord is configured for the stage when a plan names a channel: rollbacks and alerts are posted there.
+    const alertChannels = stageAlertChannels(props.plans);
+    const discordConfigured = alertChannels.length > 0;
     if (props.plans.length > 0) {
       this.alarmRollback = new AlarmRollback(this, 'AlarmRollback', {
         stage: props.stage,
         table: this.stateTable.table,
         targets: props.plans.flatMap((plan) => plan.targets),
         stateMachines: Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine])),
+        production,
+        logRetention: props.logRetention,
+        ...(discordConfigured ? { discord: this.discord } : {}),
+      });
+      this.rollbackAlerts = new RollbackAlerts(this, 'RollbackAlerts', {
+        stage: props.stage,
+        table: this.stateTable.table,
+        rollbackFunction: this.alarmRollback.function.function,
+        failureQueue: this.alarmRollback.failures.queue,
+        deadLetterQueue: this.alarmRollback.deadLetters.queue,
+        ...(discordConfigured ? { discord: { notifications: this.discord, channelIds: alertChannels } } : {}),
         production,
         logRetention: props.logRetention,
       });

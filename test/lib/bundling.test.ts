@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUXILIARY_FUNCTIONS, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
@@ -7,13 +7,26 @@ import { buildApp } from '../../lib/app';
 // The one test that bundles for real, with the local esbuild package (no Docker here).
 describe('bundling', () => {
   let outdir: string;
+  let plansDir: string;
   beforeAll(() => {
     outdir = mkdtempSync(join(tmpdir(), 'phasegate-bundle-'));
+    // The project's plans, each announced in a Discord channel, so that every function is built (rollback-alerts
+    // only exists when a plan of the stage names a channel).
+    plansDir = join(mkdtempSync(join(tmpdir(), 'phasegate-plans-')), 'rollouts');
+    mkdirSync(plansDir);
+    for (const file of readdirSync('rollouts').filter((f) => f.endsWith('.json'))) {
+      const plan = JSON.parse(readFileSync(join('rollouts', file), 'utf8')) as { discord?: Record<string, unknown> };
+      plan.discord = { roles: {}, ...plan.discord, channelId: '123456789012345678' };
+      writeFileSync(join(plansDir, file), JSON.stringify(plan));
+    }
   });
-  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(outdir, { recursive: true, force: true });
+    rmSync(join(plansDir, '..'), { recursive: true, force: true });
+  });
 
   it('bundles every function with a source map, leaving the AWS SDK to the runtime; validation finds nothing', () => {
-    const { app, stack } = buildApp({ context: { stage: 'dev' }, outdir });
+    const { app, stack } = buildApp({ context: { stage: 'dev', plansDir }, outdir });
     const assembly = app.synth();
     const template = assembly.getStackByName(stack.stackName).template as {
       Resources: Record<string, { Type: string; Properties: any }>;

@@ -5,6 +5,7 @@ import { parsePlan } from '../../lambdas/core/plan/validate';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, stateMachineOutputKey } from '../../lib/naming';
 import { DISCORD_URL_OUTPUT } from '../../lib/discord-endpoint';
 import { PhasegateStack, STAGE_TAG } from '../../lib/phasegate-stack';
+import { ROLLBACK_ALERTS_OUTPUT } from '../../lib/rollback-alerts';
 import { resolveIntrinsics, stageStack, testApp } from './template-helpers';
 
 const plan = (feature: string, extra: Partial<PlanInput> = {}): Plan =>
@@ -21,10 +22,11 @@ describe('PhasegateStack', () => {
       return id;
     };
     expect(Object.keys(outputs).sort()).toEqual(
-      [TABLE_NAME_OUTPUT, STATE_MACHINES_OUTPUT, 'UxUpdateStateMachineArn', 'CohortAnalyzerStateMachineArn', 'UxUpdateLlmBudgetPolicyArn', DISCORD_URL_OUTPUT].sort(),
+      [TABLE_NAME_OUTPUT, STATE_MACHINES_OUTPUT, 'UxUpdateStateMachineArn', 'CohortAnalyzerStateMachineArn', 'UxUpdateLlmBudgetPolicyArn', DISCORD_URL_OUTPUT, ROLLBACK_ALERTS_OUTPUT].sort(),
     );
     expect(outputs[TABLE_NAME_OUTPUT]!.Value).toEqual({ Ref: Object.keys(template.findResources('AWS::DynamoDB::Table'))[0] });
     expect(outputs[stateMachineOutputKey('ux-update')]!.Value).toEqual({ Ref: stateMachineRef('ux-update') });
+    template.hasOutput(ROLLBACK_ALERTS_OUTPUT, { Export: { Name: `phasegate-${stage}-rollback-alerts` } });
     expect(JSON.parse(resolveIntrinsics(outputs[STATE_MACHINES_OUTPUT]!.Value) as string)).toEqual({
       'cohort-analyzer': stateMachineRef('cohort-analyzer'),
       'ux-update': stateMachineRef('ux-update'),
