@@ -80,6 +80,25 @@ export function formatFigure(value: number, unit: GateUnit): string {
   }
 }
 
+/**
+ * A threshold as the plan states it: never rounded the way an observed figure is, so a band of 0.5 throttles
+ * reads `above 0.5`, not `above 1`. Only float noise (0.1 * 100) is trimmed.
+ */
+export function formatThreshold(value: number, unit: GateUnit): string {
+  const exact = (n: number): string => String(Number(n.toPrecision(12)));
+  switch (unit) {
+    case 'fraction':
+      return `${exact(value * 100)} %`;
+    case 'ms':
+      return `${exact(value)} ms`;
+    case 'usd':
+      return Number(value.toFixed(2)) === value ? `$${value.toFixed(2)}` : `$${exact(value)}`;
+    case 'count':
+    case 'value':
+      return exact(value);
+  }
+}
+
 const TARGET_KINDS = new Set(['error-rate', 'p95-ms', 'duration-ms', 'throttles']);
 
 function breaches(band: ResolvedBand, value: number): boolean {
@@ -91,7 +110,7 @@ function proceeds(band: ResolvedBand, value: number): boolean {
 }
 
 function bandWords(band: ResolvedBand, unit: GateUnit): { proceed: string; rollback: string } {
-  const f = (n: number): string => formatFigure(n, unit);
+  const f = (n: number): string => formatThreshold(n, unit);
   return band.direction === 'lower-is-better'
     ? { proceed: `below ${f(band.proceed)}`, rollback: `above ${f(band.rollback)}` }
     : { proceed: `above ${f(band.proceed)}`, rollback: `below ${f(band.rollback)}` };

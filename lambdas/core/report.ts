@@ -1,5 +1,5 @@
 import { phaseGateMetrics, type GateMetric, type ResolvedBand } from './gate-metrics';
-import { formatFigure, type BandDecision, type BandEvaluation } from './gates';
+import { formatFigure, formatThreshold, type BandDecision, type BandEvaluation } from './gates';
 import type { FeatureBudgetStatus } from './ports';
 import type { RolloutState, RolloutStatus, RolloutStep } from './rollout-state';
 
@@ -93,7 +93,7 @@ export function formatElapsed(seconds: number): string {
 }
 
 function bandDescription(band: ResolvedBand, metric: GateMetric): string {
-  const f = (n: number): string => formatFigure(n, metric.unit);
+  const f = (n: number): string => formatThreshold(n, metric.unit);
   const [good, bad] = band.direction === 'lower-is-better' ? ['below', 'above'] : ['above', 'below'];
   const sustained = band.sustainedSeconds ? ` for ${formatElapsed(band.sustainedSeconds)}` : '';
   const baseline = band.baseline ? `; within ${band.baseline.proceedWithin}x of the baseline, roll back beyond ${band.baseline.rollbackBeyond}x` : '';

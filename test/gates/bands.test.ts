@@ -57,6 +57,16 @@ describe('evaluateMetric: three bands', () => {
     expect([verdict.decision, verdict.reason]).toEqual([decision, expect.stringContaining(reason)]);
   });
 
+  it.each([
+    ['throttles', 'count', { proceedBelow: 0.25, rollbackAbove: 0.5 }, 1, 'throttles 1: roll back, above 0.5'],
+    ['p95 duration', 'ms', { proceedBelow: 150.5, rollbackAbove: 200.25 }, 180, 'hold, between 150.5 ms and 200.25 ms'],
+    ['LLM spend', 'usd', { proceedBelow: 0.005, rollbackAbove: 0.0125 }, 0.02, 'roll back, above $0.0125'],
+    ['error rate', 'fraction', { proceedBelow: 0.00001, rollbackAbove: 0.000015 }, 0.00002, 'roll back, above 0.0015 %'],
+  ] as const)('states the thresholds of %s exactly as the plan has them', (label, unit, band, value, reason) => {
+    const m = metric(band, { id: label, kind: 'custom', label, unit });
+    expect(evaluateMetric(m, { value }, { windowEnd: END }).reason).toContain(reason);
+  });
+
   it('higher is better with a baseline: a success rate falling to half the baseline rolls back', () => {
     const m = metric({ proceedAbove: 0.5, rollbackBelow: 0.1, baseline: { rollbackBeyond: 1.5 } }, { id: 'success', kind: 'custom', label: 'success', unit: 'value' });
     expect(evaluateMetric(m, { value: 0.45 }, { baseline: 0.9, windowEnd: END }).decision).toBe('ROLLBACK');
