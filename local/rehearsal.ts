@@ -6,7 +6,7 @@
  * phase through `decide(...)`, the operation Discord and the CLI use.
  */
 import './node-compat';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -174,19 +174,64 @@ function readPlanFor(planFile: string, stage: string): Plan {
 /**
  * Synthesize the stage (as `cdk synth` would, minus asset bundling) and return the stack's template. The plan is
  * synthesized as written, except that its Discord settings point at the local channel and roles, so the steps
- * announce to the local Discord and the rehearsal's PM can click the buttons.
+ * announce to the local Discord and the rehearsal's PM can click the buttons. Its temp folders (under `tempRoot`)
+ * are removed before it returns or throws.
  */
-function synthesize(planFile: string, stage: string): CloudFormationTemplate {
+export function synthesizeForRehearsal(planFile: string, stage: string, tempRoot: string = tmpdir()): CloudFormationTemplate {
   const raw = JSON.parse(readFileSync(planFile, 'utf8')) as Record<string, unknown> & { stages?: Record<string, Record<string, unknown>> };
   raw.discord = localDiscordSettings();
   for (const override of Object.values(raw.stages ?? {})) delete override.discord;
-  const plansDir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-plans-'));
-  writeFileSync(join(plansDir, basename(planFile)), JSON.stringify(raw));
-  const outdir = mkdtempSync(join(tmpdir(), 'phasegate-rehearsal-cdk-'));
-  // Asset bundling and CloudFormation's template validation add ~10 s and change nothing the local run uses;
-  // `cdk synth` and the test suite keep both.
-  const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir, builtinCloudFormationValidation: false });
-  return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+  // Both folders are only needed while synthesizing: the template is read into memory, and they go on every path.
+  const plansDir = mkdtempSync(join(tempRoot, 'phasegate-rehearsal-plans-'));
+  try {
+    writeFileSync(join(plansDir, basename(planFile)), JSON.stringify(raw));
+    const outdir = mkdtempSync(join(tempRoot, 'phasegate-rehearsal-cdk-'));
+    try {
+      // Asset bundling and CloudFormation's template validation add ~10 s and change nothing the local run uses;
+      // `cdk synth` and the test suite keep both.
+      const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir, builtinCloudFormationValidation: false });
+      return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(plansDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How each phase went, from the rollout's audit trail (oldest first): whether it was reached, passed, rejected or
+ * rolled back, who decided, and the gate result that decided it.
+ */
+export function summarizePhases(
+  plan: Plan,
+  audit: readonly AuditEvent[],
+  state: RolloutState | undefined,
+  outcome: RolloutStatus | 'NOT_STARTED',
+): PhaseSummary[] {
+  return plan.phases.map((phase) => {
+    const events = audit.filter((e) => e.toPhase === phase.name || e.fromPhase === phase.name);
+    // The last check is the one that decided: earlier ones held the phase and baked again.
+    const gate = events.findLast((e) => e.action === 'gate-evaluated')?.detail as { decision: string; reasons: string[] } | undefined;
+    const decision = events.find((e) => (e.action === 'approved' || e.action === 'rejected') && e.fromPhase === phase.name);
+    const reached = events.some((e) => e.action === 'phase-started' && e.toPhase === phase.name);
+    const failedHere = state?.status !== 'COMPLETED' && state?.plan.phases[state.phaseIndex]?.name === phase.name && outcome !== 'RUNNING';
+    const outcomeOf = (): PhaseSummary['outcome'] => {
+      if (!reached) return 'not-reached';
+      if (decision?.action === 'rejected') return 'rejected';
+      if (failedHere) return 'rolled-back';
+      return outcome === 'RUNNING' || outcome === 'AWAITING_APPROVAL' ? 'in-progress' : 'passed';
+    };
+    return {
+      name: phase.name,
+      roles: phase.roles,
+      percent: phase.percent,
+      bake: phase.bake,
+      outcome: outcomeOf(),
+      ...(gate ? { gate: { decision: gate.decision, reasons: gate.reasons } } : {}),
+      ...(decision ? { decidedBy: decision.actor.name ?? decision.actor.id } : {}),
+    };
+  });
 }
 
 /** A free local port, chosen once: handlers cache the Discord API's address when their module loads. */
@@ -263,7 +308,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     throw new RehearsalInputError(`--llm-spend: plan ${plan.feature} has no LLM sub-feature that a phase turns on`);
   }
 
-  const template = synthesize(planFile, stage);
+  const template = synthesizeForRehearsal(planFile, stage);
   const smName = stateMachineName(stage, plan.feature);
   const machine = stateMachinesFromTemplate(template).find((m) => m.name === smName);
   if (!machine) throw new Error(`the synthesized stack has no state machine ${smName}`);
@@ -467,28 +512,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     }
   }
 
-  const phases: PhaseSummary[] = plan.phases.map((phase) => {
-    const events = audit.filter((e) => e.toPhase === phase.name || e.fromPhase === phase.name);
-    const gate = events.find((e) => e.action === 'gate-evaluated')?.detail as { decision: string; reasons: string[] } | undefined;
-    const decision = events.find((e) => (e.action === 'approved' || e.action === 'rejected') && e.fromPhase === phase.name);
-    const reached = events.some((e) => e.action === 'phase-started' && e.toPhase === phase.name);
-    const failedHere = state?.status !== 'COMPLETED' && state?.plan.phases[state.phaseIndex]?.name === phase.name && outcome !== 'RUNNING';
-    const outcomeOf = (): PhaseSummary['outcome'] => {
-      if (!reached) return 'not-reached';
-      if (decision?.action === 'rejected') return 'rejected';
-      if (failedHere) return 'rolled-back';
-      return outcome === 'RUNNING' || outcome === 'AWAITING_APPROVAL' ? 'in-progress' : 'passed';
-    };
-    return {
-      name: phase.name,
-      roles: phase.roles,
-      percent: phase.percent,
-      bake: phase.bake,
-      outcome: outcomeOf(),
-      ...(gate ? { gate: { decision: gate.decision, reasons: gate.reasons } } : {}),
-      ...(decision ? { decidedBy: decision.actor.name ?? decision.actor.id } : {}),
-    };
-  });
+  const phases = summarizePhases(plan, audit, state, outcome);
 
   const channel = discord.channelMessages().map((m) => ({ at: m.createdAt, text: messageText(m) }));
   await discord.stop();
