@@ -2,7 +2,8 @@
  * ISO 8601 durations as plans write them: `PT30M`, `PT48H`, `P5D`, `P1W`, `P1DT12H`.
  * Years and months are refused because their length in seconds depends on the calendar.
  */
-const ISO_DURATION = /^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?!$)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+/** The pattern of such a duration; the plan's JSON Schema carries it too, so editors check what the validator does. */
+export const ISO_DURATION = /^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?!$)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 
 /** True when `text` is a duration {@link durationToSeconds} understands. */
 export function isIsoDuration(text: string): boolean {

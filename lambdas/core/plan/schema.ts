@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PERCENT_UNITS_PER_PERCENT } from '../../../runtime/names';
 import { LAMBDA_RESERVED_ENV_KEYS } from '../contract';
-import { durationToSeconds, isIsoDuration } from './duration';
+import { durationToSeconds, isIsoDuration, ISO_DURATION } from './duration';
 
 /**
  * The rollout plan schema. A plan is JSON data, one file per feature (`rollouts/<feature>.json`). This schema is
@@ -14,7 +14,7 @@ const got = (input: unknown): string => (input === undefined ? 'nothing' : JSON.
 /** An ISO 8601 duration such as `PT30M`, `PT48H` or `P5D`. */
 export const DurationSchema = z
   .string({ error: (iss) => `expected ISO 8601 duration, got ${got(iss.input)}` })
-  .refine(isIsoDuration, {
+  .regex(ISO_DURATION, {
     error: (iss) => `expected ISO 8601 duration, got ${got(iss.input)} (e.g. PT30M, PT48H, P5D; no years or months)`,
   })
   .describe('ISO 8601 duration with weeks, days, hours, minutes and seconds, e.g. PT30M, PT48H, P5D, P1DT12H.');
