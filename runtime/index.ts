@@ -1,10 +1,12 @@
 /**
- * `phasegate/runtime`: the few lines a target function needs to ask "is this feature on for this user?".
+ * `@phasegate/runtime`: the few lines a target function needs to ask "is this feature on for this user?".
  *
- * Phasegate writes each feature's state as three environment variables on the target functions (see
- * `lambdas/core/flags.ts`): an enabled switch (or an inverted kill switch), the roles allowed in the current phase
- * (`*` for everyone) and a sticky percentage of those users. This module reads them back. It is pure, has no
- * dependencies beyond the flag contract, and does no I/O: it only reads `process.env` (or the `env` you pass).
+ * Phasegate writes each feature's state as environment variables on the target functions: an enabled switch (or
+ * an inverted kill switch), the roles allowed in the current phase (`*` for everyone) and a sticky percentage of
+ * those users, for the feature and each sub-feature, plus one small manifest variable per feature
+ * (`PHASEGATE_MANIFEST_UX_UPDATE`) naming those variables. This module reads them back: pure, no dependencies,
+ * no I/O beyond `process.env` (or the `env` you pass). The rules, the bucketing and test vectors are specified in
+ * `docs/flags-spec.md`, which the Python reader implements too.
  *
  * **Fail closed.** A missing or unparseable variable means OFF, never on: a function deployed before its first
  * rollout, or a hand-edited variable, cannot expose a feature by accident. {@link evaluate} says why with the
@@ -12,48 +14,51 @@
  *
  * @example
  * ```ts
- * import { createFlagReader } from 'phasegate/runtime';
+ * import { createFlagReader } from '@phasegate/runtime';
  *
- * // Once, at init: the plan's custom variable names (omit a key to use the defaults, UX_UPDATE_ENABLED, ...).
- * const flags = createFlagReader({
- *   flags: {
- *     'ux-update': { enabled: { name: 'DISABLE_UX_UPDATES', inverted: true }, roles: 'UX_UPDATE_ROLES', percent: 'UX_UPDATE_PERCENT' },
- *     'ux-update.llm-parsing': { enabled: 'USE_LLM_PARSING', roles: 'LLM_PARSING_ROLES', percent: 'LLM_PARSING_PERCENT' },
- *   },
- * });
+ * const flags = createFlagReader({ snapshot: true }); // once, at init; names come from Phasegate's manifest
  *
  * // Per request:
  * const user = { roles: member.roles, userId: member.id };
  * if (flags.isEnabled('ux-update', user)) {
  *   const parse = flags.isEnabled('ux-update.llm-parsing', user) ? parseWithLlm : parseStructured;
  * }
- *
- * // Or without a reader, default names derived from the key:
- * import { isEnabled } from 'phasegate/runtime';
- * isEnabled('cohort-analyzer', { userId: 'u-123' }); // reads COHORT_ANALYZER_ENABLED, _ROLES, _PERCENT
  * ```
  *
  * @packageDocumentation
  */
-import { ALL_ROLES, resolveFlagNames, SUB_FEATURE_SEPARATOR, type ResolvedFlagNames } from '../lambdas/core/flags';
+import {
+  ALL_ROLES,
+  manifestVariable,
+  parseManifest,
+  PERCENT_UNITS_MAX,
+  PERCENT_UNITS_PER_PERCENT,
+  resolveFlagNames,
+  SUB_FEATURE_SEPARATOR,
+  type FlagNames,
+  type ResolvedFlagNames,
+} from './names';
 
-export { ALL_ROLES, SUB_FEATURE_SEPARATOR, subFeatureKey } from '../lambdas/core/flags';
-// The LLM budget guard is its own entry point, `phasegate/runtime/llm-budget`, so that flag readers never bundle it.
-export type { LlmBudget, LlmBudgetOptions, LlmBudgetRequest, LlmBudgetResult, LlmCallOutcome, PriceTable } from './llm-budget';
+export {
+  ALL_ROLES,
+  envPrefix,
+  manifestVariable,
+  MANIFEST_PREFIX,
+  parseManifest,
+  PERCENT_UNITS_MAX,
+  PERCENT_UNITS_PER_PERCENT,
+  resolveFlagNames,
+  SUB_FEATURE_SEPARATOR,
+  subFeatureKey,
+  type FeatureManifest,
+  type FlagNames,
+  type ResolvedBooleanFlag,
+  type ResolvedFlagNames,
+  type SubFeatureManifest,
+} from './names';
 
 /** The environment the flags are read from: `process.env` or any string map. */
 export type FlagEnv = Readonly<Record<string, string | undefined>>;
-
-/**
- * Custom variable names for one flag key, as a plan's `flags` (or a sub-feature's `flags`) writes them. Every
- * name left out defaults from the key: `ux-update` -> `UX_UPDATE_ENABLED`, `UX_UPDATE_ROLES`, `UX_UPDATE_PERCENT`.
- */
-export interface FlagNames {
-  /** The enabled switch, or `{ name, inverted: true }` for a kill switch where `"true"` means off. */
-  readonly enabled?: string | { readonly name: string; readonly inverted?: boolean };
-  readonly roles?: string;
-  readonly percent?: string;
-}
 
 /** Who is asking. Every field is optional; a field a flag needs but the context lacks means off. */
 export interface FlagContext {
@@ -68,23 +73,29 @@ export interface FlagContext {
 /**
  * Why a flag evaluated as it did. A string-literal union so an OpenFeature provider can map each one.
  * - `ENABLED_FOR_ALL`: on, roles `*` and 100 %: every user gets it.
- * - `TARGETED`: on, and this user's role and bucket are inside the phase's audience.
- * - `DISABLED`: the enabled switch is off (or the kill switch is on).
- * - `ROLE_NOT_ALLOWED`: none of the user's roles is in the roles variable (empty = nobody).
- * - `OUTSIDE_PERCENT`: the user's sticky bucket is not below the percentage.
+ * - `TARGETED`: on at 100 % for some roles, and this user holds one of them.
+ * - `INSIDE_PERCENT`: on, the user's role is allowed and their sticky bucket is inside the percentage.
+ * - `OUTSIDE_PERCENT`: the user's role is allowed but their sticky bucket is outside the percentage.
+ * - `ROLE_NOT_ALLOWED`: none of the user's roles is in the roles variable.
+ * - `DISABLED`: off for everyone: the enabled switch is off (or the kill switch on), the percentage is 0 or the
+ *   roles variable is empty.
+ * - `PARENT_DISABLED`: a sub-feature whose feature is off for this user; `parent` says why.
  * - `MISSING_USER_ID`: the percentage is between 0 and 100 and the context has no `userId`, so no sticky answer.
- * - `PARENT_DISABLED`: a sub-feature whose feature is off for this user.
  * - `MISSING_FLAGS`: a variable is not set (fail closed). `variable` names it.
  * - `INVALID_FLAGS`: a variable holds something unparseable (fail closed). `variable` names it.
+ *
+ * For a sub-feature, an error of its feature's variables (`MISSING_USER_ID`, `MISSING_FLAGS`, `INVALID_FLAGS`) is
+ * reported as such, with `decidedBy` naming the feature.
  */
 export type FlagReason =
   | 'ENABLED_FOR_ALL'
   | 'TARGETED'
-  | 'DISABLED'
-  | 'ROLE_NOT_ALLOWED'
+  | 'INSIDE_PERCENT'
   | 'OUTSIDE_PERCENT'
-  | 'MISSING_USER_ID'
+  | 'ROLE_NOT_ALLOWED'
+  | 'DISABLED'
   | 'PARENT_DISABLED'
+  | 'MISSING_USER_ID'
   | 'MISSING_FLAGS'
   | 'INVALID_FLAGS';
 
@@ -92,34 +103,42 @@ export type FlagReason =
 export const FLAG_REASONS: readonly FlagReason[] = [
   'ENABLED_FOR_ALL',
   'TARGETED',
-  'DISABLED',
-  'ROLE_NOT_ALLOWED',
+  'INSIDE_PERCENT',
   'OUTSIDE_PERCENT',
-  'MISSING_USER_ID',
+  'ROLE_NOT_ALLOWED',
+  'DISABLED',
   'PARENT_DISABLED',
+  'MISSING_USER_ID',
   'MISSING_FLAGS',
   'INVALID_FLAGS',
 ];
+
+/** The reasons that mean the variables could not answer (the result is off whatever the rules say). */
+export const FLAG_ERROR_REASONS: readonly FlagReason[] = ['MISSING_USER_ID', 'MISSING_FLAGS', 'INVALID_FLAGS'];
 
 /** The outcome of {@link evaluate}. */
 export interface FlagEvaluation {
   readonly enabled: boolean;
   readonly reason: FlagReason;
-  /** The user's sticky bucket in [0, 100), when one was computed. */
+  /** The user's sticky bucket in [0, 100) on a 0.001 grid, when one was computed: inside when `bucket < percent`. */
   readonly bucket?: number;
   /** The percentage read from the environment, once the evaluation got that far. */
   readonly percent?: number;
   /** For `MISSING_FLAGS` and `INVALID_FLAGS`: the variable at fault. */
   readonly variable?: string;
+  /** For a sub-feature answered by its feature's variables (an error there): the feature's key. */
+  readonly decidedBy?: string;
+  /** For `PARENT_DISABLED`: the feature's own evaluation. */
+  readonly parent?: FlagEvaluation;
 }
 
 /** Options of {@link evaluate} and {@link isEnabled}. */
 export interface EvaluateOptions {
   /** Where to read the variables. @default process.env */
   readonly env?: FlagEnv;
-  /** Custom variable names for `key`. @default names derived from `key` */
+  /** Custom variable names for `key`. @default the feature's manifest, else names derived from `key` */
   readonly flags?: FlagNames;
-  /** For a sub-feature key: custom variable names of its parent feature. @default names derived from the feature id */
+  /** For a sub-feature key: custom variable names of its feature. @default the manifest, else derived names */
   readonly parentFlags?: FlagNames;
 }
 
@@ -128,8 +147,9 @@ export interface FlagReaderOptions {
   /** Where to read the variables. @default process.env */
   readonly env?: FlagEnv;
   /**
-   * Custom variable names per flag key (`feature` or `feature.sub`), as the plan declares them. A sub-feature's
-   * parent names are looked up here too. @default names derived from each key
+   * Custom variable names per flag key (`feature` or `feature.sub`). Only for flags Phasegate does not manage:
+   * for those it does, its manifest variable already names them. A sub-feature's parent names are looked up
+   * here too. @default the feature's manifest, else names derived from each key
    */
   readonly flags?: Readonly<Record<string, FlagNames>>;
   /**
@@ -144,63 +164,36 @@ export interface FlagReaderOptions {
 export interface FlagReader {
   /** {@link evaluate} against this reader's environment and names. */
   evaluate(key: string, ctx?: FlagContext): FlagEvaluation;
-  /** Whether `key` is on for `ctx`: `evaluate(key, ctx).enabled`. */
+  /** Whether `key` is on for `ctx`: `evaluate(key, ctx).enabled`, without building the evaluation. */
   isEnabled(key: string, ctx?: FlagContext): boolean;
 }
 
-const BUCKETS = 10000;
+// ---------------------------------------------------------------------------------------------------------------
+// Bucketing (docs/flags-spec.md, "Buckets"): MurmurHash3 x86 32-bit, seed 0, over the UTF-8 bytes of
+// `groupId + ':' + userId`, the same hash and input as Unleash's gradual rollout, so a whole percentage lets in
+// exactly the users Unleash lets in for the same group id.
 
-/**
- * The user's sticky bucket for a flag key, in [0, 100) with 0.01 steps. A user is inside a percentage `p` when
- * `bucketOf(key, userId) < p`, so raising `p` only ever adds users, and each key buckets users independently.
- *
- * The algorithm is part of the contract (changing it would reshuffle who has which feature): the UTF-8 bytes of
- * `key + ':' + userId` hashed with 32-bit FNV-1a, then mixed with MurmurHash3's `fmix32` finalizer so that ids
- * differing only in their last characters spread evenly; the unsigned result `% 10000 / 100`.
- *
- * @example bucketOf('ux-update', 'u-123') // a number like 42.17, always the same for this key and user
- */
-export function bucketOf(key: string, userId: string): number {
-  return (hash32(`${key}:${userId}`) % BUCKETS) / 100;
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+const UTF8 = new TextEncoder();
+
+function mixK(k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, C2);
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
-/** FNV-1a state `h` advanced over the UTF-8 encoding of `text` (encoded inline: no allocation, no closure). */
-function fnvUpdate(h: number, text: string): number {
-  for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
-    if (c < 0x80) {
-      h = Math.imul(h ^ c, FNV_PRIME);
-      continue;
-    }
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
-        i++;
-      }
-    }
-    // A lone surrogate encodes as U+FFFD, as TextEncoder and Buffer do.
-    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
-    if (c < 0x800) {
-      h = Math.imul(h ^ (0xc0 | (c >> 6)), FNV_PRIME);
-    } else if (c < 0x10000) {
-      h = Math.imul(h ^ (0xe0 | (c >> 12)), FNV_PRIME);
-      h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
-    } else {
-      h = Math.imul(h ^ (0xf0 | (c >> 18)), FNV_PRIME);
-      h = Math.imul(h ^ (0x80 | ((c >> 12) & 0x3f)), FNV_PRIME);
-      h = Math.imul(h ^ (0x80 | ((c >> 6) & 0x3f)), FNV_PRIME);
-    }
-    h = Math.imul(h ^ (0x80 | (c & 0x3f)), FNV_PRIME);
-  }
-  return h;
+/** One 4-byte block (little-endian in `k`) into the state `h`. */
+function mixBlock(h: number, k: number): number {
+  h ^= mixK(k);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** MurmurHash3's fmix32 finalizer; unsigned result. */
-function fmix32(h: number): number {
+/** The tail (the last 0-3 bytes, in `k`), the length and the fmix32 finaliser. Unsigned. */
+function finish(h: number, k: number, n: number, length: number): number {
+  if (n > 0) h ^= mixK(k);
+  h ^= length;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -209,31 +202,106 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** FNV-1a over the UTF-8 encoding of `text`, then fmix32. Unsigned. */
-function hash32(text: string): number {
-  return fmix32(fnvUpdate(FNV_OFFSET, text));
+/** A hash state part-way through its input: `h`, the pending bytes `k` (`n` of them) and the length so far. */
+interface HashState {
+  readonly h: number;
+  readonly k: number;
+  readonly n: number;
+  readonly length: number;
 }
+
+function absorbBytes(state: HashState, bytes: Uint8Array): HashState {
+  let { h, k, n, length } = state;
+  for (let i = 0; i < bytes.length; i++) {
+    k |= bytes[i]! << (n << 3);
+    length++;
+    if (++n === 4) {
+      h = mixBlock(h, k);
+      k = 0;
+      n = 0;
+    }
+  }
+  return { h, k, n, length };
+}
+
+/**
+ * Continues the hash over the UTF-8 encoding of `text` and finishes it. ASCII is hashed in place (the common
+ * case for user ids: no allocation); from the first other character on, the rest is encoded with TextEncoder,
+ * which writes a lone surrogate as U+FFFD.
+ */
+function hashFrom(h: number, k: number, n: number, length: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      const rest = absorbBytes({ h, k, n, length }, UTF8.encode(text.slice(i)));
+      return finish(rest.h, rest.k, rest.n, rest.length);
+    }
+    k |= c << (n << 3);
+    length++;
+    if (++n === 4) {
+      h = mixBlock(h, k);
+      k = 0;
+      n = 0;
+    }
+  }
+  return finish(h, k, n, length);
+}
+
+/**
+ * MurmurHash3 x86 32-bit of the UTF-8 bytes of `text`: the hash Unleash's SDKs use for gradual rollouts.
+ *
+ * @example murmur3('hello') // 0x248bfa47 (613153351)
+ */
+export function murmur3(text: string, seed = 0): number {
+  return hashFrom(seed | 0, 0, 0, 0, text);
+}
+
+/** The fine bucket of a hash, in [0, 100000): Unleash's `hash % 100` in thousands, refined by `hash / 100`. */
+function fineBucket(hash: number): number {
+  return (hash % 100) * PERCENT_UNITS_PER_PERCENT + (Math.floor(hash / 100) % PERCENT_UNITS_PER_PERCENT);
+}
+
+/**
+ * The user's sticky bucket for a group id (the flag key), in [0, 100) on a 0.001 grid. A user is inside a
+ * percentage `p` when `bucketOf(key, userId) < p`, so raising `p` only ever adds users, and each key buckets
+ * users independently. Its whole part plus one is Unleash's `normalizedStrategyValue(userId, groupId)`, so at
+ * every whole percentage the users inside are exactly Unleash's.
+ *
+ * @example bucketOf('ux-update', 'u-123') // always the same number for this key and user
+ */
+export function bucketOf(groupId: string, userId: string): number {
+  return fineBucket(murmur3(`${groupId}:${userId}`)) / PERCENT_UNITS_PER_PERCENT;
+}
+
+const PERCENT = /^(\d+)(?:\.(\d+))?$/;
+
+/**
+ * A percentage variable's value in thousandths of a percent (`"12.5"` -> 12500), or undefined when it is not a
+ * plain decimal from 0 to 100 with at most three significant decimals.
+ */
+export function parsePercent(raw: string): number | undefined {
+  const match = PERCENT.exec(raw.trim());
+  if (match === null) return undefined;
+  const fraction = match[2] ?? '';
+  if (/[1-9]/.test(fraction.slice(3))) return undefined; // finer than the resolution: never rounded
+  const units = Number(match[1]) * PERCENT_UNITS_PER_PERCENT + Number(fraction.slice(0, 3).padEnd(3, '0'));
+  return units <= PERCENT_UNITS_MAX ? units : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation.
 
 /** One flag set's variables, parsed. */
 type FlagState =
   | { readonly kind: 'missing' | 'invalid'; readonly variable: string }
-  | { readonly kind: 'ok'; readonly on: boolean; readonly everyone: boolean; readonly roles: ReadonlySet<string>; readonly percent: number };
-
-/** Names resolved for a key, with a string that identifies them in the per-environment cache. */
-interface Names {
-  readonly resolved: ResolvedFlagNames;
-  readonly id: string;
-}
-
-/** A parsed flag state and the raw values it was parsed from: reused while the values are unchanged. */
-interface CachedState {
-  enabled: string | undefined;
-  roles: string | undefined;
-  percent: string | undefined;
-  state: FlagState;
-}
-
-const PERCENT = /^(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+  | {
+      readonly kind: 'ok';
+      readonly on: boolean;
+      readonly everyone: boolean;
+      readonly roles: ReadonlySet<string>;
+      /** Thousandths of a percent. */
+      readonly units: number;
+    };
 
 function parseState(names: ResolvedFlagNames, enabled: unknown, roles: unknown, percent: unknown): FlagState {
   if (typeof enabled !== 'string') return { kind: 'missing', variable: names.enabled.name };
@@ -241,138 +309,208 @@ function parseState(names: ResolvedFlagNames, enabled: unknown, roles: unknown, 
   if (switchValue !== 'true' && switchValue !== 'false') return { kind: 'invalid', variable: names.enabled.name };
   if (typeof roles !== 'string') return { kind: 'missing', variable: names.roles };
   if (typeof percent !== 'string') return { kind: 'missing', variable: names.percent };
-  const trimmed = percent.trim();
-  const value = PERCENT.test(trimmed) ? Number(trimmed) : NaN;
-  if (!(value >= 0 && value <= 100)) return { kind: 'invalid', variable: names.percent };
+  const units = parsePercent(percent);
+  if (units === undefined) return { kind: 'invalid', variable: names.percent };
   const allowed = new Set(
     roles
       .split(',')
       .map((r) => r.trim())
       .filter((r) => r !== ''),
   );
+  return { kind: 'ok', on: (switchValue === 'true') !== names.enabled.inverted, everyone: allowed.has(ALL_ROLES), roles: allowed, units };
+}
+
+/**
+ * One flag key, compiled: where its names come from, the hash state after `key + ':'`, and the raw values last
+ * seen with what they parsed to, so a request costs a few property reads and a short hash.
+ */
+interface CompiledKey {
+  readonly key: string;
+  /** The feature id: the key, or the key's part before the separator. */
+  readonly feature: string;
+  /** The feature's manifest variable, read when the caller gave no names. */
+  readonly manifestVariable: string;
+  /** The sub-feature id, for a sub-feature key. */
+  readonly subFeatureId: string | undefined;
+  /** Names the caller gave: the manifest is not read. */
+  readonly custom: ResolvedFlagNames | undefined;
+  readonly seed: HashState;
+  /** The manifest value the names were resolved from (`null`: not resolved yet). */
+  manifestRaw: string | undefined | null;
+  /** Undefined while the manifest is malformed. */
+  names: ResolvedFlagNames | undefined;
+  enabledRaw: string | undefined;
+  rolesRaw: string | undefined;
+  percentRaw: string | undefined;
+  state: FlagState | undefined;
+}
+
+function compileKey(key: string, custom: FlagNames | undefined): CompiledKey {
+  const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
+  const feature = separator === -1 ? key : key.slice(0, separator);
   return {
-    kind: 'ok',
-    on: (switchValue === 'true') !== names.enabled.inverted,
-    everyone: allowed.has(ALL_ROLES),
-    roles: allowed,
-    percent: value,
+    key,
+    feature,
+    manifestVariable: manifestVariable(feature),
+    subFeatureId: separator === -1 ? undefined : key.slice(separator + 1),
+    custom: custom === undefined ? undefined : resolveFlagNames(key, custom),
+    seed: absorbBytes({ h: 0, k: 0, n: 0, length: 0 }, UTF8.encode(`${key}:`)),
+    manifestRaw: null,
+    names: undefined,
+    enabledRaw: undefined,
+    rolesRaw: undefined,
+    percentRaw: undefined,
+    state: undefined,
   };
 }
 
-// Names depend only on the key and the custom names object: resolve each pair once per process. Keys come from
-// code, so the caches stay small; the bound only protects against a caller that builds keys from user input.
-const MAX_CACHED_KEYS = 1000;
-const defaultNames = new Map<string, Names>();
-const customNames = new WeakMap<FlagNames, Map<string, Names>>();
-
-function toNames(resolved: ResolvedFlagNames): Names {
-  const { enabled, roles, percent } = resolved;
-  return { resolved, id: `${enabled.name}\u0000${enabled.inverted ? 1 : 0}\u0000${roles}\u0000${percent}` };
-}
-
-function namesFor(key: string, custom: FlagNames | undefined): Names {
-  let cache = defaultNames;
-  if (custom !== undefined) {
-    let forCustom = customNames.get(custom);
-    if (forCustom === undefined) {
-      forCustom = new Map();
-      customNames.set(custom, forCustom);
+/** The names of `entry` in `env`: the caller's, else the manifest's, else the defaults. Undefined: bad manifest. */
+function namesIn(entry: CompiledKey, env: FlagEnv): ResolvedFlagNames | undefined {
+  if (entry.custom !== undefined) return entry.custom;
+  const raw = env[entry.manifestVariable];
+  if (raw !== entry.manifestRaw) {
+    entry.manifestRaw = raw;
+    entry.state = undefined;
+    if (raw === undefined) {
+      entry.names = resolveFlagNames(entry.key);
+    } else {
+      const manifest = parseManifest(entry.feature, raw);
+      if (manifest === undefined) entry.names = undefined;
+      else if (entry.subFeatureId === undefined) entry.names = manifest.names;
+      else entry.names = Object.hasOwn(manifest.subFeatures, entry.subFeatureId) ? manifest.subFeatures[entry.subFeatureId]!.names : resolveFlagNames(entry.key);
     }
-    cache = forCustom;
   }
-  let names = cache.get(key);
-  if (names === undefined) {
-    const enabled = custom?.enabled;
-    names = toNames(
-      resolveFlagNames(key, {
-        ...custom,
-        enabled: typeof enabled === 'object' ? { name: enabled.name, inverted: enabled.inverted ?? false } : enabled,
-      }),
-    );
-    if (cache.size >= MAX_CACHED_KEYS) cache.clear();
-    cache.set(key, names);
-  }
-  return names;
+  return entry.names;
 }
 
-// Parsed states per environment object (identity), checked against the raw values on every read: Lambda's
-// environment never changes within a process, but tests and local runs change process.env between calls.
-const statesByEnv = new WeakMap<FlagEnv, Map<string, CachedState>>();
-
-function readState(env: FlagEnv, names: Names): FlagState {
-  let states = statesByEnv.get(env);
-  if (states === undefined) {
-    states = new Map();
-    statesByEnv.set(env, states);
+/** The parsed state of `entry` in `env`, re-parsed only when a raw value changed. */
+function stateIn(entry: CompiledKey, env: FlagEnv): FlagState {
+  const names = namesIn(entry, env);
+  if (names === undefined) return { kind: 'invalid', variable: entry.manifestVariable };
+  const enabled = env[names.enabled.name];
+  const roles = env[names.roles];
+  const percent = env[names.percent];
+  let state = entry.state;
+  if (state === undefined || enabled !== entry.enabledRaw || roles !== entry.rolesRaw || percent !== entry.percentRaw) {
+    state = parseState(names, enabled, roles, percent);
+    entry.enabledRaw = enabled;
+    entry.rolesRaw = roles;
+    entry.percentRaw = percent;
+    entry.state = state;
   }
-  const { resolved } = names;
-  const enabled = env[resolved.enabled.name];
-  const roles = env[resolved.roles];
-  const percent = env[resolved.percent];
-  const cached = states.get(names.id);
-  if (cached !== undefined && cached.enabled === enabled && cached.roles === roles && cached.percent === percent) {
-    return cached.state;
-  }
-  const state = parseState(resolved, enabled, roles, percent);
-  if (states.size >= MAX_CACHED_KEYS) states.clear();
-  states.set(names.id, { enabled, roles, percent, state });
   return state;
 }
 
-function hasAllowedRole(state: { readonly roles: ReadonlySet<string> }, ctx: FlagContext): boolean {
-  if (ctx.role !== undefined && state.roles.has(ctx.role)) return true;
-  return ctx.roles?.some((r) => state.roles.has(r)) ?? false;
+function hasAllowedRole(roles: ReadonlySet<string>, ctx: FlagContext): boolean {
+  if (ctx.role !== undefined && roles.has(ctx.role)) return true;
+  return ctx.roles?.some((r) => roles.has(r)) ?? false;
+}
+
+function userBucket(entry: CompiledKey, userId: string): number {
+  const { h, k, n, length } = entry.seed;
+  return fineBucket(hashFrom(h, k, n, length, userId));
 }
 
 /** Evaluates one flag set, ignoring any parent. */
-function evaluateOwn(key: string, state: FlagState, ctx: FlagContext): FlagEvaluation {
+function evaluateOwn(entry: CompiledKey, env: FlagEnv, ctx: FlagContext): FlagEvaluation {
+  const state = stateIn(entry, env);
   if (state.kind !== 'ok') {
     return { enabled: false, reason: state.kind === 'missing' ? 'MISSING_FLAGS' : 'INVALID_FLAGS', variable: state.variable };
   }
+  const percent = state.units / PERCENT_UNITS_PER_PERCENT;
   if (!state.on) return { enabled: false, reason: 'DISABLED' };
-  if (!state.everyone && !hasAllowedRole(state, ctx)) return { enabled: false, reason: 'ROLE_NOT_ALLOWED' };
-  const { percent } = state;
-  if (percent >= 100) return { enabled: true, reason: state.everyone ? 'ENABLED_FOR_ALL' : 'TARGETED', percent };
-  if (percent <= 0) return { enabled: false, reason: 'OUTSIDE_PERCENT', percent };
+  if (state.units === 0 || (!state.everyone && state.roles.size === 0)) return { enabled: false, reason: 'DISABLED', percent };
+  if (!state.everyone && !hasAllowedRole(state.roles, ctx)) return { enabled: false, reason: 'ROLE_NOT_ALLOWED' };
+  if (state.units >= PERCENT_UNITS_MAX) return { enabled: true, reason: state.everyone ? 'ENABLED_FOR_ALL' : 'TARGETED', percent };
   if (ctx.userId === undefined || ctx.userId === '') return { enabled: false, reason: 'MISSING_USER_ID', percent };
-  const bucket = bucketOf(key, ctx.userId);
-  return bucket < percent
-    ? { enabled: true, reason: 'TARGETED', bucket, percent }
+  const units = userBucket(entry, ctx.userId);
+  const bucket = units / PERCENT_UNITS_PER_PERCENT;
+  return units < state.units
+    ? { enabled: true, reason: 'INSIDE_PERCENT', bucket, percent }
     : { enabled: false, reason: 'OUTSIDE_PERCENT', bucket, percent };
 }
 
-function evaluateIn(
-  env: FlagEnv,
-  key: string,
-  ctx: FlagContext,
-  flags: FlagNames | undefined,
-  parentFlags: FlagNames | undefined,
-): FlagEvaluation {
-  const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
-  if (separator !== -1) {
-    const parentKey = key.slice(0, separator);
-    const parent = evaluateOwn(parentKey, readState(env, namesFor(parentKey, parentFlags)), ctx);
-    if (!parent.enabled) return { enabled: false, reason: 'PARENT_DISABLED' };
+/** Whether one flag set lets the user in: {@link evaluateOwn}'s `enabled`, without building the result. */
+function enabledOwn(entry: CompiledKey, env: FlagEnv, ctx: FlagContext): boolean {
+  const state = stateIn(entry, env);
+  if (state.kind !== 'ok' || !state.on || state.units === 0) return false;
+  if (!state.everyone && !hasAllowedRole(state.roles, ctx)) return false;
+  if (state.units >= PERCENT_UNITS_MAX) return true;
+  if (ctx.userId === undefined || ctx.userId === '') return false;
+  return userBucket(entry, ctx.userId) < state.units;
+}
+
+const isError = (reason: FlagReason): boolean => reason === 'MISSING_FLAGS' || reason === 'INVALID_FLAGS' || reason === 'MISSING_USER_ID';
+
+/** A compiled key and, for a sub-feature, its feature's. */
+interface CompiledFlag {
+  readonly own: CompiledKey;
+  readonly parent: CompiledKey | undefined;
+}
+
+function evaluateFlag(flag: CompiledFlag, env: FlagEnv, ctx: FlagContext): FlagEvaluation {
+  if (flag.parent !== undefined) {
+    const parent = evaluateOwn(flag.parent, env, ctx);
+    if (isError(parent.reason)) return { ...parent, decidedBy: flag.parent.key };
+    if (!parent.enabled) return { enabled: false, reason: 'PARENT_DISABLED', parent };
   }
-  return evaluateOwn(key, readState(env, namesFor(key, flags)), ctx);
+  return evaluateOwn(flag.own, env, ctx);
+}
+
+function isFlagEnabled(flag: CompiledFlag, env: FlagEnv, ctx: FlagContext): boolean {
+  if (flag.parent !== undefined && !enabledOwn(flag.parent, env, ctx)) return false;
+  return enabledOwn(flag.own, env, ctx);
+}
+
+function parentKeyOf(key: string): string | undefined {
+  const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
+  return separator === -1 ? undefined : key.slice(0, separator);
 }
 
 function defaultEnv(): FlagEnv {
   return (globalThis as { process?: { env?: FlagEnv } }).process?.env ?? {};
 }
 
+// Keys come from code, so the caches stay small; the bound only protects against a caller that builds keys from
+// user input.
+const MAX_CACHED_KEYS = 1000;
+const defaultFlags = new Map<string, CompiledFlag>();
+const customFlags = new WeakMap<FlagNames, Map<string, CompiledFlag>>();
+
+/** The compiled flag for {@link evaluate}: one per key and custom names object, reused across calls. */
+function sharedFlag(key: string, flags: FlagNames | undefined, parentFlags: FlagNames | undefined): CompiledFlag {
+  const parentKey = parentKeyOf(key);
+  // Custom parent names make the pair unique to this call site: compile it afresh (cheap, and never the hot path).
+  if (parentKey !== undefined && parentFlags !== undefined) {
+    return { own: compileKey(key, flags), parent: compileKey(parentKey, parentFlags) };
+  }
+  let cache = defaultFlags;
+  if (flags !== undefined) {
+    cache = customFlags.get(flags) ?? new Map();
+    customFlags.set(flags, cache);
+  }
+  let flag = cache.get(key);
+  if (flag === undefined) {
+    flag = { own: compileKey(key, flags), parent: parentKey === undefined ? undefined : compileKey(parentKey, undefined) };
+    if (cache.size >= MAX_CACHED_KEYS) cache.clear();
+    cache.set(key, flag);
+  }
+  return flag;
+}
+
 /**
  * Evaluates a feature (`ux-update`) or sub-feature (`ux-update.llm-parsing`) for a user, with the reason.
  *
  * On when every rule holds: the enabled switch is on (a kill switch is off); one of the user's roles is in the
- * roles variable, or it holds `*`; and the user's {@link bucketOf | sticky bucket} is below the percentage (100
+ * roles variable, or it holds `*`; and the user's {@link bucketOf | sticky bucket} is inside the percentage (100
  * lets everyone in, even without a `userId`; 0 lets nobody in). A sub-feature also needs its feature on for the
- * same user. A missing or unparseable variable means off.
+ * same user. A missing or unparseable variable means off. Variable names come from `options.flags`, else from
+ * the feature's manifest variable, else from the key.
  *
  * @example evaluate('ux-update', { role: 'pm', userId: 'u-1' }) // { enabled: false, reason: 'ROLE_NOT_ALLOWED' }
  */
 export function evaluate(key: string, ctx: FlagContext = {}, options: EvaluateOptions = {}): FlagEvaluation {
-  return evaluateIn(options.env ?? defaultEnv(), key, ctx, options.flags, options.parentFlags);
+  return evaluateFlag(sharedFlag(key, options.flags, options.parentFlags), options.env ?? defaultEnv(), ctx);
 }
 
 /**
@@ -381,94 +519,36 @@ export function evaluate(key: string, ctx: FlagContext = {}, options: EvaluateOp
  * @example if (isEnabled('ux-update', { roles: ['pm'], userId })) showNewUx();
  */
 export function isEnabled(key: string, ctx: FlagContext = {}, options: EvaluateOptions = {}): boolean {
-  return evaluate(key, ctx, options).enabled;
+  return isFlagEnabled(sharedFlag(key, options.flags, options.parentFlags), options.env ?? defaultEnv(), ctx);
 }
 
 /**
- * A reader bound to one environment and the plan's variable names, for the hot path: create it once at init.
- * Parsed variables are cached per environment object and reused while their raw values stay the same, so a
- * request costs three property reads and a hash.
+ * A reader bound to one environment, for the hot path: create it once at init. Parsed variables are cached per
+ * key and reused while their raw values stay the same, so a request costs a few property reads and a hash.
  *
  * @example
- * const flags = createFlagReader({ flags: { 'ux-update': { roles: 'UX_UPDATE_ROLES' } } });
+ * const flags = createFlagReader({ snapshot: true });
  * flags.isEnabled('ux-update', { role: 'admin' });
  */
 export function createFlagReader(options: FlagReaderOptions = {}): FlagReader {
   // process.env is a slow host object: a snapshot makes each read a plain property read. Lambda's environment is
   // fixed for the life of an execution environment (a flag change starts new ones), so this is safe there.
   const env = options.snapshot ? { ...(options.env ?? defaultEnv()) } : options.env;
-  const flags = options.flags ?? {};
-  const namesOf = (key: string): FlagNames | undefined => (Object.hasOwn(flags, key) ? flags[key] : undefined);
-  const evaluateKey = (key: string, ctx: FlagContext = {}): FlagEvaluation => {
-    const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
-    const parentNames = separator === -1 ? undefined : namesOf(key.slice(0, separator));
-    return evaluateIn(env ?? defaultEnv(), key, ctx, namesOf(key), parentNames);
-  };
-
-  // The hot path: per key, the resolved names, the raw values last seen and what they parsed to, and the hash
-  // state after `key + ':'`, so a request costs three property reads, a short hash and no allocation.
-  const compiled = new Map<string, CompiledKey>();
-  const compile = (key: string, names: FlagNames | undefined): CompiledKey => ({
-    key,
-    names: namesFor(key, names).resolved,
-    seed: fnvUpdate(FNV_OFFSET, `${key}:`),
-    enabled: undefined,
-    roles: undefined,
-    percent: undefined,
-    state: undefined,
-  });
-  const entryFor = (key: string): CompiledKey => {
-    let entry = compiled.get(key);
-    if (entry === undefined) {
-      entry = compile(key, namesOf(key));
-      const separator = key.indexOf(SUB_FEATURE_SEPARATOR);
-      if (separator !== -1) {
-        const parentKey = key.slice(0, separator);
-        entry.parent = compile(parentKey, namesOf(parentKey));
-      }
+  const names = options.flags ?? {};
+  const namesOf = (key: string): FlagNames | undefined => (Object.hasOwn(names, key) ? names[key] : undefined);
+  const compiled = new Map<string, CompiledFlag>();
+  const flagFor = (key: string): CompiledFlag => {
+    let flag = compiled.get(key);
+    if (flag === undefined) {
+      const parentKey = parentKeyOf(key);
+      flag = { own: compileKey(key, namesOf(key)), parent: parentKey === undefined ? undefined : compileKey(parentKey, namesOf(parentKey)) };
       if (compiled.size >= MAX_CACHED_KEYS) compiled.clear();
-      compiled.set(key, entry);
+      compiled.set(key, flag);
     }
-    return entry;
-  };
-  const enabledFast = (entry: CompiledKey, e: FlagEnv, ctx: FlagContext): boolean => {
-    const enabled = e[entry.names.enabled.name];
-    const roles = e[entry.names.roles];
-    const percent = e[entry.names.percent];
-    let state = entry.state;
-    if (state === undefined || enabled !== entry.enabled || roles !== entry.roles || percent !== entry.percent) {
-      state = parseState(entry.names, enabled, roles, percent);
-      entry.enabled = enabled;
-      entry.roles = roles;
-      entry.percent = percent;
-      entry.state = state;
-    }
-    if (state.kind !== 'ok' || !state.on) return false;
-    if (!state.everyone && !hasAllowedRole(state, ctx)) return false;
-    if (state.percent >= 100) return true;
-    if (state.percent <= 0 || ctx.userId === undefined || ctx.userId === '') return false;
-    return (fmix32(fnvUpdate(entry.seed, ctx.userId)) % BUCKETS) / 100 < state.percent;
+    return flag;
   };
   return {
-    evaluate: evaluateKey,
-    isEnabled: (key, ctx = {}) => {
-      const entry = entryFor(key);
-      const e = env ?? defaultEnv();
-      if (entry.parent !== undefined && !enabledFast(entry.parent, e, ctx)) return false;
-      return enabledFast(entry, e, ctx);
-    },
+    evaluate: (key, ctx = {}) => evaluateFlag(flagFor(key), env ?? defaultEnv(), ctx),
+    isEnabled: (key, ctx = {}) => isFlagEnabled(flagFor(key), env ?? defaultEnv(), ctx),
   };
-}
-
-/** A key compiled for {@link createFlagReader}'s hot path. */
-interface CompiledKey {
-  readonly key: string;
-  readonly names: ResolvedFlagNames;
-  /** FNV-1a state after hashing `key + ':'`. */
-  readonly seed: number;
-  parent?: CompiledKey;
-  enabled: string | undefined;
-  roles: string | undefined;
-  percent: string | undefined;
-  state: FlagState | undefined;
 }

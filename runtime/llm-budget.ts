@@ -34,9 +34,13 @@
  *   stack's managed policy `phasegate-<stage>-<feature>-llm-budget` (GetItem and UpdateItem on its feature's
  *   budget partition only).
  * - the cap: Phasegate writes the plan's `dailyCapUsd` into the sub-feature's cap variable with its flags
- *   (`<FEATURE>_<SUB>_DAILY_CAP_USD`, or the plan's `llm.dailyCapVariable`), and `"0"` while the sub-feature is
- *   off. A missing or malformed value means no budget. The day's cap is fixed by the day's first reservation;
+ *   (`<FEATURE>_<SUB>_DAILY_CAP_USD`, or the plan's `llm.dailyCapVariable`, which the feature's manifest
+ *   variable names), and `"0"` while the sub-feature is off. A missing or malformed value means no budget. The day's cap is fixed by the day's first reservation;
  *   an admin can change today's cap (`/rollout budget`), a changed plan applies from the next UTC day.
+ *
+ * **Bounded.** Every DynamoDB exchange has a deadline (`timeoutMs`, 1 s by default): when DynamoDB accepts the
+ * connection but does not answer, the request is aborted and the call falls back with `BUDGET_UNAVAILABLE` well
+ * within the function's own timeout; a settlement that times out is `unrecorded` (its reservation expires).
  *
  * The AWS SDK (`@aws-sdk/client-dynamodb`, provided by the Lambda runtime) is loaded on the first guarded call,
  * so importing this module costs nothing until then; `phasegate/runtime` (the flag reader) does not import it.
@@ -57,8 +61,8 @@ import {
 } from '../lambdas/adapters/dynamo-budget-item';
 import { microsToUsd, splitReservations, usdToMicros, utcDay } from '../lambdas/core/budget-record';
 import { LLM_BUDGET, METRICS } from '../lambdas/core/contract';
-import { dailyCapVariable, subFeatureKey } from '../lambdas/core/flags';
 import type { LlmBudgetDay, LlmReservation } from '../lambdas/core/ports';
+import { dailyCapVariable, manifestVariable, parseManifest, subFeatureKey } from './names';
 
 /** A model's list price in US dollars per million tokens. */
 export interface ModelPrice {
@@ -166,6 +170,17 @@ export class LlmBudgetConfigError extends Error {
   }
 }
 
+/** DynamoDB did not answer within the guard's `timeoutMs`: the request was aborted. */
+export class LlmBudgetTimeoutError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`DynamoDB did not answer the budget ${operation} within ${timeoutMs} ms`);
+    this.name = 'LlmBudgetTimeoutError';
+  }
+}
+
 /** A clock, injectable for tests and compressed-time simulations. */
 export interface LlmBudgetClock {
   now(): Date;
@@ -188,6 +203,12 @@ export interface LlmBudgetOptions {
   readonly client?: Pick<DynamoDBClient, 'send'>;
   /** @default the system clock */
   readonly clock?: LlmBudgetClock;
+  /**
+   * The longest a reservation, settlement or release waits for DynamoDB, in milliseconds, after which the request
+   * is aborted: the call falls back with `BUDGET_UNAVAILABLE` (or its settlement is `unrecorded`). Keep it well
+   * under the function's timeout. @default 1000
+   */
+  readonly timeoutMs?: number;
   /** How long a reservation counts before it expires. @default 15 minutes (Lambda's longest timeout) */
   readonly reservationTtlMs?: number;
   /** Where the Embedded Metric Format lines go. @default - one line on stdout */
@@ -273,6 +294,9 @@ function emfLine(
   });
 }
 
+/** How long a DynamoDB exchange may take before the guard gives up on it. */
+const DEFAULT_TIMEOUT_MS = 1000;
+
 /** Attempts at reserving when refusals turn out to be caused by expired reservations or a concurrent refund. */
 const RESERVE_ATTEMPTS = 3;
 
@@ -283,6 +307,8 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
   const emitMetric = options.emitMetric ?? stdoutLine;
   const warn = options.warn ?? ((line: string) => console.warn(line));
   const prices = options.prices;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new LlmBudgetConfigError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
   let client: Pick<DynamoDBClient, 'send'> | undefined = options.client;
 
   const env = (): Readonly<Record<string, string | undefined>> => options.env ?? processEnv();
@@ -293,14 +319,46 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
     return name;
   };
 
+  /** The cap variable: the caller's, else the one the feature's manifest names, else the default. */
+  const capVariable = (ref: BudgetDayRef): string => {
+    const key = subFeatureKey(ref.feature, ref.subFeature);
+    const custom = options.capVariables?.[key];
+    if (custom !== undefined) return custom;
+    const raw = env()[manifestVariable(ref.feature)];
+    const manifest = raw === undefined ? undefined : parseManifest(ref.feature, raw);
+    const sub = manifest !== undefined && Object.hasOwn(manifest.subFeatures, ref.subFeature) ? manifest.subFeatures[ref.subFeature] : undefined;
+    return sub?.dailyCapVariable ?? dailyCapVariable(key);
+  };
+
   /** The plan's cap from the cap variable; anything but a plain non-negative amount means no budget. */
   const planCapMicros = (ref: BudgetDayRef): number => {
-    const key = subFeatureKey(ref.feature, ref.subFeature);
-    const raw = env()[dailyCapVariable(key, options.capVariables?.[key])]?.trim();
+    const raw = env()[capVariable(ref)]?.trim();
     return raw !== undefined && CAP.test(raw) ? usdToMicros(Number(raw)) : 0;
   };
 
-  const update = async (input: BudgetUpdate, returnOldOnFailure = false): Promise<void> => {
+  /**
+   * Runs `work` with a deadline: after `timeoutMs` its requests are aborted through `signal` and the result is an
+   * {@link LlmBudgetTimeoutError}. Without it, a DynamoDB endpoint that accepts the connection but never answers
+   * would hold the call until the function itself times out, and the documented fallback would never arrive.
+   */
+  const withDeadline = async <T>(operation: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new LlmBudgetTimeoutError(operation, timeoutMs);
+        controller.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([work(controller.signal), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const update = async (input: BudgetUpdate, signal: AbortSignal, returnOldOnFailure = false): Promise<void> => {
     const { UpdateItemCommand, DynamoDBClient } = await loadSdk();
     client ??= new DynamoDBClient({});
     await client.send(
@@ -310,31 +368,37 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
         // Real DynamoDB hands back the item that failed the check, which saves a read; local stand-ins may not.
         ...(returnOldOnFailure ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
       }),
+      { abortSignal: signal },
     );
   };
 
-  const read = async (ref: BudgetDayRef): Promise<LlmBudgetDay | undefined> => {
+  const read = async (ref: BudgetDayRef, signal: AbortSignal): Promise<LlmBudgetDay | undefined> => {
     const { GetItemCommand, DynamoDBClient } = await loadSdk();
     client ??= new DynamoDBClient({});
-    const out = await client.send(new GetItemCommand({ TableName: tableName(), Key: budgetItemKey(ref), ConsistentRead: true }));
+    const out = await client.send(new GetItemCommand({ TableName: tableName(), Key: budgetItemKey(ref), ConsistentRead: true }), { abortSignal: signal });
     return out.Item ? parseBudgetItem(out.Item) : undefined;
   };
 
   /** Reserve, reclaiming expired reservations when they are what stands in the way. Returns the day when refused. */
-  const reserve = async (ref: BudgetDayRef, reservation: LlmReservation, capMicros: number): Promise<{ ok: true } | { ok: false; day?: LlmBudgetDay }> => {
+  const reserve = async (
+    ref: BudgetDayRef,
+    reservation: LlmReservation,
+    capMicros: number,
+    signal: AbortSignal,
+  ): Promise<{ ok: true } | { ok: false; day?: LlmBudgetDay }> => {
     for (let attempt = 1; ; attempt++) {
       try {
-        await update(reserveUpdate(ref, reservation, capMicros), true);
+        await update(reserveUpdate(ref, reservation, capMicros), signal, true);
         return { ok: true };
       } catch (err) {
         if (!isConditionFailed(err)) throw err;
-        const day = err.Item ? parseBudgetItem(err.Item) : await read(ref);
+        const day = err.Item ? parseBudgetItem(err.Item) : await read(ref, signal);
         if (!day || attempt >= RESERVE_ATTEMPTS) return { ok: false, day };
         const nowMs = clock.now().getTime();
         const { expired } = splitReservations(day, nowMs);
         if (expired.length > 0) {
           // Lost to a concurrent reclaim or settlement: the next attempt re-reads anyway.
-          await update(reclaimUpdate(ref, expired, nowMs)).catch((e: unknown) => {
+          await update(reclaimUpdate(ref, expired, nowMs), signal).catch((e: unknown) => {
             if (!isConditionFailed(e)) throw e;
           });
         } else if (day.remainingMicros < reservation.micros) {
@@ -347,12 +411,12 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
 
   const settle = async (ref: BudgetDayRef, reservation: LlmReservation, actualMicros: number): Promise<'settled' | 'late' | 'unrecorded'> => {
     try {
-      await update(settleUpdate(ref, reservation, actualMicros));
+      await withDeadline('settlement', (signal) => update(settleUpdate(ref, reservation, actualMicros), signal));
       return 'settled';
     } catch (err) {
       try {
         if (!isConditionFailed(err)) throw err;
-        await update(lateSettleUpdate(ref, actualMicros));
+        await withDeadline('late settlement', (signal) => update(lateSettleUpdate(ref, actualMicros), signal));
         return 'late';
       } catch (lateErr) {
         warn(JSON.stringify({ message: 'LLM spend could not be recorded; the reservation will expire', ...ref, reservationId: reservation.id, costUsd: microsToUsd(actualMicros), error: errorText(lateErr) }));
@@ -400,7 +464,7 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
 
       let reserved: Awaited<ReturnType<typeof reserve>>;
       try {
-        reserved = await reserve(ref, reservation, capMicros);
+        reserved = await withDeadline('reservation', (signal) => reserve(ref, reservation, capMicros, signal));
       } catch (err) {
         warn(JSON.stringify({ message: 'LLM budget unavailable; the call falls back', ...ref, error: errorText(err) }));
         return { ok: false, reason: 'BUDGET_UNAVAILABLE', day: ref.day, estimateUsd, error: errorText(err) };
@@ -428,7 +492,7 @@ export function createLlmBudget(options: LlmBudgetOptions = {}): LlmBudget {
       try {
         outcome = await call({ reservationId: reservation.id, estimateUsd, day: ref.day });
       } catch (err) {
-        await update(releaseUpdate(ref, reservation)).catch((releaseErr: unknown) => {
+        await withDeadline('release', (signal) => update(releaseUpdate(ref, reservation), signal)).catch((releaseErr: unknown) => {
           // Already reclaimed as expired: nothing left to give back. Anything else: it expires on its own.
           if (!isConditionFailed(releaseErr)) {
             warn(JSON.stringify({ message: 'LLM reservation could not be released; it will expire', ...ref, reservationId: reservation.id, error: errorText(releaseErr) }));

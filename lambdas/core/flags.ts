@@ -1,69 +1,33 @@
-import type { BooleanFlag, FlagNames, Plan } from './plan/schema';
+import {
+  ALL_ROLES,
+  dailyCapVariable,
+  encodeManifest,
+  manifestVariable,
+  resolveFlagNames,
+  subFeatureKey,
+  type ResolvedFlagNames,
+} from '../../runtime/names';
+import type { Plan } from './plan/schema';
 
 /**
- * The flag contract between Phasegate (which writes environment variables on the target functions) and the
- * runtime library (which reads them). Pure functions, no dependencies: the runtime library imports this file.
+ * The values Phasegate writes on the target functions for each phase, rollback and off switch. The contract
+ * itself (variable names, the manifest, the percentage resolution) lives with the readers that target functions
+ * install, in `runtime/names.ts`, and is re-exported here for the control plane.
  */
-
-/** A boolean flag with its polarity made explicit. */
-export interface ResolvedBooleanFlag {
-  readonly name: string;
-  /** Kill-switch polarity: the variable says "true" when the feature is off. */
-  readonly inverted: boolean;
-}
-
-/** The three variables that carry one feature's or sub-feature's state on a target. */
-export interface ResolvedFlagNames {
-  readonly enabled: ResolvedBooleanFlag;
-  readonly roles: string;
-  readonly percent: string;
-}
-
-/** Value of the roles variable meaning "every user". */
-export const ALL_ROLES = '*';
-
-/** Separator between a feature id and a sub-feature id in a flag key: `ux-update.llm-parsing`. */
-export const SUB_FEATURE_SEPARATOR = '.';
-
-/** `ux-update` -> `UX_UPDATE`: the prefix of a feature's default variable names. */
-export function envPrefix(id: string): string {
-  return id.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
-}
-
-function resolveBoolean(flag: BooleanFlag | undefined, fallback: string): ResolvedBooleanFlag {
-  if (flag === undefined) return { name: fallback, inverted: false };
-  if (typeof flag === 'string') return { name: flag, inverted: false };
-  return { name: flag.name, inverted: flag.inverted ?? false };
-}
-
-/**
- * Variable names for a flag key (`feature` or `feature.sub`), with defaults derived from the key:
- * `UX_UPDATE_ENABLED`, `UX_UPDATE_ROLES`, `UX_UPDATE_PERCENT`, `UX_UPDATE_LLM_PARSING_ENABLED`, ...
- */
-export function resolveFlagNames(key: string, names: FlagNames = {}): ResolvedFlagNames {
-  const prefix = envPrefix(key);
-  return {
-    enabled: resolveBoolean(names.enabled, `${prefix}_ENABLED`),
-    roles: names.roles ?? `${prefix}_ROLES`,
-    percent: names.percent ?? `${prefix}_PERCENT`,
-  };
-}
-
-/** The flag key of a sub-feature: `ux-update.llm-parsing`. */
-export function subFeatureKey(feature: string, subFeatureId: string): string {
-  return `${feature}${SUB_FEATURE_SEPARATOR}${subFeatureId}`;
-}
-
-/** Suffix of an LLM sub-feature's default cap variable: `ux-update.llm-parsing` -> `UX_UPDATE_LLM_PARSING_DAILY_CAP_USD`. */
-export const DAILY_CAP_SUFFIX = '_DAILY_CAP_USD';
-
-/**
- * The variable that tells an LLM sub-feature's budget guard its daily cap in US dollars (`"0"` while the
- * sub-feature is off): the plan's `llm.dailyCapVariable`, or `<KEY>_DAILY_CAP_USD` from the flag key.
- */
-export function dailyCapVariable(key: string, custom?: string): string {
-  return custom ?? `${envPrefix(key)}${DAILY_CAP_SUFFIX}`;
-}
+export {
+  ALL_ROLES,
+  DAILY_CAP_SUFFIX,
+  dailyCapVariable,
+  envPrefix,
+  manifestVariable,
+  MANIFEST_PREFIX,
+  PERCENT_UNITS_PER_PERCENT,
+  resolveFlagNames,
+  SUB_FEATURE_SEPARATOR,
+  subFeatureKey,
+  type ResolvedBooleanFlag,
+  type ResolvedFlagNames,
+} from '../../runtime/names';
 
 /** One flag set (the feature's or a sub-feature's) of a plan. */
 export interface PlanFlagSet {
@@ -89,14 +53,44 @@ export function planFlagSets(plan: Pick<Plan, 'feature' | 'flags' | 'subFeatures
   ];
 }
 
-/** Every environment variable name a plan owns on its targets. */
+/**
+ * The feature's manifest variable and its value: every variable name of the feature and its sub-features, so
+ * that a reader on the target needs none from its caller (`runtime/names.ts` has the format). Every write
+ * Phasegate makes (phase, off, safe, one sub-feature off) carries it, with the same value, so a rollback leaves
+ * it in place and a reader keeps finding the (off) flags.
+ */
+export function planManifest(plan: Pick<Plan, 'feature' | 'flags' | 'subFeatures'>): { readonly name: string; readonly value: string } {
+  const [feature, ...subs] = planFlagSets(plan);
+  return {
+    name: manifestVariable(plan.feature),
+    value: encodeManifest({
+      feature: plan.feature,
+      names: feature!.names,
+      subFeatures: Object.fromEntries(
+        subs.map((set) => [set.subFeatureId!, { names: set.names, ...(set.dailyCap ? { dailyCapVariable: set.dailyCap.name } : {}) }]),
+      ),
+    }),
+  };
+}
+
+/** Every environment variable name a plan owns on its targets: each flag set's, then the manifest's. */
 export function planFlagNames(plan: Pick<Plan, 'feature' | 'flags' | 'subFeatures'>): string[] {
-  return planFlagSets(plan).flatMap((set) => [
-    set.names.enabled.name,
-    set.names.roles,
-    set.names.percent,
-    ...(set.dailyCap ? [set.dailyCap.name] : []),
-  ]);
+  return [
+    ...planFlagSets(plan).flatMap((set) => [
+      set.names.enabled.name,
+      set.names.roles,
+      set.names.percent,
+      ...(set.dailyCap ? [set.dailyCap.name] : []),
+    ]),
+    manifestVariable(plan.feature),
+  ];
+}
+
+/** The manifest variable as a one-entry map, laid over every set of values Phasegate writes. */
+function withManifest(plan: Pick<Plan, 'feature' | 'flags' | 'subFeatures'>, values: Record<string, string>): Record<string, string> {
+  const manifest = planManifest(plan);
+  values[manifest.name] = manifest.value;
+  return values;
 }
 
 /** Flag values for one flag set. An LLM sub-feature's cap is written while it is on, "0" (nothing) when off. */
@@ -130,14 +124,14 @@ export function phaseFlagValues(plan: Plan, phaseIndex: number, options: { subFe
       encode(set, exposure !== undefined, exposure?.roles ?? phase.roles, exposure?.percent ?? phase.percent),
     );
   }
-  return values;
+  return withManifest(plan, values);
 }
 
 /** The environment variables that turn the whole feature, and every sub-feature, off. */
 export function offFlagValues(plan: Plan): Record<string, string> {
   const values: Record<string, string> = {};
   for (const set of planFlagSets(plan)) Object.assign(values, encode(set, false, [], 0));
-  return values;
+  return withManifest(plan, values);
 }
 
 /**
@@ -155,5 +149,5 @@ export function safeFlagValues(plan: Plan, failedPhaseIndex: number, options: { 
 export function subFeatureOffValues(plan: Plan, subFeatureId: string): Record<string, string> {
   const set = planFlagSets(plan).find((s) => s.subFeatureId === subFeatureId);
   if (!set) throw new RangeError(`plan "${plan.feature}" has no sub-feature "${subFeatureId}"`);
-  return encode(set, false, [], 0);
+  return withManifest(plan, encode(set, false, [], 0));
 }

@@ -5,12 +5,14 @@ import {
   phaseFlagValues,
   planFlagNames,
   planFlagSets,
+  planManifest,
   resolveFlagNames,
   safeFlagValues,
   subFeatureKey,
   subFeatureOffValues,
 } from '../../lambdas/core/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
+import { parseManifest } from '../../runtime/names';
 import { validatePlan } from '../../lambdas/core/plan/validate';
 import { examplePlan, rawPlan } from './example-plans';
 
@@ -69,6 +71,37 @@ describe('default variable names', () => {
   });
 });
 
+/** The manifest variables of the example plans, exactly as written. */
+const UX_MANIFEST = {
+  PHASEGATE_MANIFEST_UX_UPDATE:
+    '{"v":1,"e":"!DISABLE_UX_UPDATES","s":{"llm-parsing":{"e":"USE_LLM_PARSING","r":"LLM_PARSING_ROLES","p":"LLM_PARSING_PERCENT","c":"LLM_PARSING_DAILY_CAP_USD"}}}',
+};
+const COHORT_MANIFEST = {
+  PHASEGATE_MANIFEST_COHORT_ANALYZER: '{"v":1,"e":"ULTRA_FAST_ANALYZER_ENABLED","r":"ULTRA_FAST_ANALYZER_ROLES","p":"ULTRA_FAST_ANALYZER_PERCENT"}',
+};
+
+describe('planManifest', () => {
+  it('names every variable of the feature and its sub-features, leaving out default names', () => {
+    expect(planManifest(examplePlan('ux-update'))).toEqual({ name: 'PHASEGATE_MANIFEST_UX_UPDATE', value: UX_MANIFEST.PHASEGATE_MANIFEST_UX_UPDATE });
+    const raw = rawPlan('ux-update');
+    delete raw.flags;
+    delete raw.subFeatures[0].flags;
+    delete raw.subFeatures[0].llm.dailyCapVariable;
+    expect(planManifest(planFrom(raw)).value).toBe('{"v":1,"s":{"llm-parsing":{}}}');
+  });
+
+  it.each(['ux-update', 'cohort-analyzer'] as const)('%s: parses back to the plan’s flag sets', (name) => {
+    const plan = examplePlan(name);
+    const parsed = parseManifest(plan.feature, planManifest(plan).value)!;
+    const [feature, ...subs] = planFlagSets(plan);
+    expect(parsed.names).toEqual(feature!.names);
+    expect(Object.keys(parsed.subFeatures)).toEqual(subs.map((s) => s.subFeatureId));
+    for (const sub of subs) {
+      expect(parsed.subFeatures[sub.subFeatureId!]).toEqual({ names: sub.names, dailyCapVariable: sub.dailyCap?.name ?? `${envPrefix(sub.key)}_DAILY_CAP_USD` });
+    }
+  });
+});
+
 describe('planFlagSets and planFlagNames', () => {
   it('lists the feature first, then each sub-feature', () => {
     expect(planFlagSets(examplePlan('ux-update'))).toEqual([
@@ -86,8 +119,11 @@ describe('planFlagSets and planFlagNames', () => {
   });
 
   it.each([
-    ['ux-update', ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT', 'USE_LLM_PARSING', 'LLM_PARSING_ROLES', 'LLM_PARSING_PERCENT', 'LLM_PARSING_DAILY_CAP_USD']],
-    ['cohort-analyzer', ['ULTRA_FAST_ANALYZER_ENABLED', 'ULTRA_FAST_ANALYZER_ROLES', 'ULTRA_FAST_ANALYZER_PERCENT']],
+    [
+      'ux-update',
+      ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT', 'USE_LLM_PARSING', 'LLM_PARSING_ROLES', 'LLM_PARSING_PERCENT', 'LLM_PARSING_DAILY_CAP_USD', 'PHASEGATE_MANIFEST_UX_UPDATE'],
+    ],
+    ['cohort-analyzer', ['ULTRA_FAST_ANALYZER_ENABLED', 'ULTRA_FAST_ANALYZER_ROLES', 'ULTRA_FAST_ANALYZER_PERCENT', 'PHASEGATE_MANIFEST_COHORT_ANALYZER']],
   ] as const)('%s owns %j', (name, names) => {
     expect(planFlagNames(examplePlan(name))).toEqual(names);
   });
@@ -101,6 +137,7 @@ describe('planFlagSets and planFlagNames', () => {
       'UX_UPDATE_LLM_PARSING_ROLES',
       'UX_UPDATE_LLM_PARSING_PERCENT',
       'UX_UPDATE_LLM_PARSING_DAILY_CAP_USD',
+      'PHASEGATE_MANIFEST_UX_UPDATE',
     ]);
   });
 
@@ -117,7 +154,7 @@ describe('planFlagSets and planFlagNames', () => {
 describe('phaseFlagValues', () => {
   const llmOff = { USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0', LLM_PARSING_DAILY_CAP_USD: '0' };
   const llmAdmins = { USE_LLM_PARSING: 'true', LLM_PARSING_ROLES: 'admin', LLM_PARSING_PERCENT: '100', LLM_PARSING_DAILY_CAP_USD: '5' };
-  const ux = (roles: string): Record<string, string> => ({ DISABLE_UX_UPDATES: 'false', UX_UPDATE_ROLES: roles, UX_UPDATE_PERCENT: '100' });
+  const ux = (roles: string): Record<string, string> => ({ DISABLE_UX_UPDATES: 'false', UX_UPDATE_ROLES: roles, UX_UPDATE_PERCENT: '100', ...UX_MANIFEST });
 
   it.each([
     [0, 'admin', { ...ux('admin'), ...llmOff }],
@@ -142,6 +179,7 @@ describe('phaseFlagValues', () => {
       ULTRA_FAST_ANALYZER_ENABLED: 'true',
       ULTRA_FAST_ANALYZER_ROLES: '*',
       ULTRA_FAST_ANALYZER_PERCENT: percent,
+      ...COHORT_MANIFEST,
     });
   });
 
@@ -193,11 +231,13 @@ describe('offFlagValues', () => {
       LLM_PARSING_ROLES: '',
       LLM_PARSING_PERCENT: '0',
       LLM_PARSING_DAILY_CAP_USD: '0',
+      ...UX_MANIFEST,
     });
     expect(offFlagValues(examplePlan('cohort-analyzer'))).toEqual({
       ULTRA_FAST_ANALYZER_ENABLED: 'false',
       ULTRA_FAST_ANALYZER_ROLES: '',
       ULTRA_FAST_ANALYZER_PERCENT: '0',
+      ...COHORT_MANIFEST,
     });
   });
 });
@@ -231,10 +271,10 @@ describe('safeFlagValues', () => {
 });
 
 describe('subFeatureOffValues', () => {
-  it('turns only the sub-feature off and leaves the feature’s variables out', () => {
+  it('turns only the sub-feature off and leaves the feature’s variables out (the manifest stays as it is)', () => {
     const plan = examplePlan('ux-update');
     const values = subFeatureOffValues(plan, 'llm-parsing');
-    expect(values).toEqual({ USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0', LLM_PARSING_DAILY_CAP_USD: '0' });
+    expect(values).toEqual({ USE_LLM_PARSING: 'false', LLM_PARSING_ROLES: '', LLM_PARSING_PERCENT: '0', LLM_PARSING_DAILY_CAP_USD: '0', ...UX_MANIFEST });
     for (const name of ['DISABLE_UX_UPDATES', 'UX_UPDATE_ROLES', 'UX_UPDATE_PERCENT']) expect(values).not.toHaveProperty(name);
   });
 

@@ -18,8 +18,8 @@ describe('phasegate/runtime bundle', () => {
     logLevel: 'silent',
   });
 
-  it('contains only runtime/index.ts and lambdas/core/flags.ts', () => {
-    expect(Object.keys(result.metafile.inputs).sort()).toEqual(['lambdas/core/flags.ts', 'runtime/index.ts']);
+  it('contains only the reader and the flag contract (runtime/index.ts, runtime/names.ts)', () => {
+    expect(Object.keys(result.metafile.inputs).sort()).toEqual(['runtime/index.ts', 'runtime/names.ts']);
   });
 
   it('imports nothing at run time', () => {

@@ -16,7 +16,7 @@ const feat = (roles: string, percent = '100', enabled = 'true'): Record<string, 
   FEAT_PERCENT: percent,
 });
 
-const ALWAYS_IN = 'user-6848'; // bucketOf('feat', ALWAYS_IN) === 0: inside every percentage above 0
+const ALWAYS_IN = 'user-87383'; // bucketOf('feat', ALWAYS_IN) === 0: inside every percentage above 0
 
 describe('roles', () => {
   const cases: [string, FlagContext, boolean, FlagReason][] = [
@@ -34,9 +34,10 @@ describe('roles', () => {
     ['ADMIN', { role: 'admin' }, false, 'ROLE_NOT_ALLOWED'],
     ['*', {}, true, 'ENABLED_FOR_ALL'],
     ['*', { role: 'anyone-at-all' }, true, 'ENABLED_FOR_ALL'],
-    ['', { role: 'admin' }, false, 'ROLE_NOT_ALLOWED'],
-    ['', {}, false, 'ROLE_NOT_ALLOWED'],
-    [' , ', { role: '' }, false, 'ROLE_NOT_ALLOWED'],
+    // An empty roles list lets nobody in: off for everyone.
+    ['', { role: 'admin' }, false, 'DISABLED'],
+    ['', {}, false, 'DISABLED'],
+    [' , ', { role: '' }, false, 'DISABLED'],
   ];
   it.each(cases)('roles %j, context %j -> %s (%s)', (roles, ctx, enabled, reason) => {
     const result = evaluate('feat', ctx, { env: feat(roles) });
@@ -149,7 +150,7 @@ describe('fails closed on missing or unparseable variables', () => {
     });
   });
 
-  it.each(['', ' ', 'abc', '101', '100.5', '-1', '-0', 'NaN', 'Infinity', '50%', '0x10', '1,5', '5 5', '1e3'])(
+  it.each(['', ' ', 'abc', '101', '100.5', '100.001', '-1', '-0', 'NaN', 'Infinity', '50%', '0x10', '1,5', '5 5', '1e3', '1e1', '.5', '5.', '1e-7', '0.0001', '12.3456'])(
     'percent %j -> off, INVALID_FLAGS',
     (value) => {
       expect(evaluate('feat', { userId: ALWAYS_IN }, { env: feat('*', value) })).toEqual({
@@ -165,9 +166,10 @@ describe('fails closed on missing or unparseable variables', () => {
     ['100.0', 100],
     [' 50 ', 50],
     ['12.5', 12.5],
-    ['.5', 0.5],
-    ['1e1', 10],
-    ['1e-7', 1e-7],
+    ['0.5', 0.5],
+    ['0.001', 0.001],
+    ['12.3450', 12.345],
+    ['007', 7],
   ])('percent %j parses as %d', (value, percent) => {
     expect(evaluate('feat', { userId: ALWAYS_IN }, { env: feat('*', value) })).toMatchObject({ enabled: true, percent });
   });
@@ -183,14 +185,15 @@ describe('fails closed on missing or unparseable variables', () => {
 
 describe('percent edge cases', () => {
   it.each([
-    ['0', { userId: ALWAYS_IN }, false, 'OUTSIDE_PERCENT'],
-    ['0', {}, false, 'OUTSIDE_PERCENT'],
+    ['0', { userId: ALWAYS_IN }, false, 'DISABLED'],
+    ['0', {}, false, 'DISABLED'],
     ['100', {}, true, 'ENABLED_FOR_ALL'],
     ['100', { userId: '' }, true, 'ENABLED_FOR_ALL'],
     ['50', {}, false, 'MISSING_USER_ID'],
     ['50', { userId: '' }, false, 'MISSING_USER_ID'],
     ['99.99', {}, false, 'MISSING_USER_ID'],
-    ['0.01', { userId: ALWAYS_IN }, true, 'TARGETED'],
+    ['0.001', { userId: ALWAYS_IN }, true, 'INSIDE_PERCENT'],
+    ['50', { userId: ALWAYS_IN }, true, 'INSIDE_PERCENT'],
   ] as const)('percent %s with %j -> %s (%s)', (percent, ctx, enabled, reason) => {
     expect(evaluate('feat', ctx, { env: feat('*', percent) })).toMatchObject({ enabled, reason, percent: Number(percent) });
   });
@@ -206,8 +209,9 @@ describe('percent edge cases', () => {
   });
 
   it('reports the bucket it compared', () => {
-    const result = evaluate('feat', { userId: 'user-37398' }, { env: feat('*', '99.99') });
-    expect(result).toEqual({ enabled: false, reason: 'OUTSIDE_PERCENT', bucket: 99.99, percent: 99.99 });
+    const result = evaluate('feat', { userId: 'user-43474' }, { env: feat('*', '99.999') });
+    expect(result).toEqual({ enabled: false, reason: 'OUTSIDE_PERCENT', bucket: 99.999, percent: 99.999 });
+    expect(evaluate('feat', { userId: ALWAYS_IN }, { env: feat('*', '0.001') })).toEqual({ enabled: true, reason: 'INSIDE_PERCENT', bucket: 0, percent: 0.001 });
   });
 
   it('checks roles before the percentage', () => {
@@ -227,10 +231,12 @@ describe('sub-features', () => {
 
   const cases: [string, FlagEnv, FlagContext, FlagEvaluation][] = [
     ['parent and sub on', { ...feat('*'), ...sub('admin') }, { role: 'admin' }, { enabled: true, reason: 'TARGETED', percent: 100 }],
-    ['parent off', { ...feat('*', '100', 'false'), ...sub('*') }, { role: 'admin' }, { enabled: false, reason: 'PARENT_DISABLED' }],
-    ['parent not for this role', { ...feat('admin'), ...sub('*') }, { role: 'pm' }, { enabled: false, reason: 'PARENT_DISABLED' }],
-    ['parent variables missing', sub('*'), { role: 'admin' }, { enabled: false, reason: 'PARENT_DISABLED' }],
-    ['parent at 0 %', { ...feat('*', '0'), ...sub('*') }, { userId: ALWAYS_IN }, { enabled: false, reason: 'PARENT_DISABLED' }],
+    ['parent off', { ...feat('*', '100', 'false'), ...sub('*') }, { role: 'admin' }, { enabled: false, reason: 'PARENT_DISABLED', parent: { enabled: false, reason: 'DISABLED' } }],
+    ['parent not for this role', { ...feat('admin'), ...sub('*') }, { role: 'pm' }, { enabled: false, reason: 'PARENT_DISABLED', parent: { enabled: false, reason: 'ROLE_NOT_ALLOWED' } }],
+    ['parent at 0 %', { ...feat('*', '0'), ...sub('*') }, { userId: ALWAYS_IN }, { enabled: false, reason: 'PARENT_DISABLED', parent: { enabled: false, reason: 'DISABLED', percent: 0 } }],
+    ['parent variables missing: the parent’s error, not a silent off', sub('*'), { role: 'admin' }, { enabled: false, reason: 'MISSING_FLAGS', variable: 'FEAT_ENABLED', decidedBy: 'feat' }],
+    ['parent malformed', { ...feat('*', 'x'), ...sub('*') }, {}, { enabled: false, reason: 'INVALID_FLAGS', variable: 'FEAT_PERCENT', decidedBy: 'feat' }],
+    ['parent split, no user id', { ...feat('*', '50'), ...sub('*') }, {}, { enabled: false, reason: 'MISSING_USER_ID', percent: 50, decidedBy: 'feat' }],
     ['parent on, sub off', { ...feat('*'), ...sub('', '0', 'false') }, { role: 'admin' }, { enabled: false, reason: 'DISABLED' }],
     ['parent on, sub missing', feat('*'), { role: 'admin' }, { enabled: false, reason: 'MISSING_FLAGS', variable: 'FEAT_LLM_ENABLED' }],
     ['parent on, sub for another role', { ...feat('*'), ...sub('admin') }, { role: 'pm' }, { enabled: false, reason: 'ROLE_NOT_ALLOWED' }],
@@ -243,8 +249,8 @@ describe('sub-features', () => {
     const parentFlags: FlagNames = { enabled: { name: 'KILL_FEAT', inverted: true }, roles: 'WHO', percent: 'SHARE' };
     const env = { KILL_FEAT: 'false', WHO: '*', SHARE: '100', ...sub('*') };
     expect(isEnabled('feat.llm', {}, { env, parentFlags })).toBe(true);
-    expect(evaluate('feat.llm', {}, { env: { ...env, KILL_FEAT: 'true' }, parentFlags })).toEqual({ enabled: false, reason: 'PARENT_DISABLED' });
-    expect(evaluate('feat.llm', {}, { env })).toEqual({ enabled: false, reason: 'PARENT_DISABLED' });
+    expect(evaluate('feat.llm', {}, { env: { ...env, KILL_FEAT: 'true' }, parentFlags })).toMatchObject({ enabled: false, reason: 'PARENT_DISABLED' });
+    expect(evaluate('feat.llm', {}, { env })).toMatchObject({ enabled: false, reason: 'MISSING_FLAGS', variable: 'FEAT_ENABLED', decidedBy: 'feat' });
   });
 
   it('a reader finds the parent names in its flags map', () => {
@@ -255,7 +261,7 @@ describe('sub-features', () => {
         'feat.llm': { enabled: 'LLM_ON', roles: 'LLM_WHO', percent: 'LLM_SHARE' },
       },
     });
-    expect(reader.evaluate('feat.llm', {})).toEqual({ enabled: false, reason: 'PARENT_DISABLED' });
+    expect(reader.evaluate('feat.llm', {})).toEqual({ enabled: false, reason: 'PARENT_DISABLED', parent: { enabled: false, reason: 'DISABLED' } });
     expect(reader.evaluate('feat', {})).toEqual({ enabled: false, reason: 'DISABLED' });
   });
 
@@ -318,7 +324,7 @@ describe('createFlagReader', () => {
     }
   });
 
-  it('reads exactly the three variables of a feature (six for a sub-feature) and never scans the environment', () => {
+  it('reads the manifest and the three variables of a feature (twice that for a sub-feature) and never scans the environment', () => {
     const reads: string[] = [];
     let scans = 0;
     const env = new Proxy(
@@ -336,10 +342,71 @@ describe('createFlagReader', () => {
     );
     const reader = createFlagReader({ env });
     reader.isEnabled('feat', { userId: ALWAYS_IN });
-    expect(reads.sort()).toEqual(['FEAT_ENABLED', 'FEAT_PERCENT', 'FEAT_ROLES']);
+    expect(reads.sort()).toEqual(['FEAT_ENABLED', 'FEAT_PERCENT', 'FEAT_ROLES', 'PHASEGATE_MANIFEST_FEAT']);
     reads.length = 0;
     reader.isEnabled('feat.llm', { userId: ALWAYS_IN });
-    expect(reads).toHaveLength(6);
+    expect(reads).toHaveLength(8);
+    reads.length = 0;
+    createFlagReader({ env, flags: { feat: {} } }).isEnabled('feat', { userId: ALWAYS_IN });
+    expect(reads.sort()).toEqual(['FEAT_ENABLED', 'FEAT_PERCENT', 'FEAT_ROLES']); // names from the caller: no manifest
     expect(scans).toBe(0);
+  });
+});
+
+describe('names from the feature’s manifest', () => {
+  const manifest = '{"v":1,"e":"!KILL_FEAT","r":"WHO","s":{"llm":{"e":"LLM_ON","c":"LLM_CAP"}}}';
+  const env = (): Record<string, string> => ({
+    PHASEGATE_MANIFEST_FEAT: manifest,
+    KILL_FEAT: 'false',
+    WHO: 'pm',
+    FEAT_PERCENT: '100',
+    LLM_ON: 'true',
+    FEAT_LLM_ROLES: '*',
+    FEAT_LLM_PERCENT: '100',
+  });
+
+  it('reads the names the manifest gives, defaults for the rest, in evaluate() and in a reader', () => {
+    expect(evaluate('feat', { role: 'pm' }, { env: env() })).toEqual({ enabled: true, reason: 'TARGETED', percent: 100 });
+    expect(evaluate('feat.llm', { role: 'pm' }, { env: env() })).toEqual({ enabled: true, reason: 'ENABLED_FOR_ALL', percent: 100 });
+    const reader = createFlagReader({ env: env() });
+    expect(reader.isEnabled('feat', { role: 'pm' })).toBe(true);
+    expect(reader.isEnabled('feat.llm', { role: 'pm' })).toBe(true);
+    expect(reader.isEnabled('feat', { role: 'admin' })).toBe(false);
+  });
+
+  it('lets names from the caller win over the manifest', () => {
+    const e = { ...env(), FEAT_ENABLED: 'false', FEAT_ROLES: '*' };
+    expect(evaluate('feat', { role: 'pm' }, { env: e, flags: {} })).toEqual({ enabled: false, reason: 'DISABLED' });
+    expect(createFlagReader({ env: e, flags: { feat: {} } }).evaluate('feat', { role: 'pm' })).toEqual({ enabled: false, reason: 'DISABLED' });
+  });
+
+  it('follows a manifest that changes in the same environment object', () => {
+    const e = env();
+    const reader = createFlagReader({ env: e });
+    expect(reader.isEnabled('feat', { role: 'pm' })).toBe(true);
+    e.PHASEGATE_MANIFEST_FEAT = '{"v":1,"e":"!KILL_FEAT","r":"OTHER_WHO"}';
+    e.OTHER_WHO = 'admin';
+    expect(reader.isEnabled('feat', { role: 'pm' })).toBe(false);
+    expect(reader.isEnabled('feat', { role: 'admin' })).toBe(true);
+  });
+
+  it.each(['not json', '[]', '{"v":2}', '{"v":"1"}', '{"v":1,"e":7}', '{"v":1,"e":"!"}', '{"v":1,"p":"A B"}', '{"v":1,"s":[]}', '{"v":1,"s":{"llm":"LLM_ON"}}'])(
+    'a malformed manifest %j fails closed, naming it, for the feature and its sub-features',
+    (raw) => {
+      const e = { ...env(), PHASEGATE_MANIFEST_FEAT: raw };
+      expect(evaluate('feat', { role: 'pm' }, { env: e })).toEqual({ enabled: false, reason: 'INVALID_FLAGS', variable: 'PHASEGATE_MANIFEST_FEAT' });
+      expect(createFlagReader({ env: e }).isEnabled('feat.llm', { role: 'pm' })).toBe(false);
+      expect(createFlagReader({ env: e }).evaluate('feat.llm', { role: 'pm' })).toEqual({
+        enabled: false,
+        reason: 'INVALID_FLAGS',
+        variable: 'PHASEGATE_MANIFEST_FEAT',
+        decidedBy: 'feat',
+      });
+    },
+  );
+
+  it('treats a sub-feature id such as __proto__ as a plain key', () => {
+    const e = { PHASEGATE_MANIFEST_FEAT: '{"v":1,"s":{"__proto__":{"e":"PROTO_ON"}}}', ...feat('*'), PROTO_ON: 'true', FEAT_PROTO__ROLES: '*', FEAT_PROTO__PERCENT: '100' };
+    expect(evaluate('feat.__proto__', {}, { env: e })).toEqual({ enabled: true, reason: 'ENABLED_FOR_ALL', percent: 100 });
   });
 });

@@ -25,8 +25,8 @@ describe('phasegate/runtime/llm-budget bundle', () => {
       'lambdas/adapters/dynamo-budget-item.ts',
       'lambdas/core/budget-record.ts',
       'lambdas/core/contract.ts',
-      'lambdas/core/flags.ts',
       'runtime/llm-budget.ts',
+      'runtime/names.ts',
     ]);
   });
 

@@ -10,6 +10,7 @@ import {
   type LlmBudgetResult,
   type PriceTable,
 } from '../../runtime/llm-budget';
+import { encodeManifest, manifestVariable, resolveFlagNames } from '../../runtime/names';
 import { ManualClock } from '../support/local-aws';
 import { deferred, startBudgetTable, type LocalBudgetTable } from '../support/local-budget';
 
@@ -41,6 +42,8 @@ function setup(capUsd: string | undefined, options: Partial<LlmBudgetOptions> & 
     clock,
     emitMetric: (line) => metrics.push(line),
     warn: (line) => warnings.push(line),
+    // dynalite answers 200 concurrent reservations slowly on a busy machine; the deadline has its own tests.
+    timeoutMs: 60_000,
     ...options,
   });
   const day = (d = clock.now().toISOString().slice(0, 10)): Promise<LlmBudgetDay | undefined> => table.budgets.getDay(feature, SUB, d);
@@ -152,6 +155,27 @@ describe('withLlmBudget: an exhausted budget', () => {
     });
     expect(await budget.withLlmBudget({ feature, subFeature: SUB, estimateUsd: 0.5 }, async () => ({ value: 1, costUsd: 0.5 }))).toMatchObject({ ok: true });
     expect(await budget.withLlmBudget({ feature, subFeature: SUB, estimateUsd: 0.01 }, async () => ({ value: 1, costUsd: 0 }))).toMatchObject({ ok: false });
+  });
+
+  it('reads the cap variable the feature’s manifest names, so the plan’s llm.dailyCapVariable needs no repeating', async () => {
+    const feature = `feat-${++n}`;
+    const manifest = encodeManifest({
+      feature,
+      names: resolveFlagNames(feature),
+      subFeatures: { [SUB]: { names: resolveFlagNames(subFeatureKey(feature, SUB)), dailyCapVariable: 'LLM_PARSING_DAILY_CAP_USD' } },
+    });
+    const budget = createLlmBudget({
+      env: { [LLM_BUDGET.tableNameEnv]: table.tableName, [manifestVariable(feature)]: manifest, LLM_PARSING_DAILY_CAP_USD: '0.5' },
+      client: table.client,
+      clock: new ManualClock(),
+      emitMetric: () => undefined,
+    });
+    expect(await budget.withLlmBudget({ feature, subFeature: SUB, estimateUsd: 0.5 }, async () => ({ value: 1, costUsd: 0.5 }))).toMatchObject({ ok: true });
+    expect(await budget.withLlmBudget({ feature, subFeature: SUB, estimateUsd: 0.01 }, async () => ({ value: 1, costUsd: 0 }))).toMatchObject({
+      ok: false,
+      reason: 'BUDGET_EXHAUSTED',
+      capUsd: 0.5,
+    });
   });
 
   it('returns BUDGET_UNAVAILABLE, without calling, when the budget cannot be reached', async () => {

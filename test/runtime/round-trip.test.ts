@@ -1,20 +1,12 @@
-import { offFlagValues, phaseFlagValues, safeFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags';
-import type { Plan } from '../../lambdas/core/plan/schema';
-import { createFlagReader, type FlagContext, type FlagNames, type FlagReader } from 'phasegate/runtime';
-import { examplePlan } from '../core/example-plans';
+import { manifestVariable, offFlagValues, phaseFlagValues, planFlagNames, safeFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags';
+import { createFlagReader, isEnabled, type FlagContext, type FlagReader } from 'phasegate/runtime';
+import { EXAMPLE_PLANS, examplePlan } from '../core/example-plans';
 
 /**
  * The flag contract end to end: the variables Phasegate writes (lambdas/core/flags.ts) read back by the runtime
- * library a target function uses, for the example plans in rollouts/.
+ * library a target function uses, for the example plans in rollouts/. The reader is given no names: the
+ * feature's manifest variable, written with the flags, names them.
  */
-
-/** The custom names a target function passes to the reader: the plan's, keyed by flag key. */
-function planNames(plan: Plan): Record<string, FlagNames> {
-  return {
-    [plan.feature]: plan.flags,
-    ...Object.fromEntries(plan.subFeatures.map((sub) => [subFeatureKey(plan.feature, sub.id), sub.flags])),
-  };
-}
 
 /** A target's environment: its own variables with Phasegate's flags laid over them. */
 const targetEnv = (flags: Record<string, string>): Record<string, string> => ({ NODE_OPTIONS: '--enable-source-maps', TABLE: 't', ...flags });
@@ -39,7 +31,7 @@ const exposed = (reader: FlagReader, key: string): Set<string> => new Set(USER_I
 describe('ux-update: role phases with an inverted kill switch and an LLM sub-feature', () => {
   const plan = examplePlan('ux-update');
   const llm = subFeatureKey(plan.feature, 'llm-parsing');
-  const read = (flags: Record<string, string>): FlagReader => createFlagReader({ env: targetEnv(flags), flags: planNames(plan) });
+  const read = (flags: Record<string, string>): FlagReader => createFlagReader({ env: targetEnv(flags) });
 
   it('has the phases this table expects', () => {
     expect(plan.phases.map((p) => p.name)).toEqual(['admin', 'pm', 'developer', 'llm-canary', 'ga']);
@@ -89,13 +81,44 @@ describe('ux-update: role phases with an inverted kill switch and an LLM sub-fea
 
   it('llm-parsing falls with its feature: kill switch on, sub-feature variables untouched', () => {
     const reader = read({ ...phaseFlagValues(plan, 4), DISABLE_UX_UPDATES: 'true' });
-    expect(reader.evaluate(llm, PERSONAS.admin)).toEqual({ enabled: false, reason: 'PARENT_DISABLED' });
+    expect(reader.evaluate(llm, PERSONAS.admin)).toEqual({ enabled: false, reason: 'PARENT_DISABLED', parent: { enabled: false, reason: 'DISABLED' } });
+  });
+});
+
+describe('the README example, for every shipped plan', () => {
+  it.each(EXAMPLE_PLANS)('%s in its last phase: isEnabled(feature, { role: "pm", userId: "42" }) with no names given', (name) => {
+    const plan = examplePlan(name);
+    const env = targetEnv(phaseFlagValues(plan, plan.phases.length - 1));
+    expect(isEnabled(plan.feature, { role: 'pm', userId: '42' }, { env })).toBe(true);
+    expect(createFlagReader({ env, snapshot: true }).isEnabled(plan.feature, { role: 'pm', userId: '42' })).toBe(true);
+    expect(isEnabled(plan.feature, { role: 'pm', userId: '42' }, { env: targetEnv(offFlagValues(plan)) })).toBe(false);
+  });
+
+  it.each(EXAMPLE_PLANS)('%s: every write, off and safe ones included, carries the same manifest', (name) => {
+    const plan = examplePlan(name);
+    const manifest = phaseFlagValues(plan, 0)[manifestVariable(plan.feature)];
+    expect(manifest).toBeDefined();
+    const writes = [
+      ...plan.phases.map((_, i) => phaseFlagValues(plan, i)),
+      ...plan.phases.map((_, i) => safeFlagValues(plan, i)),
+      offFlagValues(plan),
+      ...plan.subFeatures.map((s) => subFeatureOffValues(plan, s.id)),
+    ];
+    for (const values of writes) expect(values[manifestVariable(plan.feature)]).toBe(manifest);
+    expect(planFlagNames(plan)).toContain(manifestVariable(plan.feature));
+  });
+
+  it('keeps the manifest small: under 200 bytes for each shipped plan', () => {
+    for (const name of EXAMPLE_PLANS) {
+      const plan = examplePlan(name);
+      expect(Buffer.byteLength(manifestVariable(plan.feature) + phaseFlagValues(plan, 0)[manifestVariable(plan.feature)]!)).toBeLessThan(200);
+    }
   });
 });
 
 describe('cohort-analyzer: sticky percentages, rolling back to the previous phase', () => {
   const plan = examplePlan('cohort-analyzer');
-  const read = (flags: Record<string, string>): FlagReader => createFlagReader({ env: targetEnv(flags), flags: planNames(plan) });
+  const read = (flags: Record<string, string>): FlagReader => createFlagReader({ env: targetEnv(flags) });
   const share = (users: Set<string>): number => (users.size / USER_IDS.length) * 100;
 
   it('exposes about 1 %, 10 % and 100 % of users, each phase a superset of the one before', () => {
