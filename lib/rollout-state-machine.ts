@@ -29,6 +29,7 @@ import { holdPolicy } from '../lambdas/core/hold';
 import { durationToSeconds } from '../lambdas/core/plan/duration';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
+import { MAX_ROLLBACK_CONTINUATIONS } from '../lambdas/core/rollback';
 import type { GateDecision } from '../lambdas/core/steps';
 import { STATE_MACHINE_NAME_MAX_LENGTH, stateMachineName } from './naming';
 import { throwIfProblems } from './props-problems';
@@ -167,6 +168,9 @@ export class RolloutStateMachine extends Construct {
     });
 
     const rollBack = invoke('Roll back', 'rollback', { ...common, context: JsonPath.entirePayload });
+    // A rollback that ran out of time recorded its progress; each retry continues it. The step itself declares
+    // ROLLBACK_FAILED (and fails) after its last follow-up, so the retries here are one more than those follow-ups.
+    rollBack.addRetry({ errors: [ERROR_NAMES.rollbackIncomplete], interval: Duration.seconds(5), backoffRate: 1, maxAttempts: MAX_ROLLBACK_CONTINUATIONS + 1 });
     rollBack.addCatch(rollbackFailed, { errors: [Errors.ALL], resultPath: '$.rollbackError' });
     rollBack.next(rolledBack);
 

@@ -1,11 +1,14 @@
 import { ENV } from '../core/contract';
 import type { AlarmRollbackContext } from '../core/alarm-rollback';
-import type { RollbackPorts } from '../core/operations';
+import type { RollbackPorts } from '../core/rollback';
 import { systemClock } from '../core/ports';
+import { discordNotifierFromEnv } from './discord-notifier';
+import { DynamoRollbackActivity } from './dynamo-rollback-activity';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { EmfMetricSink } from './emf-metric-sink';
 import { MeteredRolloutStore } from './metered-store';
 import { LambdaFlagWriter } from './lambda-flag-writer';
+import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
 import { requireEnv } from './step-ports';
@@ -26,16 +29,25 @@ export function alarmRollbackContextFromEnv(env: NodeJS.ProcessEnv = process.env
   return { stage, features: Object.keys(machines) };
 }
 
-/** The AWS-backed ports of the alarm-rollback function. */
-export function alarmRollbackPortsFromEnv(): RollbackPorts {
-  const timeout = Number(process.env[ENV.flagWriteTimeoutSeconds] ?? '60');
+/**
+ * The AWS-backed ports of the alarm-rollback function, the stage's rollback worker: the state table, a flag writer
+ * with its own quota scheduler that marks the stage while it writes (applies elsewhere yield), the feature's Discord
+ * channel (when the stack gives the function the bot token's parameter), and follow-ups by invoking itself.
+ */
+export function alarmRollbackPortsFromEnv(env: NodeJS.ProcessEnv = process.env): RollbackPorts {
   const metricSink = new EmfMetricSink();
+  const tableName = requireEnv(ENV.tableName);
+  const store = new MeteredRolloutStore(new DynamoRolloutStore(tableName), metricSink, env[ENV.stage] ?? 'unknown');
+  const notifier = discordNotifierFromEnv(env, store);
+  const self = env.AWS_LAMBDA_FUNCTION_NAME;
   return {
-    store: new MeteredRolloutStore(new DynamoRolloutStore(requireEnv(ENV.tableName)), metricSink, process.env[ENV.stage] ?? 'unknown'),
-    flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
+    store,
+    flags: new LambdaFlagWriter(undefined, { rollbackActivity: new DynamoRollbackActivity(tableName) }),
     clock: systemClock,
     tokens: new SfnTaskTokens(),
     stopper: new SfnExecutionStopper(),
     metricSink,
+    ...(notifier ? { notifier } : {}),
+    ...(self ? { continuation: new LambdaRollbackContinuation(self) } : {}),
   };
 }

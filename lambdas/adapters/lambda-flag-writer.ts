@@ -1,26 +1,36 @@
-import {
-  GetFunctionConfigurationCommand,
-  LambdaClient,
-  UpdateFunctionConfigurationCommand,
-  type FunctionConfiguration,
-} from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, LambdaClient, UpdateFunctionConfigurationCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { mergeEnvironment, restoreEnvironment } from '../core/env-merge';
 import { EnvLimitError, FlagWriteError, TransientError } from '../core/errors';
-import type { FlagWriteReport, FlagWriter, TargetWriteResult } from '../core/ports';
+import type { FlagWriteOptions, FlagWriteReport, FlagWriter, ForceWriteOptions, TargetWriteResult } from '../core/ports';
 import { backoffMs, errorMessage, errorName, isTransient, sleep as realSleep } from './aws-errors';
+import { LambdaCallScheduler, QuotaDeadlineError, type CallPriority, type RollbackActivity } from './lambda-call-scheduler';
 
 /** Tuning for {@link LambdaFlagWriter}; the defaults suit the real service. */
 export interface LambdaFlagWriterOptions {
-  /** Attempts per target for conflicts and throttling before giving up. @default 6 */
-  readonly maxAttempts?: number;
-  /** First backoff step in ms (doubles per attempt, full jitter). @default 200 */
-  readonly backoffBaseMs?: number;
-  /** How long to wait for `LastUpdateStatus: Successful` after an update. @default 60 s */
+  /**
+   * Paces every Lambda call under the account's quotas. One per function (execution environment), as on AWS.
+   * @default - a new scheduler with the real quotas, holding applies while `rollbackActivity` says a rollback runs
+   */
+  readonly scheduler?: LambdaCallScheduler;
+  /**
+   * Marks a rollback active while {@link LambdaFlagWriter.forceAll} runs, so applies in other functions yield.
+   * @default - no marker
+   */
+  readonly rollbackActivity?: RollbackActivity;
+  /** How long a write may take when the caller gives no deadline. @default 60 s */
   readonly settleTimeoutMs?: number;
-  /** Poll interval while waiting for the update to settle. @default 250 */
+  /** First poll interval while an update is in progress (grows to 4x). @default 250 */
   readonly pollMs?: number;
-  /** Injected sleep, so tests and benchmarks need not wait for real. */
+  /** Stale-RevisionId retries (412) of one target before it is reported pending. @default 20 */
+  readonly maxConflicts?: number;
+  /** Times Phasegate's own update of a target may end `Failed` before the target is reported failed. @default 3 */
+  readonly maxFailedUpdates?: number;
+  /** First backoff step in ms for server errors (doubles per attempt, full jitter). @default 200 */
+  readonly backoffBaseMs?: number;
+  /** Injected sleep for polls and backoff, so tests and benchmarks need not wait for real. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Injected clock (epoch ms). @default Date.now */
+  readonly now?: () => number;
 }
 
 interface TargetChange {
@@ -29,60 +39,86 @@ interface TargetChange {
   readonly before: Record<string, string | undefined>;
 }
 
+/** How one target's write ended when it did not succeed. */
 class TargetError extends Error {
   constructor(
     readonly functionName: string,
     message: string,
-    readonly transient: boolean,
+    /** Not finished yet (in progress, throttled, racing another writer): a later attempt may finish it. */
+    readonly pending: boolean,
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
 }
 
+/** The heartbeat of the rollback marker: written this often, valid for three times as long. */
+const MARKER_HEARTBEAT_MS = 10_000;
+
 /**
- * Writes flags into target functions' environment through the Lambda configuration API: read the
- * configuration, merge Phasegate's variables over the existing ones, update with the `RevisionId` just read
- * (a stale one fails and is retried with a fresh read), then wait until `LastUpdateStatus` is Successful.
+ * Writes flags into target functions' environment through the Lambda API, every call paced by a
+ * {@link LambdaCallScheduler}. A target costs one control-plane call: it is read with GetFunction (its own 100 req/s
+ * quota; the configuration is the same as GetFunctionConfiguration's), updated with UpdateFunctionConfiguration
+ * conditional on the RevisionId just read (the update replaces the whole variable map, so the read is needed; a stale
+ * RevisionId fails with 412 and is retried with a fresh read), then polled with GetFunction until `LastUpdateStatus`
+ * leaves InProgress. A target whose earlier, unrelated update ended Failed still gets written: that status only says
+ * the previous configuration is still in force. Every write is bounded by a deadline; what is not done by then is
+ * reported pending with its reason, never waited on past it.
  */
 export class LambdaFlagWriter implements FlagWriter {
-  private readonly maxAttempts: number;
-  private readonly backoffBaseMs: number;
+  readonly scheduler: LambdaCallScheduler;
+  private readonly activity?: RollbackActivity;
   private readonly settleTimeoutMs: number;
   private readonly pollMs: number;
+  private readonly maxConflicts: number;
+  private readonly maxFailedUpdates: number;
+  private readonly backoffBaseMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
 
   constructor(
     private readonly lambda: LambdaClient = new LambdaClient({}),
     options: LambdaFlagWriterOptions = {},
   ) {
-    this.maxAttempts = options.maxAttempts ?? 6;
-    this.backoffBaseMs = options.backoffBaseMs ?? 200;
+    this.activity = options.rollbackActivity;
+    // A writer on injected time paces its calls on the same time; one with only an injected sleep (a no-op in tests)
+    // keeps real time for pacing, so the scheduler never spins.
+    this.scheduler =
+      options.scheduler ??
+      new LambdaCallScheduler({ rollbackActivity: options.rollbackActivity, ...(options.now ? { now: options.now, ...(options.sleep ? { sleep: options.sleep } : {}) } : {}) });
     this.settleTimeoutMs = options.settleTimeoutMs ?? 60_000;
     this.pollMs = options.pollMs ?? 250;
+    this.maxConflicts = options.maxConflicts ?? 20;
+    this.maxFailedUpdates = options.maxFailedUpdates ?? 3;
+    this.backoffBaseMs = options.backoffBaseMs ?? 200;
     this.sleep = options.sleep ?? realSleep;
+    this.now = options.now ?? Date.now;
   }
 
-  async applyAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport> {
-    const started = Date.now();
-    const outcomes = await Promise.allSettled(targets.map((t) => this.writeTarget(t, values)));
+  async applyAll(targets: readonly string[], values: Readonly<Record<string, string>>, options: FlagWriteOptions = {}): Promise<FlagWriteReport> {
+    const started = this.now();
+    const deadline = this.deadlineOf(options);
+    const outcomes = await Promise.allSettled(targets.map((t) => this.writeTarget(t, values, 'apply', deadline, [])));
     const changes = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.change] : []));
     const failures = outcomes.flatMap((o, i) =>
       o.status === 'rejected' ? [{ functionName: targets[i]!, error: errorMessage(o.reason), reason: o.reason as unknown }] : [],
     );
     if (failures.length === 0) {
-      return { results: outcomes.map((o) => (o as PromiseFulfilledResult<{ result: TargetWriteResult }>).value.result), ms: Date.now() - started };
+      return { results: outcomes.map((o) => (o as PromiseFulfilledResult<{ result: TargetWriteResult }>).value.result), ms: this.now() - started };
     }
 
-    // All or nothing: put the targets that did change back the way they were, in parallel.
-    const reverts = await Promise.allSettled(changes.filter((c) => Object.keys(c.before).length > 0).map((c) => this.revertTarget(c)));
+    // All or nothing: put the targets that did change back the way they were, in parallel, first in line for the quota.
+    const revertDeadline = Math.max(deadline, this.now() + 30_000);
+    const reverts = await Promise.allSettled(
+      changes.filter((c) => Object.keys(c.before).length > 0).map((c) => this.revertTarget(c, revertDeadline)),
+    );
     const revertFailures = reverts.flatMap((r) => (r.status === 'rejected' ? [errorMessage(r.reason)] : []));
     const summary = failures.map((f) => `${f.functionName}: ${f.error}`).join('; ');
     const reverted = revertFailures.length === 0 ? 'targets already changed were put back' : `putting back failed too: ${revertFailures.join('; ')}`;
     const first = failures[0]!.reason;
     if (first instanceof EnvLimitError) throw first;
-    const allTransient = failures.every((f) => f.reason instanceof TargetError && f.reason.transient);
-    if (allTransient && revertFailures.length === 0) {
+    const allPending = failures.every((f) => f.reason instanceof TargetError && f.reason.pending);
+    if (allPending && revertFailures.length === 0) {
       throw new TransientError(`flag write did not finish (${summary}); ${reverted}`, { cause: first });
     }
     throw new FlagWriteError(`flag write failed (${summary}); ${reverted}`, failures.map(({ functionName, error }) => ({ functionName, error })), {
@@ -90,103 +126,209 @@ export class LambdaFlagWriter implements FlagWriter {
     });
   }
 
-  async forceAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport> {
-    const started = Date.now();
-    const results = await Promise.all(
-      targets.map(async (functionName): Promise<TargetWriteResult> => {
-        const t0 = Date.now();
-        try {
-          return (await this.writeTarget(functionName, values)).result;
-        } catch (err) {
-          return { functionName, ok: false, changed: [], error: errorMessage(err), ms: Date.now() - t0 };
-        }
-      }),
-    );
-    return { results, ms: Date.now() - started };
+  async forceAll(targets: readonly string[], values: Readonly<Record<string, string>>, options: ForceWriteOptions = {}): Promise<FlagWriteReport> {
+    const started = this.now();
+    const deadline = this.deadlineOf(options);
+    const stopMarker = this.keepMarked();
+    try {
+      const results = await Promise.all(
+        targets.map(async (functionName): Promise<TargetWriteResult> => {
+          const t0 = this.now();
+          try {
+            return (await this.writeTarget(functionName, values, 'rollback', deadline, options.absentIsSafe ?? [])).result;
+          } catch (err) {
+            const pending = !(err instanceof EnvLimitError) && (!(err instanceof TargetError) || err.pending);
+            return { functionName, ok: false, changed: [], error: errorMessage(err), ms: this.now() - t0, pending };
+          }
+        }),
+      );
+      return { results, ms: this.now() - started };
+    } finally {
+      await stopMarker();
+    }
   }
 
-  /** Write one target, retrying conflicts (fresh read each time) and throttling with backoff. */
+  private deadlineOf(options: FlagWriteOptions): number {
+    return options.deadline ? options.deadline.getTime() : this.now() + this.settleTimeoutMs;
+  }
+
+  /** Mark a rollback active (and keep it marked) until the returned function is called. */
+  private keepMarked(): () => Promise<void> {
+    const activity = this.activity;
+    if (!activity) return async () => undefined;
+    let until = this.now() + 3 * MARKER_HEARTBEAT_MS;
+    let stopped = false;
+    const mark = async (): Promise<void> => {
+      try {
+        await activity.markActive(until);
+      } catch {
+        // Advisory: without the marker, applies elsewhere still back off on 429s.
+      }
+    };
+    const marked = mark();
+    const beat = setInterval(() => {
+      if (stopped) return;
+      until = this.now() + 3 * MARKER_HEARTBEAT_MS;
+      void mark();
+    }, MARKER_HEARTBEAT_MS);
+    beat.unref?.();
+    return async () => {
+      stopped = true;
+      clearInterval(beat);
+      await marked;
+      try {
+        await activity.clear(until);
+      } catch {
+        // It expires on its own.
+      }
+    };
+  }
+
+  private getFunction(functionName: string, priority: CallPriority, deadline: number): Promise<FunctionConfiguration> {
+    return this.scheduler
+      .call('get-function', priority, () => this.lambda.send(new GetFunctionCommand({ FunctionName: functionName })), { deadline })
+      .then((out) => {
+        if (!out.Configuration) throw new Error(`GetFunction returned no configuration for ${functionName}`);
+        return out.Configuration;
+      });
+  }
+
+  /**
+   * Write one target: read, update conditional on the RevisionId, wait for the update to leave InProgress. Retries
+   * a stale RevisionId, an update in progress (somebody else's, or a stuck one), server errors and Phasegate's own
+   * update ending Failed, until `deadline`. Throws a pending {@link TargetError} at the deadline and a final one for
+   * errors no retry fixes (no permission, no such function, an invalid environment).
+   */
   private async writeTarget(
     functionName: string,
     values: Readonly<Record<string, string>>,
+    priority: CallPriority,
+    deadline: number,
+    absentIsSafe: readonly string[],
   ): Promise<{ result: TargetWriteResult; change: TargetChange }> {
-    const t0 = Date.now();
-    let lastError: unknown;
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      if (attempt > 0) await this.sleep(backoffMs(attempt - 1, this.backoffBaseMs, 5_000));
-      try {
-        const config = await this.readSettled(functionName);
-        const existing = config.Environment?.Variables ?? {};
-        const merge = mergeEnvironment(functionName, existing, values);
-        const before = Object.fromEntries(merge.changed.map((name) => [name, existing[name]]));
-        if (merge.changed.length > 0) {
-          await this.lambda.send(
-            new UpdateFunctionConfigurationCommand({
-              FunctionName: functionName,
-              Environment: { Variables: merge.variables },
-              RevisionId: config.RevisionId,
-            }),
-          );
-          await this.readSettled(functionName);
+    const t0 = this.now();
+    let conflicts = 0;
+    let failedUpdates = 0;
+    let serverErrors = 0;
+    let lastReason = 'not started';
+    let changed: readonly string[] = [];
+    let before: Record<string, string | undefined> = {};
+    const pendingError = (): TargetError => new TargetError(functionName, `not safe yet when the deadline came: ${lastReason}`, true);
+    try {
+      for (;;) {
+        if (this.now() >= deadline) throw pendingError();
+        let config = await this.getFunction(functionName, priority, deadline);
+        if (config.LastUpdateStatus === 'InProgress') {
+          lastReason = `an update of ${functionName} is in progress (since ${config.LastModified ?? 'an unknown time'})`;
+          config = await this.untilSettled(functionName, priority, deadline, () => lastReason);
         }
-        return {
-          result: { functionName, ok: true, changed: merge.changed, ms: Date.now() - t0 },
-          change: { functionName, before },
-        };
-      } catch (err) {
-        if (err instanceof EnvLimitError) throw err;
-        if (err instanceof TargetError && !err.transient) throw err;
-        // ResourceConflictException: somebody else updated the function (stale RevisionId) or an update is
-        // still in progress. Both clear up on a fresh read.
-        if (errorName(err) === 'ResourceConflictException' || isTransient(err) || (err instanceof TargetError && err.transient)) {
-          lastError = err;
+        const existing = config.Environment?.Variables ?? {};
+        // A variable the target does not have reads as off: a rollback to off need not add it (and must not push
+        // an environment that never got the flags over the 4 KB limit).
+        const wanted = Object.fromEntries(Object.entries(values).filter(([name]) => !(absentIsSafe.includes(name) && existing[name] === undefined)));
+        const merge = mergeEnvironment(functionName, existing, wanted);
+        if (merge.changed.length === 0) {
+          return { result: { functionName, ok: true, changed, ms: this.now() - t0 }, change: { functionName, before } };
+        }
+        const beforeThis = Object.fromEntries(merge.changed.map((name) => [name, existing[name]]));
+        try {
+          await this.scheduler.call(
+            'control-plane',
+            priority,
+            () =>
+              this.lambda.send(
+                new UpdateFunctionConfigurationCommand({ FunctionName: functionName, Environment: { Variables: merge.variables }, RevisionId: config.RevisionId }),
+              ),
+            { deadline },
+          );
+        } catch (err) {
+          const name = errorName(err);
+          if (name === 'PreconditionFailedException' || (name === 'ResourceConflictException' && /Revision Id/i.test(errorMessage(err)))) {
+            // Race: somebody else updated the function since the read. Read again and merge over their change.
+            lastReason = `its RevisionId kept changing (${conflicts + 1} concurrent writes)`;
+            if (++conflicts >= this.maxConflicts) throw pendingError();
+            continue;
+          }
+          if (name === 'ResourceConflictException') {
+            lastReason = `an update of ${functionName} is in progress`;
+            await this.sleep(this.pollMs);
+            continue;
+          }
+          if (err instanceof QuotaDeadlineError) {
+            lastReason = `the Lambda API quota did not allow the update in time`;
+            throw pendingError();
+          }
+          if (isTransient(err)) {
+            lastReason = `${name}: ${errorMessage(err)}`;
+            await this.sleep(backoffMs(serverErrors++, this.backoffBaseMs, 5_000));
+            continue;
+          }
+          throw new TargetError(functionName, `${name}: ${errorMessage(err)}`, false, { cause: err });
+        }
+        if (Object.keys(before).length === 0) before = beforeThis;
+        changed = [...new Set([...changed, ...merge.changed])];
+        lastReason = `Phasegate's update of ${functionName} is in progress`;
+        const after = await this.untilSettled(functionName, priority, deadline, () => lastReason);
+        if (after.LastUpdateStatus === 'Failed') {
+          // Lambda kept the previous configuration: the flags are not in force. Write them again.
+          lastReason = `the update ended Failed: ${after.LastUpdateStatusReason ?? 'no reason given'}${after.LastUpdateStatusReasonCode ? ` (${after.LastUpdateStatusReasonCode})` : ''}`;
+          if (++failedUpdates >= this.maxFailedUpdates) throw new TargetError(functionName, `${lastReason}, ${failedUpdates} times`, false);
           continue;
         }
-        throw new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, false, { cause: err });
+        const served = after.Environment?.Variables ?? {};
+        if (Object.entries(wanted).every(([k, v]) => served[k] === v)) {
+          return { result: { functionName, ok: true, changed, ms: this.now() - t0 }, change: { functionName, before } };
+        }
+        // Somebody else's update landed right after Phasegate's: merge again over it.
+        lastReason = 'another update replaced the flags right after they were written';
       }
+    } catch (err) {
+      if (err instanceof TargetError || err instanceof EnvLimitError) throw err;
+      if (err instanceof QuotaDeadlineError) {
+        lastReason = 'the Lambda API quota did not allow the next call in time';
+        throw pendingError();
+      }
+      if (isTransient(err)) throw new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, true, { cause: err });
+      throw new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, false, { cause: err });
     }
-    throw new TargetError(functionName, `gave up after ${this.maxAttempts} attempts: ${errorName(lastError)}: ${errorMessage(lastError)}`, true, {
-      cause: lastError,
-    });
   }
 
-  /** Read the configuration, waiting while an update is in progress. */
-  private async readSettled(functionName: string): Promise<FunctionConfiguration> {
-    const deadline = Date.now() + this.settleTimeoutMs;
-    for (;;) {
-      const config = await this.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
-      if (config.LastUpdateStatus === 'Failed') {
-        throw new TargetError(functionName, `last update failed: ${config.LastUpdateStatusReason ?? 'no reason given'}`, false);
-      }
+  /** Poll GetFunction until the update is no longer InProgress; a pending {@link TargetError} at the deadline. */
+  private async untilSettled(functionName: string, priority: CallPriority, deadline: number, reason: () => string): Promise<FunctionConfiguration> {
+    for (let polls = 0; ; polls++) {
+      const wait = Math.min(this.pollMs * 2 ** Math.min(polls, 2), Math.max(0, deadline - this.now()));
+      if (this.now() + wait >= deadline && polls > 0) throw new TargetError(functionName, `not safe yet when the deadline came: ${reason()}`, true);
+      await this.sleep(wait);
+      const config = await this.getFunction(functionName, priority, deadline);
       if (config.LastUpdateStatus !== 'InProgress') return config;
-      if (Date.now() >= deadline) {
-        throw new TargetError(functionName, `update still in progress after ${this.settleTimeoutMs} ms`, true);
-      }
-      await this.sleep(this.pollMs);
     }
   }
 
   /** Put the variables a write changed back to what they were (removing those it added). */
-  private async revertTarget(change: TargetChange): Promise<void> {
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      if (attempt > 0) await this.sleep(backoffMs(attempt - 1, this.backoffBaseMs, 5_000));
+  private async revertTarget(change: TargetChange, deadline: number): Promise<void> {
+    for (let attempt = 0; this.now() < deadline; attempt++) {
       try {
-        const config = await this.readSettled(change.functionName);
+        let config = await this.getFunction(change.functionName, 'rollback', deadline);
+        if (config.LastUpdateStatus === 'InProgress') config = await this.untilSettled(change.functionName, 'rollback', deadline, () => 'in progress');
         const variables = restoreEnvironment(config.Environment?.Variables ?? {}, change.before);
-        await this.lambda.send(
-          new UpdateFunctionConfigurationCommand({
-            FunctionName: change.functionName,
-            Environment: { Variables: variables },
-            RevisionId: config.RevisionId,
-          }),
+        await this.scheduler.call(
+          'control-plane',
+          'rollback',
+          () => this.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: change.functionName, Environment: { Variables: variables }, RevisionId: config.RevisionId })),
+          { deadline },
         );
-        await this.readSettled(change.functionName);
-        return;
+        const after = await this.untilSettled(change.functionName, 'rollback', deadline, () => 'in progress');
+        if (after.LastUpdateStatus !== 'Failed') return;
       } catch (err) {
-        if (errorName(err) === 'ResourceConflictException' || isTransient(err)) continue;
+        const name = errorName(err);
+        if (name === 'PreconditionFailedException' || name === 'ResourceConflictException' || isTransient(err)) {
+          await this.sleep(backoffMs(attempt, this.backoffBaseMs, 2_000));
+          continue;
+        }
+        if (err instanceof TargetError || err instanceof QuotaDeadlineError) break;
         throw new Error(`${change.functionName}: ${errorMessage(err)}`, { cause: err });
       }
     }
-    throw new Error(`${change.functionName}: could not be put back after ${this.maxAttempts} attempts`);
+    throw new Error(`${change.functionName}: could not be put back before the deadline`);
   }
 }

@@ -1,6 +1,7 @@
 import { ENV, type PhasegateFunctionName } from '../core/contract';
 import { parseStepPayload, type StepPayload } from '../core/step-payload';
 import type { StepPorts } from '../core/steps';
+import { invocationDeadline, type RemainingTime } from './deadline';
 import { Logger, withLogging } from './logger';
 import { stepPortsFromEnv } from './step-ports';
 
@@ -9,8 +10,17 @@ import { stepPortsFromEnv } from './step-ports';
  * with the synth-time validator), one structured log line per invocation carrying the feature, stage, phase
  * and execution, and errors logged under the name Step Functions routes on.
  */
-export function stepHandler<R>(name: PhasegateFunctionName, step: (ports: StepPorts, payload: StepPayload) => Promise<R>): (event: unknown) => Promise<R> {
+export function stepHandler<R>(
+  name: PhasegateFunctionName,
+  step: (ports: StepPorts, payload: StepPayload) => Promise<R>,
+): (event: unknown, context?: RemainingTime) => Promise<R> {
   const ports = stepPortsFromEnv();
   const logger = new Logger(name, { keys: { stage: process.env[ENV.stage] } });
-  return withLogging(logger, (event: unknown) => step(ports, parseStepPayload(event)));
+  // One invocation at a time per execution environment: the deadline of the current one.
+  let deadline: Date | undefined;
+  const run = withLogging(logger, (event: unknown) => step(deadline ? { ...ports, deadline } : ports, parseStepPayload(event)));
+  return (event: unknown, context?: RemainingTime) => {
+    deadline = invocationDeadline(context);
+    return run(event);
+  };
 }

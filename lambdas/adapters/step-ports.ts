@@ -4,6 +4,7 @@ import type { StepPorts } from '../core/steps';
 import { CloudWatchAlarmReader } from './cloudwatch-alarm-reader';
 import { CloudWatchMetricsReader } from './cloudwatch-metrics-reader';
 import { discordNotifierFromEnv } from './discord-notifier';
+import { DynamoRollbackActivity } from './dynamo-rollback-activity';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { EmfMetricSink } from './emf-metric-sink';
 import { MeteredRolloutStore } from './metered-store';
@@ -32,7 +33,11 @@ export function stepPortsFromEnv(): StepPorts {
     ...(notifier ? { notifier } : {}),
     store,
     metricSink,
-    flags: new LambdaFlagWriter(undefined, { settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000 }),
+    // One scheduler per execution environment, as each function has on AWS; rollbacks mark the stage so applies yield.
+    flags: new LambdaFlagWriter(undefined, {
+      settleTimeoutMs: (Number.isFinite(timeout) ? timeout : 60) * 1000,
+      rollbackActivity: new DynamoRollbackActivity(requireEnv(ENV.tableName)),
+    }),
     alarms: new CloudWatchAlarmReader(),
     metrics: new CloudWatchMetricsReader(),
     clock: systemClock,

@@ -2,7 +2,14 @@ import { parseAlarmName } from './alarm-names';
 import { ALARM_STATE_CHANGE } from './contract';
 import { FlagWriteError } from './errors';
 import { findRollbackAlarm } from './gate-metrics';
-import { rollBack, rollBackSubFeature, type ExecutionSettlement, type RollbackPorts } from './operations';
+import {
+  ROLLBACK_CONTINUATION_KIND,
+  rollBack,
+  rollBackSubFeature,
+  type ExecutionSettlement,
+  type RollbackContinuationRequest,
+  type RollbackPorts,
+} from './rollback';
 import type { Actor } from './rollout-state';
 
 /**
@@ -29,7 +36,8 @@ export interface AlarmStateChangeEvent {
   readonly account: string;
   readonly time: string;
   readonly region: string;
-  readonly resources: readonly string[];
+  /** The alarm's ARN. Optional here: an event without it still rolls back (it is only recorded). */
+  readonly resources?: readonly string[];
   readonly detail: {
     readonly alarmName: string;
     readonly state: AlarmEventState;
@@ -68,6 +76,14 @@ export type AlarmRollbackOutcome =
     }
   | { readonly outcome: 'already-rolled-back'; readonly feature: string; readonly alarmName: string; readonly subFeature?: string }
   | {
+      readonly outcome: 'rollback-in-progress';
+      readonly feature: string;
+      readonly alarmName: string;
+      readonly subFeature?: string;
+      /** Targets not yet safe; a follow-up invocation continues with them. */
+      readonly pendingTargets: readonly { functionName: string; error: string }[];
+    }
+  | {
       readonly outcome: 'rollback-failed';
       readonly feature: string;
       readonly alarmName: string;
@@ -75,6 +91,21 @@ export type AlarmRollbackOutcome =
       readonly message: string;
       readonly failedTargets: readonly { functionName: string; error: string }[];
     };
+
+function inProgress(
+  feature: string,
+  alarmName: string,
+  targets: readonly { functionName: string; ok: boolean; error?: string }[],
+  subFeature?: string,
+): AlarmRollbackOutcome {
+  return {
+    outcome: 'rollback-in-progress',
+    feature,
+    alarmName,
+    ...(subFeature ? { subFeature } : {}),
+    pendingTargets: targets.filter((t) => !t.ok).map((t) => ({ functionName: t.functionName, error: t.error ?? 'unknown' })),
+  };
+}
 
 /** Read an EventBridge event as an alarm state change, or say why it is not one. */
 export function parseAlarmEvent(event: unknown): AlarmStateChangeEvent | { problem: string } {
@@ -107,6 +138,7 @@ export async function handleAlarmEvent(
   context: AlarmRollbackContext,
   event: unknown,
   receivedAt: Date = ports.clock.now(),
+  options: { readonly deadline?: Date } = {},
 ): Promise<AlarmRollbackOutcome> {
   const parsed = parseAlarmEvent(event);
   if ('problem' in parsed) return { outcome: 'ignored', reason: parsed.problem };
@@ -128,7 +160,7 @@ export async function handleAlarmEvent(
   }
   const trigger = {
     alarmName,
-    alarmArn: parsed.resources[0],
+    ...(Array.isArray(parsed.resources) && typeof parsed.resources[0] === 'string' ? { alarmArn: parsed.resources[0] } : {}),
     eventId: parsed.id,
     state: state.value,
     stateReason: state.reason,
@@ -140,8 +172,9 @@ export async function handleAlarmEvent(
 
   try {
     if (spec.subFeature) {
-      const out = await rollBackSubFeature(ports, { feature, subFeature: spec.subFeature, actor, reason, receivedAt, trigger });
+      const out = await rollBackSubFeature(ports, { feature, subFeature: spec.subFeature, actor, reason, receivedAt, trigger, ...options });
       if (out.status === 'ALREADY_OFF') return { outcome: 'already-rolled-back', feature, alarmName, subFeature: spec.subFeature };
+      if (out.status === 'IN_PROGRESS') return inProgress(feature, alarmName, out.targets, spec.subFeature);
       if (out.status === 'NOT_ACTIVE') return { outcome: 'ignored', alarmName, feature, reason: `${feature} is not rolling out (${rollout.status})` };
       return {
         outcome: 'sub-feature-rolled-back',
@@ -167,8 +200,19 @@ export async function handleAlarmEvent(
         reason: `the alarm watches phase(s) ${spec.phases.join(', ')}; ${feature} is in ${phase ?? 'no phase yet'}`,
       };
     }
-    const out = await rollBack(ports, { feature, actor, reason, receivedAt, trigger, knownState: rollout });
+    const out = await rollBack(ports, {
+      feature,
+      actor,
+      reason,
+      receivedAt,
+      trigger,
+      knownState: rollout,
+      // The alarm was checked against this phase: a rollback to the previous phase must never land on it.
+      ...(inFlight ? {} : { triggerPhaseIndex: rollout.phaseIndex }),
+      ...options,
+    });
     if (out.status === 'ALREADY_ROLLED_BACK') return { outcome: 'already-rolled-back', feature, alarmName };
+    if (out.status === 'IN_PROGRESS') return inProgress(feature, alarmName, out.targets);
     return {
       outcome: 'rolled-back',
       feature,
@@ -181,6 +225,78 @@ export async function handleAlarmEvent(
   } catch (err) {
     if (err instanceof FlagWriteError) {
       return { outcome: 'rollback-failed', feature, alarmName, ...(spec.subFeature ? { subFeature: spec.subFeature } : {}), message: err.message, failedTargets: err.failures };
+    }
+    throw err;
+  }
+}
+
+/** What one follow-up of a rollback did. */
+export type ContinuationOutcome =
+  | { readonly outcome: 'continued'; readonly feature: string; readonly subFeature?: string; readonly status: string; readonly attempt: number }
+  | { readonly outcome: 'ignored'; readonly reason: string }
+  | {
+      readonly outcome: 'rollback-failed';
+      readonly feature: string;
+      readonly subFeature?: string;
+      readonly message: string;
+      readonly failedTargets: readonly { functionName: string; error: string }[];
+    };
+
+/** Read an event as a rollback follow-up, or say why it is not one. */
+export function parseContinuation(event: unknown): RollbackContinuationRequest | { problem: string } {
+  const e = event as Partial<RollbackContinuationRequest> | null | undefined;
+  if (!e || typeof e !== 'object' || e.kind !== ROLLBACK_CONTINUATION_KIND) return { problem: 'not a rollback follow-up' };
+  const problems: string[] = [];
+  if (typeof e.feature !== 'string' || !e.feature) problems.push('feature: expected a feature id');
+  if (typeof e.executionId !== 'string' || !e.executionId) problems.push('executionId: expected an execution ARN');
+  if (typeof e.attempt !== 'number' || !Number.isInteger(e.attempt) || e.attempt < 1) problems.push('attempt: expected an integer >= 1');
+  if (typeof e.receivedAt !== 'string' || !Number.isFinite(Date.parse(e.receivedAt))) problems.push('receivedAt: expected an ISO 8601 time');
+  if (typeof e.reason !== 'string') problems.push('reason: expected a string');
+  if (!e.actor || typeof e.actor !== 'object' || typeof (e.actor as { id?: unknown }).id !== 'string') problems.push('actor: expected { id, via }');
+  if (e.subFeature !== undefined && typeof e.subFeature !== 'string') problems.push('subFeature: expected a string');
+  if (problems.length > 0) return { problem: `rollback follow-up is malformed: ${problems.join('; ')}` };
+  return e as RollbackContinuationRequest;
+}
+
+/**
+ * Continue a rollback that an earlier invocation could not finish before its deadline: the same rollback (or
+ * sub-feature rollback) of the same execution, counting time-to-safe from the original trigger. A follow-up for a
+ * rollout that has moved on (a newer execution) changes nothing.
+ */
+export async function handleContinuation(
+  ports: RollbackPorts,
+  request: RollbackContinuationRequest,
+  options: { readonly deadline?: Date } = {},
+): Promise<ContinuationOutcome> {
+  const state = await ports.store.getState(request.feature);
+  if (!state || state.executionId !== request.executionId) {
+    return { outcome: 'ignored', reason: `${request.feature} is no longer rolled out by ${request.executionId}` };
+  }
+  const common = {
+    feature: request.feature,
+    actor: request.actor,
+    reason: request.reason,
+    receivedAt: new Date(request.receivedAt),
+    attempt: request.attempt,
+    ...(request.trigger ? { trigger: request.trigger } : {}),
+    ...options,
+  };
+  try {
+    if (request.subFeature) {
+      const out = await rollBackSubFeature(ports, { ...common, subFeature: request.subFeature, executionId: request.executionId });
+      return { outcome: 'continued', feature: request.feature, subFeature: request.subFeature, status: out.status, attempt: request.attempt };
+    }
+    const out = await rollBack(ports, { ...common, executionId: request.executionId, endsExecution: true, knownState: state });
+    return { outcome: 'continued', feature: request.feature, status: out.status, attempt: request.attempt };
+  } catch (err) {
+    if (err instanceof FlagWriteError) {
+      return {
+        outcome: 'rollback-failed',
+        feature: request.feature,
+        ...(request.subFeature ? { subFeature: request.subFeature } : {}),
+        message: err.message,
+        failedTargets: err.failures,
+      };
     }
     throw err;
   }

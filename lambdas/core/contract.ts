@@ -40,6 +40,11 @@ export const ENV = {
   discordPublicKey: 'DISCORD_PUBLIC_KEY',
   /** Name of the SSM SecureString parameter holding the Discord bot token. */
   discordBotTokenParameter: 'PHASEGATE_DISCORD_BOT_TOKEN_PARAMETER',
+  /**
+   * Name of the stage's rollback worker (the alarm-rollback function): rollbacks that run out of time in another
+   * function (Discord) hand their remaining work to it.
+   */
+  rollbackWorker: 'PHASEGATE_ROLLBACK_WORKER',
   /** Discord API base URL; tests point it at a local server. */
   discordApiBaseUrl: 'PHASEGATE_DISCORD_API_BASE_URL',
   /** The Discord application id (for follow-up webhooks and command registration). */
@@ -89,6 +94,11 @@ export const ERROR_NAMES = {
   flagWrite: 'PhasegateFlagWriteError',
   /** The gate decided the phase must roll back. */
   gateRollback: 'PhasegateGateRollback',
+  /**
+   * A rollback reached its invocation's deadline with targets not yet safe; its progress is recorded and the state
+   * machine retries the step, which continues where it stopped.
+   */
+  rollbackIncomplete: 'PhasegateRollbackIncomplete',
 } as const;
 
 /** Single-table key layout. Every item of a feature shares the partition key `FEATURE#<feature>`. */
@@ -105,6 +115,10 @@ export const KEYS = {
   /** Where the Discord approval request of one execution's phase was posted (channel and message id). */
   discordMessage: (executionId: string, phaseIndex: number): string =>
     `DISCORD#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
+  /** The stage-wide control partition (items that belong to no one feature). */
+  control: 'CONTROL',
+  /** In {@link KEYS.control}: a rollback is writing flags; applies yield the Lambda API quota until `activeUntil`. */
+  rollbackActive: 'ROLLBACK_ACTIVE',
 } as const;
 
 /**

@@ -63,6 +63,16 @@ export class EnvLimitError extends PhasegateError {
   }
 }
 
+/**
+ * A rollback ran out of time with targets not yet safe (in progress, throttled). Its progress is recorded; the state
+ * machine retries the `Roll back` step, which continues where it stopped.
+ */
+export class RollbackIncompleteError extends PhasegateError {
+  constructor(message: string) {
+    super(ERROR_NAMES.rollbackIncomplete, message);
+  }
+}
+
 /** Writing flags failed on at least one target; the targets already changed were put back. */
 export class FlagWriteError extends PhasegateError {
   constructor(

@@ -1,7 +1,5 @@
 import { authorize } from './authorize';
-import { ApprovalRejectedError, ConflictError, FlagWriteError, RefusedError } from './errors';
-import { METRICS } from './contract';
-import { safeFlagValues, subFeatureOffValues } from './flags';
+import { ApprovalRejectedError, ConflictError, RefusedError } from './errors';
 import type { PhasegateRole } from './plan/schema';
 import {
   notifySafely,
@@ -9,9 +7,6 @@ import {
   type ApprovalDecision,
   type ApprovalRecord,
   type Clock,
-  type ExecutionStopper,
-  type FlagWriter,
-  type MetricSink,
   type Notifier,
   type RolloutStore,
   type TaskTokens,
@@ -19,12 +14,9 @@ import {
 import {
   approvalGranted,
   isTerminal,
-  rollbackFinished,
-  rollbackStarted,
   rolloutPaused,
   rolloutResumed,
   refusalEvent,
-  subFeatureRolledBack,
   type Actor,
   type RolloutState,
 } from './rollout-state';
@@ -225,310 +217,22 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
   return { feature: req.feature, phase: req.phase, decision: req.decision, approval: { ...approval, settled: true } };
 }
 
-/** What {@link rollBack} needs. */
-export interface RollbackPorts {
-  readonly store: RolloutStore;
-  readonly flags: FlagWriter;
-  readonly clock: Clock;
-  readonly notifier?: Notifier;
-  /** Fails a pending approval's task token, so the execution leaves its wait. @default - not settled */
-  readonly tokens?: TaskTokens;
-  /** Stops the execution when no approval token can end it. @default - not stopped */
-  readonly stopper?: ExecutionStopper;
-  /** Where time-to-safe is published (EMF). @default - not published */
-  readonly metricSink?: MetricSink;
-}
-
-/** How a rollback from outside the state machine ended the rollout's execution. */
-export type ExecutionSettlement = 'token-failed' | 'stopped' | 'left-running';
-
-/** The outcome of a rollback. */
-export interface RollbackOutcome {
-  readonly feature: string;
-  readonly status: 'ROLLED_BACK' | 'ALREADY_ROLLED_BACK';
-  readonly safeFlags: Readonly<Record<string, string>>;
-  readonly targets: readonly { functionName: string; ok: boolean; ms: number; error?: string }[];
-  /** Milliseconds spent writing the flags (every target read, updated and seen Successful). */
-  readonly ms: number;
-  /** Milliseconds from `receivedAt` (the trigger) until every target served the safe flags. */
-  readonly timeToSafeMs?: number;
-  /** What happened to the execution, for a rollback from outside the state machine. */
-  readonly execution?: ExecutionSettlement;
-}
-
-/** What started a rollback from outside the state machine: a person, or an alarm. */
-export interface RollbackInput {
-  readonly feature: string;
-  readonly actor: Actor;
-  readonly reason: string;
-  /** Set by the state machine's own `Roll back` step: only that execution's rollout is rolled back, and it is not stopped. */
-  readonly executionId?: string;
-  /** When the trigger arrived (the alarm event was received): time-to-safe counts from here. @default - now */
-  readonly receivedAt?: Date;
-  /** Facts about the trigger for the audit trail (the alarm, its reason). */
-  readonly trigger?: Record<string, unknown>;
-  /**
-   * The state the caller just read, to save a read on the path to safety. Only a starting point: the conditional
-   * write still fails (and is retried with a fresh read) if the state moved on since.
-   */
-  readonly knownState?: RolloutState;
-}
-
-/** The error an execution ends with when a rollback from outside took its rollout (the state machine's `Rolled back`). */
-export const ROLLED_BACK_ERROR = 'PhasegateRolledBack';
-
-const TIME_TO_SAFE_DIMENSIONS = (state: RolloutState): Record<string, string> => ({
-  [METRICS.dimensions.feature]: state.feature,
-  [METRICS.dimensions.stage]: state.stage,
-});
-
-/**
- * Put every target of the feature back into the safe state, in parallel, and record it. Wins every race: it
- * re-reads and retries its transition until it lands, and an approval decided at the same moment loses (its
- * transition is conditional on the version the rollback already changed). A rollback from outside the state
- * machine (an alarm, a person) then ends the execution: it fails the pending approval's task token, or stops the
- * execution. A target that cannot be written marks the feature ROLLBACK_FAILED, notifies loudly and throws a
- * {@link FlagWriteError} naming it. A feature already rolled back is left as it is (duplicates change nothing).
- */
-export async function rollBack(ports: RollbackPorts, input: RollbackInput): Promise<RollbackOutcome> {
-  const { store, flags, clock } = ports;
-  const receivedAt = input.receivedAt ?? clock.now();
-  let state: RolloutState | undefined;
-  for (let attempt = 0; ; attempt++) {
-    state = attempt === 0 && input.knownState?.feature === input.feature ? input.knownState : await store.getState(input.feature);
-    if (!state) throw new RefusedError('NOT_FOUND', `feature "${input.feature}" has no rollout`);
-    if (input.executionId !== undefined && state.executionId !== input.executionId) {
-      throw new RefusedError('STALE', `execution ${input.executionId} no longer owns ${input.feature}`);
-    }
-    if (state.status === 'ROLLED_BACK') {
-      return { feature: input.feature, status: 'ALREADY_ROLLED_BACK', safeFlags: state.safeFlags ?? {}, targets: [], ms: 0 };
-    }
-    const safe = state.safeFlags ?? safeFlagValues(state.plan, Math.max(state.phaseIndex, 0), { subFeaturesOff: state.subFeaturesOff });
-    const t = rollbackStarted(state, clock.now().toISOString(), input.actor, input.reason, safe);
-    if (!t) break; // already ROLLING_BACK: finish that rollback.
-    try {
-      // Race prevented: an approval (or a phase step) writing version N+1 at the same moment. One lands; the loser
-      // re-reads. If the approval landed, this rollback still goes on from its new version; if the rollback landed,
-      // the approval's transition fails and decide reports that a rollback is under way.
-      await store.saveTransition(state, t);
-      state = t.next;
-      break;
-    } catch (err) {
-      if (!(err instanceof ConflictError) || attempt >= 9) throw err;
-    }
-  }
-
-  const safeFlags = state.safeFlags ?? safeFlagValues(state.plan, Math.max(state.phaseIndex, 0), { subFeaturesOff: state.subFeaturesOff });
-  const report = await flags.forceAll(state.plan.targets, safeFlags);
-  const safeAt = clock.now();
-  const timeToSafeMs = Math.max(0, safeAt.getTime() - receivedAt.getTime());
-  const failed = report.results.filter((r) => !r.ok);
-  const detail = {
-    targets: report.results.map((r) => ({ functionName: r.functionName, ok: r.ok, ms: r.ms, error: r.error })),
-    ms: report.ms,
-    ...(failed.length === 0 ? { timeToSafeMs } : {}),
-    ...(input.trigger ? { trigger: input.trigger } : {}),
-  };
-  const finished = rollbackFinished(
-    state,
-    safeAt.toISOString(),
-    failed.length === 0 ? { ok: true, detail } : { ok: false, failedTargets: failed.map((f) => f.functionName), detail },
-  );
-  let recorded = false;
-  if (finished) {
-    try {
-      await store.saveTransition(state, finished);
-      recorded = true;
-    } catch (err) {
-      // Race: a duplicate delivery finished the same rollback first. Its record stands; these writes were the same.
-      if (!(err instanceof ConflictError)) throw err;
-      const now = await store.getState(input.feature);
-      if (now?.status !== 'ROLLED_BACK' && now?.status !== 'ROLLBACK_FAILED') throw err;
-    }
-  }
-  if (recorded) {
-    if (failed.length === 0) {
-      ports.metricSink?.put({ name: METRICS.timeToSafeMs, value: timeToSafeMs, unit: 'Milliseconds', dimensions: TIME_TO_SAFE_DIMENSIONS(state), at: safeAt });
-    }
-    await notifySafely(
-      ports.notifier,
-      failed.length === 0
-        ? { kind: 'rolled-back', feature: input.feature, stage: state.stage, executionId: state.executionId, reason: input.reason, by: input.actor, targets: detail.targets }
-        : {
-            kind: 'rollback-failed',
-            feature: input.feature,
-            stage: state.stage,
-            executionId: state.executionId,
-            reason: input.reason,
-            failedTargets: failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
-          },
-    );
-  }
-  const execution = input.executionId === undefined && recorded ? await endExecution(ports, state, input) : undefined;
-  if (finished && !recorded) {
-    // A concurrent delivery of the same trigger recorded this rollback (and told people): this one only helped.
-    return { feature: input.feature, status: 'ALREADY_ROLLED_BACK', safeFlags, targets: detail.targets, ms: report.ms };
-  }
-  if (failed.length > 0) {
-    throw new FlagWriteError(
-      `ROLLBACK FAILED for ${input.feature}: ${failed.map((f) => `${f.functionName} (${f.error})`).join(', ')} still serve the old flags`,
-      failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
-    );
-  }
-  return {
-    feature: input.feature,
-    status: 'ROLLED_BACK',
-    safeFlags,
-    targets: detail.targets,
-    ms: report.ms,
-    timeToSafeMs,
-    ...(execution ? { execution } : {}),
-  };
-}
-
-const GONE_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
-
-/**
- * End the execution of a rollout that was rolled back from outside it. A pending approval is claimed for the
- * rollback (so no later click can decide it) and its task token failed: the execution then runs its own `Roll back`
- * step, finds the work done, and ends `Rolled back`. Otherwise (baking, holding, or a token already used) the
- * execution is stopped. A step still running when it stops finds the rollout rolled back and changes nothing.
- */
-async function endExecution(ports: RollbackPorts, state: RolloutState, input: RollbackInput): Promise<ExecutionSettlement> {
-  const { store, tokens, stopper, clock } = ports;
-  const cause = `rolled back by ${input.actor.name ?? input.actor.id}: ${input.reason}`;
-  if (tokens && state.phaseIndex >= 0) {
-    let approval = await store.getApproval(state.feature, state.executionId, state.phaseIndex);
-    if (approval?.status === 'PENDING') {
-      try {
-        approval = await store.claimApproval({
-          feature: state.feature,
-          executionId: state.executionId,
-          phaseIndex: state.phaseIndex,
-          decision: 'reject',
-          actor: input.actor,
-          note: `rollback: ${input.reason}`,
-          at: clock.now().toISOString(),
-        });
-      } catch (err) {
-        if (!(err instanceof RefusedError)) throw err;
-        approval = await store.getApproval(state.feature, state.executionId, state.phaseIndex);
-      }
-    }
-    // Unsettled: pending until just now, or decided by a person whose decision lost to this rollback.
-    if (approval && !approval.settled) {
-      try {
-        await tokens.fail(approval.taskToken, ROLLED_BACK_ERROR, cause);
-        await store.markApprovalSettled(state.feature, state.executionId, state.phaseIndex);
-        return 'token-failed';
-      } catch (err) {
-        if (!GONE_TOKEN_ERRORS.has((err as { name?: string }).name ?? '')) throw err;
-      }
-    }
-  }
-  if (stopper) {
-    await stopper.stop(state.executionId, ROLLED_BACK_ERROR, cause);
-    return 'stopped';
-  }
-  return 'left-running';
-}
-
-/** The outcome of {@link rollBackSubFeature}. */
-export interface SubFeatureRollbackOutcome {
-  readonly feature: string;
-  readonly subFeature: string;
-  readonly status: 'ROLLED_BACK' | 'ALREADY_OFF' | 'NOT_ACTIVE';
-  readonly flags: Readonly<Record<string, string>>;
-  readonly targets: readonly { functionName: string; ok: boolean; ms: number; error?: string }[];
-  readonly timeToSafeMs?: number;
-}
-
-/**
- * Roll back one sub-feature only (its LLM daily cost passed the hard limit): record it as off with a conditional
- * write (so every later phase keeps it off), then write its flags off on every target in parallel. The rest of the
- * feature, and the execution, go on where they are. A target that cannot be written is announced loudly, audited,
- * and thrown as a {@link FlagWriteError}; the sub-feature stays recorded as off, so the next phase writes it off again.
- */
-export async function rollBackSubFeature(
-  ports: RollbackPorts,
-  input: { feature: string; subFeature: string; actor: Actor; reason: string; receivedAt?: Date; trigger?: Record<string, unknown> },
-): Promise<SubFeatureRollbackOutcome> {
-  const { store, flags, clock } = ports;
-  const receivedAt = input.receivedAt ?? clock.now();
-  let state: RolloutState | undefined;
-  for (let attempt = 0; ; attempt++) {
-    state = await store.getState(input.feature);
-    if (!state) throw new RefusedError('NOT_FOUND', `feature "${input.feature}" has no rollout`);
-    const off = subFeatureOffValues(state.plan, input.subFeature);
-    if (state.status !== 'RUNNING' && state.status !== 'AWAITING_APPROVAL') {
-      return { feature: input.feature, subFeature: input.subFeature, status: 'NOT_ACTIVE', flags: off, targets: [] };
-    }
-    const t = subFeatureRolledBack(state, input.subFeature, clock.now().toISOString(), input.actor, input.reason, input.trigger ? { trigger: input.trigger } : undefined);
-    if (!t) return { feature: input.feature, subFeature: input.subFeature, status: 'ALREADY_OFF', flags: off, targets: [] };
-    try {
-      // Race prevented: a phase step or an approval writing the same version. Recording the sub-feature as off first
-      // means any apply that reads the state from now on leaves it off (and one already writing re-checks after).
-      await store.saveTransition(state, t);
-      state = t.next;
-      break;
-    } catch (err) {
-      if (!(err instanceof ConflictError) || attempt >= 9) throw err;
-    }
-  }
-  const off = subFeatureOffValues(state.plan, input.subFeature);
-  const report = await flags.forceAll(state.plan.targets, off);
-  const safeAt = clock.now();
-  const timeToSafeMs = Math.max(0, safeAt.getTime() - receivedAt.getTime());
-  const targets = report.results.map((r) => ({ functionName: r.functionName, ok: r.ok, ms: r.ms, error: r.error }));
-  const failed = report.results.filter((r) => !r.ok);
-  const phase = state.plan.phases[state.phaseIndex]?.name ?? null;
-  await store.appendAudit({
-    feature: state.feature,
-    at: safeAt.toISOString(),
-    actor: input.actor,
-    action: failed.length === 0 ? 'sub-feature-rolled-back' : 'rollback-failed',
-    executionId: state.executionId,
-    fromPhase: phase,
-    toPhase: phase,
-    message:
-      failed.length === 0
-        ? `sub-feature ${input.subFeature} is off on every target (${timeToSafeMs} ms after the trigger)`
-        : `ROLLBACK FAILED for sub-feature ${input.subFeature} of ${state.feature}: could not write ${failed.map((f) => f.functionName).join(', ')}`,
-    detail: { subFeature: input.subFeature, targets, ...(failed.length === 0 ? { timeToSafeMs } : {}) },
-  });
-  if (failed.length > 0) {
-    await notifySafely(ports.notifier, {
-      kind: 'rollback-failed',
-      feature: state.feature,
-      stage: state.stage,
-      executionId: state.executionId,
-      reason: `sub-feature ${input.subFeature}: ${input.reason}`,
-      failedTargets: failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
-    });
-    throw new FlagWriteError(
-      `ROLLBACK FAILED for sub-feature ${input.subFeature} of ${input.feature}: ${failed.map((f) => `${f.functionName} (${f.error})`).join(', ')} still serve it`,
-      failed.map((f) => ({ functionName: f.functionName, error: f.error ?? 'unknown' })),
-    );
-  }
-  ports.metricSink?.put({
-    name: METRICS.timeToSafeMs,
-    value: timeToSafeMs,
-    unit: 'Milliseconds',
-    dimensions: { ...TIME_TO_SAFE_DIMENSIONS(state), [METRICS.dimensions.subFeature]: input.subFeature },
-    at: safeAt,
-  });
-  await notifySafely(ports.notifier, {
-    kind: 'rolled-back',
-    feature: state.feature,
-    stage: state.stage,
-    executionId: state.executionId,
-    reason: `${input.reason} (only sub-feature ${input.subFeature}; the rest of ${state.feature} stays in phase ${phase ?? '(starting)'})`,
-    by: input.actor,
-    targets,
-    subFeature: input.subFeature,
-  });
-  return { feature: input.feature, subFeature: input.subFeature, status: 'ROLLED_BACK', flags: off, targets, timeToSafeMs };
-}
+export {
+  absentIsSafe,
+  MAX_ROLLBACK_CONTINUATIONS,
+  ROLLBACK_CONTINUATION_KIND,
+  ROLLED_BACK_ERROR,
+  rollBack,
+  rollBackSubFeature,
+  type ExecutionSettlement,
+  type RollbackContinuation,
+  type RollbackContinuationRequest,
+  type RollbackInput,
+  type RollbackOutcome,
+  type RollbackPorts,
+  type RollbackTargetResult,
+  type SubFeatureRollbackOutcome,
+} from './rollback';
 
 /** What {@link pauseRollout} and {@link resumeRollout} need. */
 export interface ControlPorts {

@@ -73,6 +73,30 @@ export interface TargetWriteResult {
   readonly ms: number;
   /** Whether the target was put back after another target failed. */
   readonly reverted?: boolean;
+  /**
+   * Not ok, but not final either: the deadline came while the target was still being updated, throttled or raced
+   * (the error says why). A later attempt may finish it. Unset or false on a failure no retry fixes.
+   */
+  readonly pending?: boolean;
+}
+
+/** Options of a flag write. */
+export interface FlagWriteOptions {
+  /**
+   * Stop here: a target not done by then is reported pending (rollback) or the write fails as transient (apply),
+   * never waited on past it. Taken from the invocation's remaining time, so the outcome is recorded before the
+   * function can time out. @default - the writer's own limit
+   */
+  readonly deadline?: Date;
+}
+
+/** Options of a best-effort write of safe values. */
+export interface ForceWriteOptions extends FlagWriteOptions {
+  /**
+   * Variables that are not added to a target that lacks them: an absent flag variable reads as off, so when the
+   * value being written is the off value, absent is already safe.
+   */
+  readonly absentIsSafe?: readonly string[];
 }
 
 /** The outcome of writing flags to every target. */
@@ -87,12 +111,13 @@ export interface FlagWriter {
    * Write `values` to every target in parallel. All-or-nothing: if a target fails, the targets already changed
    * are put back and the call throws (`FlagWriteError`, or `TransientError` after retries ran out).
    */
-  applyAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport>;
+  applyAll(targets: readonly string[], values: Readonly<Record<string, string>>, options?: FlagWriteOptions): Promise<FlagWriteReport>;
   /**
    * Write `values` to every target in parallel, best effort: a failing target does not stop or undo the
-   * others. Used by rollback, where every target that can be made safe must be.
+   * others. Used by rollback, where every target that can be made safe must be; has priority over applies for the
+   * account's Lambda API quota.
    */
-  forceAll(targets: readonly string[], values: Readonly<Record<string, string>>): Promise<FlagWriteReport>;
+  forceAll(targets: readonly string[], values: Readonly<Record<string, string>>, options?: ForceWriteOptions): Promise<FlagWriteReport>;
 }
 
 /** Reads CloudWatch alarm states. */
@@ -174,6 +199,24 @@ export type RolloutNotification =
       readonly targets: readonly { functionName: string; ok: boolean; ms: number }[];
       /** Set when only one sub-feature was rolled back. */
       readonly subFeature?: string;
+      /** Trigger -> every target safe, in ms. */
+      readonly timeToSafeMs?: number;
+    }
+  | {
+      readonly kind: 'rollback-in-progress';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly reason: string;
+      readonly by: Actor;
+      /** Targets already safe. */
+      readonly safeTargets: readonly string[];
+      /** Targets not safe yet, and why. */
+      readonly pendingTargets: readonly { functionName: string; error: string }[];
+      /** Set when only one sub-feature is being rolled back. */
+      readonly subFeature?: string;
+      /** Since the trigger, in ms. */
+      readonly elapsedMs: number;
     }
   | {
       readonly kind: 'rollback-failed';
@@ -182,6 +225,10 @@ export type RolloutNotification =
       readonly executionId: string;
       readonly reason: string;
       readonly failedTargets: readonly { functionName: string; error: string }[];
+      /** Targets that are safe. */
+      readonly safeTargets?: readonly string[];
+      /** Set when only one sub-feature was being rolled back. */
+      readonly subFeature?: string;
     }
   | {
       readonly kind: 'paused' | 'resumed';

@@ -54,6 +54,7 @@ export type AuditAction =
   | 'rollout-completed'
   | 'rollback-started'
   | 'rolled-back'
+  | 'rollback-in-progress'
   | 'rollback-failed'
   | 'sub-feature-rolled-back'
   | 'paused'
@@ -111,6 +112,8 @@ export interface RolloutState {
   readonly reason?: string;
   /** Set while a person has paused the rollout: gates hold and approvals wait until it is resumed. */
   readonly paused?: { readonly by: Actor; readonly at: string; readonly reason?: string };
+  /** Set while a rollback that ran out of time continues in a follow-up: which targets are safe, which not yet and why. */
+  readonly rollbackProgress?: RollbackProgress;
   /** The flag values a rollback writes: recorded so a step racing the rollback can restore them. */
   readonly safeFlags?: Readonly<Record<string, string>>;
   /** When the current phase's flags were on every target: the gate's bake window starts here. */
@@ -341,24 +344,53 @@ export function rollbackStarted(
   );
 }
 
-/** The rollback finished: every target safe, or at least one could not be written. */
+/**
+ * The rollback finished: every target safe, or at least one not. From ROLLING_BACK, and from ROLLBACK_FAILED when a
+ * later attempt made every target safe after all (the recorded status follows the targets).
+ */
 export function rollbackFinished(
   state: RolloutState,
   at: string,
   outcome: { ok: true; detail: Record<string, unknown> } | { ok: false; failedTargets: readonly string[]; detail: Record<string, unknown> },
 ): Transition | null {
-  if (state.status !== 'ROLLING_BACK') return null;
+  if (state.status !== 'ROLLING_BACK' && state.status !== 'ROLLBACK_FAILED') return null;
   return outcome.ok
-    ? advance(state, { status: 'ROLLED_BACK' }, at, SYSTEM_ACTOR, 'rolled-back', `${state.feature} rolled back: every target is in the safe state`, outcome.detail)
+    ? advance(state, { status: 'ROLLED_BACK', rollbackProgress: undefined }, at, SYSTEM_ACTOR, 'rolled-back', `${state.feature} rolled back: every target is in the safe state`, outcome.detail)
     : advance(
         state,
-        { status: 'ROLLBACK_FAILED' },
+        { status: 'ROLLBACK_FAILED', rollbackProgress: undefined },
         at,
         SYSTEM_ACTOR,
         'rollback-failed',
-        `ROLLBACK FAILED for ${state.feature}: could not write ${outcome.failedTargets.join(', ')}`,
+        `ROLLBACK FAILED for ${state.feature}: could not make safe ${outcome.failedTargets.join(', ')}`,
         outcome.detail,
       );
+}
+
+/** Where a rollback that ran out of time stands: recorded before its follow-up takes over. */
+export interface RollbackProgress {
+  /** The attempt that recorded it (0: the first). */
+  readonly attempt: number;
+  /** Since the trigger. */
+  readonly elapsedMs: number;
+  readonly safeTargets: readonly string[];
+  readonly pendingTargets: readonly { readonly functionName: string; readonly error: string }[];
+}
+
+/** A rollback reached its deadline with targets not yet safe; it stays ROLLING_BACK and a follow-up continues. */
+export function rollbackProgressed(state: RolloutState, at: string, progress: RollbackProgress): Transition | null {
+  if (state.status !== 'ROLLING_BACK') return null;
+  return advance(
+    state,
+    { rollbackProgress: progress },
+    at,
+    SYSTEM_ACTOR,
+    'rollback-in-progress',
+    `rollback of ${state.feature} still in progress: ${progress.safeTargets.length} target(s) safe, not yet ${progress.pendingTargets
+      .map((p) => `${p.functionName} (${p.error})`)
+      .join(', ')}`,
+    { ...progress },
+  );
 }
 
 /**

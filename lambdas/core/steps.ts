@@ -1,4 +1,4 @@
-import { StaleExecutionError, TransientError } from './errors';
+import { RollbackIncompleteError, StaleExecutionError, TransientError } from './errors';
 import { phaseFlagValues, subFeatureOffValues } from './flags';
 import { phaseGateMetrics, type GateMetric } from './gate-metrics';
 import { observeGateMetrics } from './gate-observations';
@@ -40,6 +40,11 @@ export interface StepPorts {
   readonly metrics?: MetricsReader;
   /** Publishes Phasegate's own metrics (time-to-safe of a rollback). @default - none */
   readonly metricSink?: MetricSink;
+  /**
+   * When this invocation must have recorded its outcome (the Lambda's remaining time less a margin): flag writes stop
+   * here rather than be killed by the timeout. @default - the flag writer's own limit
+   */
+  readonly deadline?: Date;
 }
 
 const now = (ports: { clock: Clock }): string => ports.clock.now().toISOString();
@@ -90,19 +95,20 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
     });
   }
   const values = phaseFlagValues(state.plan, phaseIndex, { subFeaturesOff: state.subFeaturesOff });
-  const report = await ports.flags.applyAll(state.plan.targets, values);
+  const deadline = ports.deadline ? { deadline: ports.deadline } : {};
+  const report = await ports.flags.applyAll(state.plan.targets, values, deadline);
 
   const after = await ports.store.getState(feature);
   try {
     state = assertOwnedBy(after, feature, p.executionId);
   } catch (err) {
-    if (after?.safeFlags && after.executionId === p.executionId) await ports.flags.forceAll(after.plan.targets, after.safeFlags);
+    if (after?.safeFlags && after.executionId === p.executionId) await ports.flags.forceAll(after.plan.targets, after.safeFlags, deadline);
     throw err;
   }
   // A sub-feature rolled back while these flags were being written (its cost alarm) must not be turned back on.
   for (const id of state.subFeaturesOff ?? []) {
     const off = subFeatureOffValues(state.plan, id);
-    if (Object.entries(off).some(([name, value]) => values[name] !== value)) await ports.flags.forceAll(state.plan.targets, off);
+    if (Object.entries(off).some(([name, value]) => values[name] !== value)) await ports.flags.forceAll(state.plan.targets, off, deadline);
   }
   const applied = phaseApplied(state, phaseIndex, now(ports), {
     flags: values,
@@ -344,11 +350,35 @@ export function describeFailure(context: Record<string, unknown> | undefined): s
   return 'rollback requested by the state machine';
 }
 
-/** `Roll back`: put every target back in the safe state. A rollout owned by another execution is left alone. */
+/**
+ * `Roll back`: put every target back in the safe state. A rollout owned by another execution is left alone. When the
+ * invocation's deadline comes with targets not yet safe, the progress is recorded (and announced the first time) and
+ * the step fails with {@link RollbackIncompleteError}: the state machine retries it and the retry continues where this
+ * one stopped, until every target is safe or, after the last follow-up, ROLLBACK_FAILED names each target.
+ */
 export async function rollbackStep(ports: StepPorts, p: StepPayload): Promise<RollbackOutcome | { skipped: string }> {
   const state: RolloutState | undefined = await ports.store.getState(p.plan.feature);
   if (!state || state.executionId !== p.executionId) {
     return { skipped: `execution ${p.executionId} does not own ${p.plan.feature}; nothing rolled back` };
   }
-  return rollBack(ports, { feature: p.plan.feature, actor: SYSTEM_ACTOR, reason: describeFailure(p.context), executionId: p.executionId });
+  const progress = state.status === 'ROLLING_BACK' || state.status === 'ROLLBACK_FAILED' ? state.rollbackProgress : undefined;
+  return rollBack(
+    {
+      ...ports,
+      continuation: {
+        continueRollback: async (request) => {
+          throw new RollbackIncompleteError(`rollback of ${request.feature} not finished by this invocation's deadline; the state machine retries it (follow-up ${request.attempt})`);
+        },
+      },
+    },
+    {
+      feature: p.plan.feature,
+      actor: SYSTEM_ACTOR,
+      reason: progress && state.reason ? state.reason : describeFailure(p.context),
+      executionId: p.executionId,
+      knownState: state,
+      ...(progress ? { attempt: progress.attempt + 1, receivedAt: new Date(Date.parse(state.updatedAt) - progress.elapsedMs) } : {}),
+      ...(ports.deadline ? { deadline: ports.deadline } : {}),
+    },
+  );
 }

@@ -120,7 +120,7 @@ describe('the alarm-rollback handler: a rollback alarm goes to ALARM', () => {
     // Each target was polled until LastUpdateStatus Successful (one InProgress read after the update).
     for (const t of r.plan.targets) {
       const calls = aws.lambda.calls.filter((c) => c.functionName === t).map((c) => c.command);
-      expect(calls.slice(-3)).toEqual(['UpdateFunctionConfiguration', 'GetFunctionConfiguration', 'GetFunctionConfiguration']);
+      expect(calls.slice(-3)).toEqual(['UpdateFunctionConfiguration', 'GetFunction', 'GetFunction']);
     }
   });
 

@@ -8,6 +8,7 @@ import { LambdaFlagWriter } from '../../lambdas/adapters/lambda-flag-writer';
 import { SfnTaskTokens } from '../../lambdas/adapters/sfn-task-tokens';
 import type { Clock } from '../../lambdas/core/ports';
 import type { StepPorts } from '../../lambdas/core/steps';
+import { virtualTime, type VirtualTime } from './virtual-time';
 
 /** A clock tests move by hand; like a real clock it never reads the same instant twice (1 ms per read). */
 export class ManualClock implements Clock {
@@ -28,6 +29,8 @@ export interface LocalAws {
   readonly cloudwatch: FakeCloudWatch;
   readonly sfn: FakeStepFunctions;
   readonly clock: ManualClock;
+  /** The time of the Lambda fake and the flag writer. */
+  readonly time: VirtualTime;
   readonly ports: StepPorts & { tokens: SfnTaskTokens };
   stop(): Promise<void>;
 }
@@ -39,14 +42,16 @@ export async function startLocalAws(options: { lambda?: FakeLambdaOptions } = {}
   const dynamo = await startLocalDynamo();
   const tableName = `phasegate-test-${++tables}`;
   await createStateTable(dynamo.endpoint, tableName);
-  const lambda = new FakeLambdaControlPlane(options.lambda).install();
+  // The Lambda fake's quotas and in-progress times, and the writer's pacing, all run on virtual time.
+  const time = virtualTime();
+  const lambda = new FakeLambdaControlPlane({ now: time.now, ...options.lambda }).install();
   const cloudwatch = new FakeCloudWatch().install();
   const sfn = new FakeStepFunctions().install();
   const clock = new ManualClock();
   const client = localDynamoClient(dynamo.endpoint);
   const ports = {
     store: new DynamoRolloutStore(tableName, client),
-    flags: new LambdaFlagWriter(undefined, { sleep: async () => undefined, pollMs: 0 }),
+    flags: new LambdaFlagWriter(undefined, { now: time.now, sleep: time.sleep }),
     alarms: new CloudWatchAlarmReader(),
     tokens: new SfnTaskTokens(),
     clock,
@@ -58,6 +63,7 @@ export async function startLocalAws(options: { lambda?: FakeLambdaOptions } = {}
     cloudwatch,
     sfn,
     clock,
+    time,
     ports,
     async stop() {
       lambda.restore();

@@ -149,6 +149,30 @@ export function approvalDecidedMessage(d: DecisionView): DiscordMessage {
   );
 }
 
+/** Milliseconds for people: `850 ms`, `4.2 s`, `3 min 5 s`. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms - minutes * 60_000) / 1000)} s`;
+}
+
+/** One line per item, as many as fit in a field, then how many more there are. */
+function lines(items: readonly string[]): string {
+  const out: string[] = [];
+  let size = 0;
+  for (const [i, item] of items.entries()) {
+    const more = `… and ${items.length - i} more`;
+    if (size + item.length + 1 + more.length > LIMITS.fieldValue) {
+      out.push(more);
+      break;
+    }
+    out.push(item);
+    size += item.length + 1;
+  }
+  return out.join('\n');
+}
+
 /** The channel post for a notification other than an approval request or decision. */
 export function notificationMessage(n: RolloutNotification): DiscordMessage {
   const footer = footerOf(n.stage, n.executionId);
@@ -169,22 +193,45 @@ export function notificationMessage(n: RolloutNotification): DiscordMessage {
     case 'rollout-completed':
       return message([embed(`🎉 ${n.feature}: rollout completed`, COLORS.ok, 'Every phase passed.', [], footer)]);
     case 'rolled-back': {
-      const targets = n.targets.map((t) => `${t.ok ? '✓' : '✗'} ${t.functionName} (${t.ms} ms)`).join('\n');
+      const what = n.subFeature ? `${n.feature}.${n.subFeature}` : n.feature;
+      const fields = [
+        ...(n.timeToSafeMs !== undefined ? [field('Time to safe', formatMs(n.timeToSafeMs), true)] : []),
+        field('Targets safe', `${n.targets.filter((t) => t.ok).length} of ${n.targets.length}`, true),
+        ...(n.targets.length > 0 ? [field('Targets', lines(n.targets.map((t) => `${t.ok ? '✓' : '✗'} ${t.functionName} (${formatMs(t.ms)})`)))] : []),
+      ];
+      return message([embed(`⏪ ${what}: rolled back`, COLORS.bad, `By ${who(n.by)}: ${escapeMarkdown(n.reason)}`, fields, footer)]);
+    }
+    case 'rollback-in-progress': {
       const what = n.subFeature ? `${n.feature}.${n.subFeature}` : n.feature;
       return message([
-        embed(`⏪ ${what}: rolled back`, COLORS.bad, `By ${who(n.by)}: ${escapeMarkdown(n.reason)}`, targets ? [field('Targets', targets)] : [], footer),
-      ]);
-    }
-    case 'rollback-failed':
-      return message([
         embed(
-          `🚨 ${n.feature}: ROLLBACK FAILED`,
-          COLORS.bad,
-          `${escapeMarkdown(n.reason)}\nThese targets may still serve the old flags:`,
-          [field('Failed targets', n.failedTargets.map((t) => `✗ ${t.functionName}: ${t.error}`).join('\n'))],
+          `⏳ ${what}: rollback still in progress`,
+          COLORS.waiting,
+          `By ${who(n.by)}: ${escapeMarkdown(n.reason)}\n${n.safeTargets.length} target(s) are safe after ${formatMs(n.elapsedMs)}; ` +
+            `${n.pendingTargets.length} are not yet. Phasegate keeps working on them and posts here when every target is safe or when it gives up.`,
+          [
+            field('Not safe yet', lines(n.pendingTargets.map((t) => `… ${t.functionName}: ${escapeMarkdown(t.error)}`))),
+            ...(n.safeTargets.length > 0 ? [field('Safe', lines(n.safeTargets.map((t) => `✓ ${t}`)))] : []),
+          ],
           footer,
         ),
       ]);
+    }
+    case 'rollback-failed': {
+      const what = n.subFeature ? `${n.feature}.${n.subFeature}` : n.feature;
+      return message([
+        embed(
+          `🚨 ${what}: ROLLBACK FAILED`,
+          COLORS.bad,
+          `${escapeMarkdown(n.reason)}\nThese targets may still serve the old flags. Fix what the error says, then run \`phasegate rollback ${n.feature}\` (or /rollout rollback) again.`,
+          [
+            field('Failed targets', lines(n.failedTargets.map((t) => `✗ ${t.functionName}: ${escapeMarkdown(t.error)}`))),
+            ...(n.safeTargets && n.safeTargets.length > 0 ? [field('Safe', lines(n.safeTargets.map((t) => `✓ ${t}`)))] : []),
+          ],
+          footer,
+        ),
+      ]);
+    }
     case 'paused':
       return message([embed(`⏸️ ${n.feature}: paused`, COLORS.waiting, `By ${who(n.by)}${n.reason ? `: ${escapeMarkdown(n.reason)}` : ''}. Gates hold and approvals wait until it is resumed.`, [], footer)]);
     case 'resumed':
