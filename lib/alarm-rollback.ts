@@ -171,6 +171,20 @@ export class AlarmRollback extends Construct {
     // delivered, Lambda's own retries and on-failure queue take over. The handler makes every repeat a no-op.
     this.rule.addTarget(new LambdaFunction(this.function.function, { ...RULE_RETRY, deadLetterQueue: this.deadLetters.queue }));
   }
+
+  /**
+   * Let another Phasegate function hand a rollback it cannot finish in time to this worker: sets
+   * `PHASEGATE_ROLLBACK_WORKER` to this function's name and allows exactly `lambda:InvokeFunction` on it, in a policy
+   * of its own.
+   */
+  public grantContinuation(other: PhasegateFunction): Policy {
+    other.function.addEnvironment(ENV.rollbackWorker, this.function.function.functionName);
+    const policy = new Policy(other, 'HandRollbackToWorker', {
+      statements: [new PolicyStatement({ sid: 'ContinueRollback', actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] })],
+    });
+    other.role.attachInlinePolicy(policy);
+    return policy;
+  }
 }
 
 /** `arn:<partition>:states:<region>:<account>:execution:phasegate-<stage>-<feature>:*`: the executions of one state machine. */

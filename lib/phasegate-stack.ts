@@ -125,6 +125,8 @@ export class PhasegateStack extends Stack {
         logRetention: props.logRetention,
         ...(discordConfigured ? { discord: this.discord } : {}),
       });
+      // A rollback from Discord that outlasts its invocation is finished by the stage's rollback worker.
+      this.alarmRollback.grantContinuation(this.discord.handler);
       this.rollbackAlerts = new RollbackAlerts(this, 'RollbackAlerts', {
         stage: props.stage,
         table: this.stateTable.table,

@@ -13,6 +13,7 @@ import { DiscordNotifier, DynamoApprovalMessages } from './discord-notifier';
 import { DynamoLlmBudgetStore } from './dynamo-budget-store';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
+import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { LambdaSelfInvoker } from './lambda-self-invoker';
 import { Logger, type LambdaContextLike } from './logger';
 import { SfnRolloutStarter, parseStateMachines } from './sfn-rollout-starter';
@@ -127,6 +128,7 @@ export function discordEndpointPortsFromEnv(
       ...clients.flagWriter,
     }),
     clock: systemClock,
+    ...(env[ENV.rollbackWorker] ? { rollbackContinuation: new LambdaRollbackContinuation(env[ENV.rollbackWorker]!, clients.selfInvoke) } : {}),
     starter: (executionName) => new SfnRolloutStarter(stateMachines, { executionName }),
     publicKey,
     discord: api,

@@ -186,7 +186,11 @@ export async function handleAlarmEvent(
         targets: out.targets,
       };
     }
-    if (rollout.status === 'ROLLED_BACK') return { outcome: 'already-rolled-back', feature, alarmName };
+    if (rollout.status === 'ROLLED_BACK') {
+      // A repeat of the event that rolled it back: finish that rollback's wrap-up if its invocation died before it.
+      await rollBack(ports, { feature, actor, reason, receivedAt, trigger, knownState: rollout });
+      return { outcome: 'already-rolled-back', feature, alarmName };
+    }
     if (rollout.status === 'COMPLETED') {
       return { outcome: 'ignored', alarmName, feature, reason: `the rollout of ${feature} completed; a completed rollout is rolled back by a person (rollback command)` };
     }

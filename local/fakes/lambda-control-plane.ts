@@ -264,6 +264,11 @@ export class FakeLambdaControlPlane {
       });
   }
 
+  /** Updates of this function work again (the permission was fixed), after {@link FakeLambdaControlPlane.failUpdates}. */
+  allowUpdates(name: string): void {
+    this.existing(name).permanentUpdateError = undefined;
+  }
+
   /**
    * Simulates a concurrent writer: just before the next UpdateFunctionConfiguration on this function is applied,
    * somebody else writes `change` (by default one unrelated variable) and the RevisionId changes. Their update has

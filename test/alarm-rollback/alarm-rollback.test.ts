@@ -1,14 +1,18 @@
 import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metrics-reader';
 import { SfnExecutionStopper } from '../../lambdas/adapters/sfn-execution-stopper';
-import { handleAlarmEvent, type AlarmRollbackContext } from '../../lambdas/core/alarm-rollback';
+import { alarmActor, handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackContext } from '../../lambdas/core/alarm-rollback';
+import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
+import { MAX_ROLLBACK_CONTINUATIONS, ROLLBACK_CONTINUATION_KIND, type RollbackContinuationRequest } from '../../lambdas/core/rollback';
+import { rollbackFinished, rollbackStarted, type AuditEvent, type RolloutState } from '../../lambdas/core/rollout-state';
+import { localDynamoClient } from '../../local/dynamo';
 import { alarmName } from '../../lambdas/core/alarm-names';
 import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags';
 import { decide, rollBack, type Person, type RollbackPorts } from '../../lambdas/core/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
-import type { MetricSink, PhasegateMetric, RolloutNotification } from '../../lambdas/core/ports';
+import type { MetricSink, PhasegateMetric, RolloutNotification, RolloutStore } from '../../lambdas/core/ports';
 import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import { applyPhaseStep, gateStep, requestApprovalStep, rollbackStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
 import { alarmStateChangeEvent } from '../../local/scenarios/alarm';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 
@@ -40,11 +44,12 @@ beforeEach(() => {
   context = { stage: STAGE, features };
 });
 
-/** A plan over two targets: error rate tightens per phase; an LLM sub-feature comes on in the last phase. */
-function llmPlan(feature: string): Plan {
+/** A plan over two targets (or `targets` of them): error rate tightens per phase; an LLM sub-feature comes on in the last phase. */
+function llmPlan(feature: string, options: { targets?: number; rollbackTo?: 'off' | 'previous-phase' } = {}): Plan {
   return parsePlan({
     feature,
-    targets: [`${feature}-api`, `${feature}-worker`],
+    targets: options.targets ? Array.from({ length: options.targets }, (_, i) => `${feature}-fn-${i}`) : [`${feature}-api`, `${feature}-worker`],
+    ...(options.rollbackTo ? { rollback: { to: options.rollbackTo } } : {}),
     flags: { enabled: { name: 'DISABLE_X', inverted: true } },
     subFeatures: [{ id: 'llm-parsing', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
     phases: [
@@ -64,11 +69,14 @@ interface Rollout {
 }
 
 /** Walk a fresh feature through the real steps to phase `phaseIndex`, waiting for approval unless `baking`. */
-async function rolloutAt(phaseIndex: number, options: { baking?: boolean } = {}): Promise<Rollout> {
+async function rolloutAt(
+  phaseIndex: number,
+  options: { baking?: boolean; targets?: number; rollbackTo?: 'off' | 'previous-phase'; variables?: Record<string, string> } = {},
+): Promise<Rollout> {
   const feature = `alarm-${++n}`;
   features.push(feature);
-  const plan = llmPlan(feature);
-  for (const t of plan.targets) aws.lambda.addFunction(t, { KEEP_ME: 'yes' });
+  const plan = llmPlan(feature, options);
+  for (const t of plan.targets) aws.lambda.addFunction(t, { KEEP_ME: 'yes', ...options.variables });
   const executionArn = `arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-${feature}:run-${n}`;
   const stopped: Rollout['stopped'] = [];
   aws.sfn.registerExecution(
@@ -283,5 +291,187 @@ describe('manual rollback takes the same path', () => {
     const outcome = await rollBack(ports, { feature: r.plan.feature, actor: { id: 'phasegate', via: 'state-machine' }, reason: 'gate', executionId: r.payload.executionId });
     expect(outcome.execution).toBeUndefined();
     expect(r.stopped).toEqual([]);
+  });
+});
+
+describe('rollback under the Lambda control plane as AWS runs it', () => {
+  const followUps: RollbackContinuationRequest[] = [];
+  const withFollowUps = (): RollbackPorts => ({ ...ports, continuation: { continueRollback: async (req) => void followUps.push(req) } });
+  beforeEach(() => {
+    followUps.length = 0;
+  });
+  const deadlineIn = (ms: number) => ({ deadline: new Date(aws.time.now() + ms) });
+
+  it('makes 40 targets safe within the 15 req/s quota: one control-plane call each, reads on GetFunction, nobody gives up', async () => {
+    const r = await rolloutAt(0, { targets: 40 });
+    const from = aws.lambda.calls.length;
+    const outcome = await handleAlarmEvent(ports, context, event(r.plan.feature, 'error-rate-admin'));
+    expect(outcome).toMatchObject({ outcome: 'rolled-back' });
+    for (const t of r.plan.targets) expect(aws.lambda.environmentOf(t)).toMatchObject(offFlagValues(r.plan));
+    const calls = aws.lambda.calls.slice(from);
+    const controlPlane = calls.filter((c) => c.command !== 'GetFunction');
+    expect(controlPlane.filter((c) => c.outcome === 'ok').map((c) => c.command)).toEqual(Array(40).fill('UpdateFunctionConfiguration'));
+    expect(calls.some((c) => c.command === 'GetFunctionConfiguration')).toBe(false);
+  });
+
+  it('writes the safe values to a target whose earlier, unrelated update ended Failed', async () => {
+    const r = await rolloutAt(0);
+    aws.lambda.markEarlierUpdateFailed(r.plan.targets[0]!);
+    expect(await handleAlarmEvent(ports, context, event(r.plan.feature, 'error-rate-admin'))).toMatchObject({ outcome: 'rolled-back' });
+    for (const t of r.plan.targets) expect(aws.lambda.environmentOf(t)).toMatchObject(offFlagValues(r.plan));
+  });
+
+  it('writes again when its own update ends Failed (Lambda kept the previous environment)', async () => {
+    const r = await rolloutAt(0);
+    const target = r.plan.targets[0]!;
+    aws.lambda.failNextUpdateStatus(target);
+    const before = updates(target);
+    expect(await handleAlarmEvent(ports, context, event(r.plan.feature, 'error-rate-admin'))).toMatchObject({ outcome: 'rolled-back' });
+    expect(aws.lambda.environmentOf(target)).toMatchObject(offFlagValues(r.plan));
+    expect(updates(target) - before).toBe(2);
+  });
+
+  it('a stuck target: at the deadline the progress is recorded and posted, a follow-up finishes it, time-to-safe counts from the alarm', async () => {
+    const r = await rolloutAt(0);
+    const [fine, stuck] = r.plan.targets as [string, string];
+    aws.lambda.stickInProgress(stuck);
+    const receivedAt = aws.clock.now();
+    const outcome = await handleAlarmEvent(withFollowUps(), context, event(r.plan.feature, 'error-rate-admin'), receivedAt, deadlineIn(30_000));
+    expect(outcome).toMatchObject({ outcome: 'rollback-in-progress', pendingTargets: [{ functionName: stuck, error: expect.stringContaining('in progress') }] });
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({
+      status: 'ROLLING_BACK',
+      rollbackProgress: { attempt: 0, safeTargets: [fine], pendingTargets: [{ functionName: stuck }] },
+    });
+    expect(notes).toContainEqual(expect.objectContaining({ kind: 'rollback-in-progress', safeTargets: [fine], pendingTargets: [expect.objectContaining({ functionName: stuck })] }));
+    expect(followUps).toEqual([expect.objectContaining({ feature: r.plan.feature, executionId: r.payload.executionId, attempt: 1, receivedAt: receivedAt.toISOString() })]);
+
+    aws.clock.advance(60_000);
+    aws.lambda.settle(stuck);
+    const next = await handleContinuation(withFollowUps(), followUps[0]!, deadlineIn(30_000));
+    expect(next).toMatchObject({ outcome: 'continued', status: 'ROLLED_BACK', attempt: 1 });
+    for (const t of r.plan.targets) expect(aws.lambda.environmentOf(t)).toMatchObject(offFlagValues(r.plan));
+    const done = notes.find((x) => x.kind === 'rolled-back');
+    expect(done).toMatchObject({ timeToSafeMs: expect.any(Number) });
+    expect((done as { timeToSafeMs: number }).timeToSafeMs).toBeGreaterThanOrEqual(60_000);
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({ status: 'ROLLED_BACK' });
+    await expect(r.wait).rejects.toMatchObject({ name: 'PhasegateRolledBack' });
+    expect(notes.filter((x) => x.kind === 'rollback-in-progress')).toHaveLength(1);
+  });
+
+  it('after the last follow-up, ROLLBACK_FAILED names each target not safe and its last error, in the channel too', async () => {
+    const r = await rolloutAt(0);
+    const stuck = r.plan.targets[1]!;
+    aws.lambda.stickInProgress(stuck);
+    await handleAlarmEvent(withFollowUps(), context, event(r.plan.feature, 'error-rate-admin'), aws.clock.now(), deadlineIn(10_000));
+    const last = { ...followUps[0]!, attempt: MAX_ROLLBACK_CONTINUATIONS };
+    const outcome = await handleContinuation(withFollowUps(), last, deadlineIn(10_000));
+    expect(outcome).toMatchObject({ outcome: 'rollback-failed', failedTargets: [{ functionName: stuck, error: expect.stringContaining('in progress') }] });
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({ status: 'ROLLBACK_FAILED' });
+    expect(notes).toContainEqual(expect.objectContaining({ kind: 'rollback-failed', failedTargets: [expect.objectContaining({ functionName: stuck })], safeTargets: [r.plan.targets[0]] }));
+    aws.lambda.settle(stuck);
+  });
+
+  it('the recorded status follows the targets: a later attempt that makes every target safe records ROLLED_BACK', async () => {
+    const r = await rolloutAt(0);
+    const broken = r.plan.targets[1]!;
+    aws.lambda.failUpdates(broken);
+    expect(await handleAlarmEvent(ports, context, event(r.plan.feature, 'error-rate-admin'))).toMatchObject({ outcome: 'rollback-failed' });
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({ status: 'ROLLBACK_FAILED' });
+    aws.lambda.allowUpdates(broken);
+    const again = await rollBack(ports, { feature: r.plan.feature, actor: { id: 'u-oncall', via: 'cli' }, reason: 'permission fixed' });
+    expect(again).toMatchObject({ status: 'ROLLED_BACK' });
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({ status: 'ROLLED_BACK' });
+  });
+
+  it('a duplicate that finishes second records ROLLED_BACK over the other attempt\'s ROLLBACK_FAILED when every target is safe now', async () => {
+    const r = await rolloutAt(0);
+    const f = r.plan.feature;
+    const started = await rollbackStartedState(f);
+    // Another delivery recorded ROLLBACK_FAILED meanwhile (its write of one target failed).
+    const failed = rollbackFinished(started, aws.clock.now().toISOString(), { ok: false, failedTargets: [r.plan.targets[1]!], detail: {} })!;
+    await aws.ports.store.saveTransition(started, failed);
+    const outcome = await rollBack(ports, { feature: f, actor: alarmActor('x'), reason: 'alarm', knownState: started });
+    expect(outcome.status).toBe('ROLLED_BACK');
+    expect(await aws.ports.store.getState(f)).toMatchObject({ status: 'ROLLED_BACK' });
+  });
+});
+
+/** Move a feature to ROLLING_BACK as a first delivery would, and return that state. */
+async function rollbackStartedState(feature: string): Promise<RolloutState> {
+  const state = (await aws.ports.store.getState(feature))!;
+  const t = rollbackStarted(state, aws.clock.now().toISOString(), alarmActor('x'), 'alarm', offFlagValues(state.plan))!;
+  await aws.ports.store.saveTransition(state, t);
+  return t.next;
+}
+
+describe('correctness of the rollback path', () => {
+  it('finishes the wrap-up when the "rolled-back" audit write failed after the state write landed', async () => {
+    const r = await rolloutAt(0);
+    const f = r.plan.feature;
+    const flaky = new DynamoRolloutStore(aws.tableName, localDynamoClient(aws.dynamo.endpoint));
+    const putAudit = (flaky as unknown as { putAudit: (e: AuditEvent) => Promise<void> }).putAudit.bind(flaky);
+    (flaky as unknown as { putAudit: (e: AuditEvent) => Promise<void> }).putAudit = async (e) => {
+      if (e.action === 'rolled-back') throw new Error('connection reset while writing the audit event');
+      return putAudit(e);
+    };
+    await expect(handleAlarmEvent({ ...ports, store: flaky }, context, event(f, 'error-rate-admin'))).rejects.toThrow('connection reset');
+    expect(await aws.ports.store.getState(f)).toMatchObject({ status: 'ROLLED_BACK' });
+    // Lambda retries the event.
+    expect(await handleAlarmEvent(ports, context, event(f, 'error-rate-admin'))).toMatchObject({ outcome: 'already-rolled-back' });
+    expect((await aws.ports.store.listAudit(f)).map((e) => e.action)).toContain('rolled-back');
+    await expect(r.wait).rejects.toMatchObject({ name: 'PhasegateRolledBack' });
+    expect(await aws.ports.store.getApproval(f, r.payload.executionId, 0)).toMatchObject({ settled: true });
+  });
+
+  it('a previous-phase rollback racing an approval never lands on the phase whose alarm fired', async () => {
+    const r = await rolloutAt(1, { rollbackTo: 'previous-phase' });
+    const f = r.plan.feature;
+    const racing: RolloutStore = Object.create(aws.ports.store) as RolloutStore;
+    let raced = false;
+    racing.saveTransition = async (previous, t) => {
+      if (!raced && t.event.action === 'rollback-started') {
+        raced = true;
+        // The PM approves llm-canary and ga starts, between the alarm's check and the rollback's write.
+        await decide(ports, { feature: f, phase: 'llm-canary', decision: 'approve', actor: priya });
+        await applyPhaseStep(ports, { ...r.payload, phaseIndex: 2 });
+      }
+      return aws.ports.store.saveTransition(previous, t);
+    };
+    const outcome = await handleAlarmEvent({ ...ports, store: racing }, context, event(f, 'error-rate-llm-canary'));
+    expect(outcome).toMatchObject({ outcome: 'rolled-back' });
+    // Safe is the phase before the alarmed one (admin), not llm-canary.
+    for (const t of r.plan.targets) expect(aws.lambda.environmentOf(t)).toMatchObject(phaseFlagValues(r.plan, 0));
+  });
+
+  it('after a phase was refused at the 4 KB limit, the rollback finds the targets safe (absent flags read as off)', async () => {
+    const feature = `alarm-${++n}`;
+    features.push(feature);
+    const plan = llmPlan(feature);
+    for (const t of plan.targets) aws.lambda.addFunction(t, { BIG: 'x'.repeat(4060) });
+    const executionArn = `arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-${feature}:run-${n}`;
+    const payload: StepPayload = { plan, stage: STAGE, executionId: executionArn, startedBy: priya };
+    await startRolloutStep(ports, payload);
+    await expect(applyPhaseStep(ports, { ...payload, phaseIndex: 0 })).rejects.toMatchObject({ name: 'PhasegateEnvLimitError' });
+    const outcome = await rollbackStep(ports, { ...payload, context: { error: { Error: 'PhasegateEnvLimitError', Cause: 'too big' } } });
+    expect(outcome).toMatchObject({ status: 'ROLLED_BACK' });
+    expect(await aws.ports.store.getState(feature)).toMatchObject({ status: 'ROLLED_BACK' });
+    for (const t of plan.targets) expect(aws.lambda.environmentOf(t)).toEqual({ BIG: 'x'.repeat(4060) });
+  });
+
+  it('an alarm event without resources still rolls back', async () => {
+    const r = await rolloutAt(0);
+    const e = event(r.plan.feature, 'error-rate-admin') as unknown as Record<string, unknown>;
+    delete e.resources;
+    expect(await handleAlarmEvent(ports, context, e)).toMatchObject({ outcome: 'rolled-back' });
+  });
+
+  it('a malformed follow-up is refused with every problem, and a follow-up for a newer rollout changes nothing', async () => {
+    expect(parseContinuation({ kind: ROLLBACK_CONTINUATION_KIND, feature: 'x', attempt: 0 })).toEqual({
+      problem: expect.stringMatching(/executionId.*attempt.*receivedAt.*reason.*actor/),
+    });
+    const r = await rolloutAt(0);
+    const stale = { kind: ROLLBACK_CONTINUATION_KIND, feature: r.plan.feature, executionId: 'arn:old', attempt: 1, receivedAt: new Date().toISOString(), reason: 'x', actor: alarmActor('x') } as const;
+    expect(await handleContinuation(ports, stale)).toMatchObject({ outcome: 'ignored' });
+    expect(await aws.ports.store.getState(r.plan.feature)).toMatchObject({ status: 'AWAITING_APPROVAL' });
   });
 });

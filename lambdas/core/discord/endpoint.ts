@@ -6,6 +6,7 @@ import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '
 import type { SetDailyCapRequest } from '../budget';
 import type { BudgetReader, Clock, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { requestRollback } from '../rollback-request';
+import type { RollbackContinuation } from '../rollback';
 import { refusalEvent, type Actor } from '../rollout-state';
 import { encodeCustomId, executionHash, type ApprovalComponent } from './custom-id';
 import type { StagePlan } from './directory';
@@ -13,6 +14,7 @@ import { parseInteraction, REASON_INPUT_ID, type CommandOptions, type Invoker, t
 import {
   EPHEMERAL,
   approvalDecidedMessage,
+  rollbackContinuesMessage,
   budgetMessage,
   controlMessage,
   errorMessage,
@@ -59,6 +61,11 @@ export interface InteractionEndpointPorts {
   readonly tokens: TaskTokens;
   /** Writes target flags for rollbacks from Discord. */
   readonly flags: FlagWriter;
+  /**
+   * Takes over a rollback from Discord that is not finished by the flag writer's deadline (the stage's rollback
+   * worker). @default - none: targets still not safe then are recorded as ROLLBACK_FAILED
+   */
+  readonly rollbackContinuation?: RollbackContinuation;
   readonly clock: Clock;
   /** StartExecution with a given execution name, so a repeated start job is the same execution. */
   readonly starter: (executionName: string) => RolloutStarter;
@@ -573,7 +580,14 @@ class Endpoint {
     try {
       // With the task tokens, the rollback also fails the approval the execution may be waiting on, so the
       // execution ends now instead of waiting out the approval timeout.
-      const outcome = await requestRollback({ store, flags, clock, notifier, tokens: this.ports.tokens }, { feature: job.feature, actor: job.person, reason: job.reason });
+      const continuation = this.ports.rollbackContinuation;
+      const outcome = await requestRollback(
+        { store, flags, clock, notifier, tokens: this.ports.tokens, ...(continuation ? { continuation } : {}) },
+        { feature: job.feature, actor: job.person, reason: job.reason },
+      );
+      if (outcome.status === 'IN_PROGRESS') {
+        return { visibility: 'public', message: rollbackContinuesMessage(job.feature, actorOf(job.person), job.reason, outcome.targets) };
+      }
       return {
         visibility: 'public',
         message: rolledBackMessage(job.feature, actorOf(job.person), job.reason, outcome.targets, outcome.status === 'ALREADY_ROLLED_BACK'),

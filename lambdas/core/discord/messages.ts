@@ -339,6 +339,19 @@ export function rolledBackMessage(feature: string, by: Actor, reason: string, ta
   return message([embed(`⏪ ${feature}: rolled back`, COLORS.bad, `By ${who(by)}: ${escapeMarkdown(reason)}`, lines ? [field('Targets', lines)] : [])]);
 }
 
+/** The public answer when a rollback from Discord is not finished yet and the stage's rollback worker continues it. */
+export function rollbackContinuesMessage(feature: string, by: Actor, reason: string, targets: readonly { functionName: string; ok: boolean; error?: string }[]): DiscordMessage {
+  const safe = targets.filter((t) => t.ok).length;
+  return message([
+    embed(
+      `⏳ ${feature}: rolling back`,
+      COLORS.waiting,
+      `By ${who(by)}: ${escapeMarkdown(reason)}\n${safe} of ${targets.length} targets are safe; Phasegate keeps working on the rest and posts in this channel when every target is safe.`,
+      [field('Not safe yet', lines(targets.filter((t) => !t.ok).map((t) => `… ${t.functionName}`)))],
+    ),
+  ]);
+}
+
 /** The public answer when a rollback from Discord could not make every target safe. */
 export function rollbackFailedMessage(feature: string, error: string): DiscordMessage {
   return message([embed(`🚨 ${feature}: ROLLBACK FAILED`, COLORS.bad, `${escapeMarkdown(error)}\nCheck the targets and run /rollout rollback again.`)]);
