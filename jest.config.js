@@ -5,8 +5,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: false }] },
   moduleNameMapper: {
-    '^phasegate/runtime$': '<rootDir>/runtime/index.ts',
-    '^phasegate/runtime/(llm-budget|openfeature)$': '<rootDir>/runtime/$1.ts',
+    // The runtime package (runtime/package.json) by its name, and by the root package's older export path.
+    '^(@phasegate|phasegate)/runtime$': '<rootDir>/runtime/index.ts',
+    '^(@phasegate|phasegate)/runtime/(llm-budget|openfeature)$': '<rootDir>/runtime/$2.ts',
   },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
   testTimeout: 60000,

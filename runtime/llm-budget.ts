@@ -1,8 +1,8 @@
 /**
- * `phasegate/runtime/llm-budget`: a daily spend cap around every LLM call of a target function.
+ * `@phasegate/runtime/llm-budget`: a daily spend cap around every LLM call of a target function.
  *
  * ```ts
- * import { createLlmBudget } from 'phasegate/runtime/llm-budget';
+ * import { createLlmBudget } from '@phasegate/runtime/llm-budget';
  *
  * // Once, at init. Prices per million tokens, for the models this function calls.
  * const llm = createLlmBudget({ prices: { 'gpt-4o-mini': { inputUsdPerMillionTokens: 0.15, outputUsdPerMillionTokens: 0.6 } } });
@@ -43,7 +43,7 @@
  * within the function's own timeout; a settlement that times out is `unrecorded` (its reservation expires).
  *
  * The AWS SDK (`@aws-sdk/client-dynamodb`, provided by the Lambda runtime) is loaded on the first guarded call,
- * so importing this module costs nothing until then; `phasegate/runtime` (the flag reader) does not import it.
+ * so importing this module costs nothing until then; `@phasegate/runtime` (the flag reader) does not import it.
  *
  * @packageDocumentation
  */
