@@ -14,6 +14,7 @@ import {
   type AuxiliaryFunctionName,
   type PhasegateFunctionName,
 } from '../lambdas/core/contract';
+import { isDeployedFunction, tableActionsOf } from '../lambdas/adapters/aws-calls';
 import { throwIfProblems } from './props-problems';
 
 /** The repository root: `lambdas/`, `package.json` and `package-lock.json` live here. */
@@ -30,7 +31,11 @@ export interface PhasegateFunctionProps {
   readonly stage: string;
   /** The state table; its name goes into the environment. */
   readonly table: ITable;
-  /** What the function may do with the table. There is no default, so every grant is a visible decision. */
+  /**
+   * The most the function may do with the table. It is granted exactly the table actions its code calls, as listed
+   * in `lambdas/adapters/aws-calls.ts`, which must fit within this. There is no default, so every grant is a
+   * visible decision.
+   */
   readonly tableAccess: TableAccess;
   /**
    * How long one invocation may run.
@@ -65,8 +70,8 @@ export interface PhasegateFunctionProps {
 }
 
 /**
- * The item-level actions each table access allows: exactly what the state store uses (single-item reads and
- * conditional writes, and a Query over one feature's partition). No Scan, no batch or delete, no streams.
+ * The item-level actions each table access allows at most (single-item reads and conditional writes, and a Query
+ * over one feature's partition). No Scan, no batch or delete, no streams. A function gets the subset its code calls.
  */
 export const TABLE_ACTIONS: Readonly<Record<TableAccess, readonly string[]>> = {
   none: [],
@@ -141,7 +146,7 @@ export class PhasegateFunction extends Construct {
       },
     });
 
-    const tableActions = TABLE_ACTIONS[props.tableAccess];
+    const tableActions = grantedTableActions(props);
     if (tableActions.length > 0) props.table.grant(this.role, ...tableActions);
 
     // Tracing ACTIVE made CDK add the X-Ray statement to the role's default policy.
@@ -158,6 +163,13 @@ export class PhasegateFunction extends Construct {
   }
 }
 
+/** The table actions the function's code calls (its list in AWS_CALLS), within its `tableAccess`. */
+function grantedTableActions(props: PhasegateFunctionProps): string[] {
+  const allowed = TABLE_ACTIONS[props.tableAccess] ?? [];
+  if (!isDeployedFunction(props.name)) return [...allowed];
+  return tableActionsOf(props.name).filter((action) => allowed.includes(action));
+}
+
 function validate(props: PhasegateFunctionProps, entry: string, timeout: Duration, memorySize: number): string[] {
   const problems: string[] = [];
   const names: readonly string[] = [...PHASEGATE_FUNCTIONS, ...AUXILIARY_FUNCTIONS];
@@ -169,6 +181,11 @@ function validate(props: PhasegateFunctionProps, entry: string, timeout: Duratio
   }
   if (!Object.keys(TABLE_ACTIONS).includes(props.tableAccess)) {
     problems.push(`tableAccess: expected none, read or readWrite, got ${JSON.stringify(props.tableAccess)}`);
+  } else if (isDeployedFunction(props.name)) {
+    const beyond = tableActionsOf(props.name).filter((action) => !TABLE_ACTIONS[props.tableAccess].includes(action));
+    if (beyond.length > 0) {
+      problems.push(`tableAccess: ${props.name} calls ${beyond.join(', ')} on the table (aws-calls.ts), more than ${props.tableAccess} allows`);
+    }
   }
   if (!Token.isUnresolved(timeout.toSeconds()) && (timeout.toSeconds() < 1 || timeout.toSeconds() > 900)) {
     problems.push(`timeout: expected between 1 second and 15 minutes, got ${timeout.toHumanString()}`);
