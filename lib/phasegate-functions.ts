@@ -136,7 +136,10 @@ export class PhasegateFunctions extends Construct {
   }
 }
 
-/** The gate's alarm reads, in a policy of their own so that their `*` is acknowledged on its own. */
+/**
+ * The gate's alarm reads, in a policy of their own so that their `*` is acknowledged on its own. DescribeAlarms
+ * could be scoped to alarm ARNs, but then it silently leaves out composite alarms, which a gate may watch.
+ */
 function grantAlarmReads(fn: PhasegateFunction): void {
   const policy = new Policy(fn, 'AlarmReads', {
     statements: [
@@ -147,8 +150,9 @@ function grantAlarmReads(fn: PhasegateFunction): void {
   Validations.of(policy).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      'cloudwatch:DescribeAlarms supports no resource-level permissions, so reading the states of the plan\'s gate ' +
-      'alarms needs Resource "*"; the action is read-only.',
+      'cloudwatch:DescribeAlarms has resource-level permissions (resource type alarm), but it returns composite alarms ' +
+      'only when the permission is scoped to "*" (DescribeAlarms API reference). The gate reads the plans\' alarms, ' +
+      'composite ones included (the feature\'s own composite rollback alarm among them), so Resource "*"; read-only.',
   });
 }
 
