@@ -50,6 +50,9 @@ class TargetError extends Error {
   ) {
     super(message, options);
   }
+
+  /** Values before Phasegate's update, when one was made before the write stopped: an all-or-nothing apply puts them back. */
+  before?: Record<string, string | undefined>;
 }
 
 /** The heartbeat of the rollback marker: written this often, valid for three times as long. */
@@ -99,7 +102,10 @@ export class LambdaFlagWriter implements FlagWriter {
     const started = this.now();
     const deadline = this.deadlineOf(options);
     const outcomes = await Promise.allSettled(targets.map((t) => this.writeTarget(t, values, 'apply', deadline, [])));
-    const changes = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.change] : []));
+    // Targets done, and targets updated before their write stopped (their update may still land): both are put back.
+    const changes = outcomes.flatMap((o, i) =>
+      o.status === 'fulfilled' ? [o.value.change] : o.reason instanceof TargetError && o.reason.before ? [{ functionName: targets[i]!, before: o.reason.before }] : [],
+    );
     const failures = outcomes.flatMap((o, i) =>
       o.status === 'rejected' ? [{ functionName: targets[i]!, error: errorMessage(o.reason), reason: o.reason as unknown }] : [],
     );
@@ -283,13 +289,15 @@ export class LambdaFlagWriter implements FlagWriter {
         lastReason = 'another update replaced the flags right after they were written';
       }
     } catch (err) {
-      if (err instanceof TargetError || err instanceof EnvLimitError) throw err;
-      if (err instanceof QuotaDeadlineError) {
-        lastReason = 'the Lambda API quota did not allow the next call in time';
-        throw pendingError();
-      }
-      if (isTransient(err)) throw new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, true, { cause: err });
-      throw new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, false, { cause: err });
+      if (err instanceof EnvLimitError) throw err;
+      const failure =
+        err instanceof TargetError
+          ? err
+          : err instanceof QuotaDeadlineError
+            ? ((lastReason = 'the Lambda API quota did not allow the next call in time'), pendingError())
+            : new TargetError(functionName, `${errorName(err)}: ${errorMessage(err)}`, isTransient(err), { cause: err });
+      if (Object.keys(before).length > 0) failure.before = before;
+      throw failure;
     }
   }
 

@@ -1,14 +1,18 @@
 import { EnvLimitError, FlagWriteError, TransientError } from '../../lambdas/core/errors';
 import { LambdaFlagWriter } from '../../lambdas/adapters/lambda-flag-writer';
+import { LambdaClient, UpdateFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { FakeLambdaControlPlane } from '../../local/fakes/lambda-control-plane';
+import { virtualTime, type VirtualTime } from '../support/virtual-time';
 
-const noSleep = { sleep: async () => undefined, pollMs: 0 };
 let lambda: FakeLambdaControlPlane;
 let writer: LambdaFlagWriter;
+let time: VirtualTime;
 
 beforeEach(() => {
-  lambda = new FakeLambdaControlPlane({ readsWhileInProgress: 2 }).install();
-  writer = new LambdaFlagWriter(undefined, noSleep);
+  // The fake's quotas and in-progress times and the writer's pacing share one virtual time: nothing here waits for real.
+  time = virtualTime();
+  lambda = new FakeLambdaControlPlane({ readsWhileInProgress: 2, now: time.now }).install();
+  writer = new LambdaFlagWriter(undefined, { now: time.now, sleep: time.sleep });
   lambda.addFunction('orders-api', { LOG_LEVEL: 'info', DB_URL: 'postgres://db/orders', GREETING: 'héllo wörld' });
   lambda.addFunction('orders-worker', { QUEUE_URL: 'https://sqs/q' });
   lambda.addFunction('orders-cron', {});
@@ -42,7 +46,7 @@ describe('LambdaFlagWriter against the stateful Lambda fake', () => {
     lambda.conflictOnce('orders-api', { ADDED_BY_SOMEONE_ELSE: 'yes' });
     await writer.applyAll(['orders-api'], flags);
     expect(lambda.environmentOf('orders-api')).toMatchObject({ ADDED_BY_SOMEONE_ELSE: 'yes', ...flags, LOG_LEVEL: 'info' });
-    expect(lambda.calls.some((c) => c.command === 'UpdateFunctionConfiguration' && c.outcome === 'ResourceConflictException')).toBe(true);
+    expect(lambda.calls.some((c) => c.command === 'UpdateFunctionConfiguration' && c.outcome === 'PreconditionFailedException')).toBe(true);
   });
 
   it('retries throttling and succeeds', async () => {
@@ -52,9 +56,9 @@ describe('LambdaFlagWriter against the stateful Lambda fake', () => {
     expect(lambda.calls.filter((c) => c.outcome === 'TooManyRequestsException')).toHaveLength(3);
   });
 
-  it('gives up on endless throttling with a TransientError and puts the other targets back', async () => {
-    lambda.throttle('orders-worker', 1000);
-    await expect(writer.applyAll(['orders-api', 'orders-worker'], flags)).rejects.toBeInstanceOf(TransientError);
+  it('stops at its deadline under endless throttling with a TransientError and puts the other targets back', async () => {
+    lambda.throttle('orders-worker', 1_000_000);
+    await expect(writer.applyAll(['orders-api', 'orders-worker'], flags, { deadline: new Date(time.now() + 10_000) })).rejects.toBeInstanceOf(TransientError);
     expect(lambda.environmentOf('orders-api')).toEqual({ LOG_LEVEL: 'info', DB_URL: 'postgres://db/orders', GREETING: 'héllo wörld' });
   });
 
@@ -101,13 +105,58 @@ describe('LambdaFlagWriter against the stateful Lambda fake', () => {
     expect(lambda.environmentOf('orders-cron')).toMatchObject(flags);
   });
 
-  it('writes targets in parallel, not one after another', async () => {
-    lambda.setLatency({ latencyMs: 40 });
+  it('writes targets in parallel: one stuck target does not hold the others back, and is reported pending at the deadline', async () => {
     const targets = Array.from({ length: 10 }, (_, i) => `fn-${i}`);
     for (const t of targets) lambda.addFunction(t, {});
-    const started = Date.now();
-    await writer.applyAll(targets, flags);
-    // Each target takes about 4 calls x 40 ms (reads until Successful, update): serial would be 10x that.
-    expect(Date.now() - started).toBeLessThan(4 * 40 * 4);
+    lambda.stickInProgress('fn-0');
+    const report = await writer.forceAll(targets, flags, { deadline: new Date(time.now() + 20_000) });
+    expect(report.results.filter((r) => r.ok).map((r) => r.functionName)).toEqual(targets.slice(1));
+    expect(report.results[0]).toMatchObject({ functionName: 'fn-0', ok: false, pending: true, error: expect.stringContaining('in progress') });
+    lambda.settle('fn-0');
+  });
+
+  it('reads with GetFunction and spends one control-plane call per target', async () => {
+    await writer.forceAll(['orders-api', 'orders-worker'], flags);
+    const commands = lambda.calls.map((c) => c.command);
+    expect(commands.filter((c) => c !== 'GetFunction')).toEqual(['UpdateFunctionConfiguration', 'UpdateFunctionConfiguration']);
+  });
+
+  it('waits out an update somebody else has in progress, then writes (never collides with it)', async () => {
+    lambda.stickInProgress('orders-api');
+    await lambda_update('orders-api', { DEPLOYED_BY: 'pipeline' });
+    const pending = writer.forceAll(['orders-api'], flags, { deadline: new Date(time.now() + 600_000) });
+    await time.sleep(5_000);
+    lambda.settle('orders-api');
+    const report = await pending;
+    expect(report.results[0]).toMatchObject({ ok: true });
+    expect(lambda.environmentOf('orders-api')).toMatchObject({ DEPLOYED_BY: 'pipeline', ...flags });
+    expect(lambda.calls.some((c) => c.outcome === 'ResourceConflictException')).toBe(false);
+  });
+
+  it('forceAll does not add off-valued variables a target lacks (absent reads as off), so a full environment stays as it is', async () => {
+    lambda.addFunction('full-fn', { BLOB: 'x'.repeat(4070) });
+    const off = { UX_ENABLED: 'false', UX_ROLES: '', UX_PERCENT: '0' };
+    const report = await writer.forceAll(['full-fn', 'orders-api'], off, { absentIsSafe: Object.keys(off) });
+    expect(report.results.map((r) => r.ok)).toEqual([true, true]);
+    expect(lambda.environmentOf('full-fn')).toEqual({ BLOB: 'x'.repeat(4070) });
+  });
+
+  it('marks a rollback active while forceAll writes, and clears its marker after', async () => {
+    const marks: string[] = [];
+    const activity = {
+      isActive: async () => false,
+      markActive: async (until: number) => void marks.push(`mark ${until > time.now()}`),
+      clear: async () => void marks.push('clear'),
+    };
+    const marked = new LambdaFlagWriter(undefined, { now: time.now, sleep: time.sleep, rollbackActivity: activity });
+    await marked.forceAll(['orders-api'], flags);
+    expect(marks).toEqual(['mark true', 'clear']);
   });
 });
+
+/** Somebody else's UpdateFunctionConfiguration (a deploy), straight through the SDK. */
+async function lambda_update(name: string, add: Record<string, string>): Promise<void> {
+  const client = new LambdaClient({ region: 'us-east-1' });
+  const current = lambda.environmentOf(name);
+  await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, Environment: { Variables: { ...current, ...add } } }));
+}
