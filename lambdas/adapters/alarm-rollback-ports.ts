@@ -11,7 +11,6 @@ import { LambdaFlagWriter } from './lambda-flag-writer';
 import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
-import { requireEnv } from './step-ports';
 
 /** The stage and its features, from the function's environment (`PHASEGATE_STAGE`, `PHASEGATE_STATE_MACHINES`). */
 export function alarmRollbackContextFromEnv(env: NodeJS.ProcessEnv = process.env): AlarmRollbackContext {
@@ -36,7 +35,8 @@ export function alarmRollbackContextFromEnv(env: NodeJS.ProcessEnv = process.env
  */
 export function alarmRollbackPortsFromEnv(env: NodeJS.ProcessEnv = process.env): RollbackPorts {
   const metricSink = new EmfMetricSink();
-  const tableName = requireEnv(ENV.tableName);
+  const tableName = env[ENV.tableName];
+  if (!tableName) throw new Error(`environment variable ${ENV.tableName} is not set; the stack sets it on every Phasegate function`);
   const store = new MeteredRolloutStore(new DynamoRolloutStore(tableName), metricSink, env[ENV.stage] ?? 'unknown');
   const notifier = discordNotifierFromEnv(env, store);
   const self = env.AWS_LAMBDA_FUNCTION_NAME;

@@ -93,3 +93,21 @@ describe('PhasegateStack', () => {
     expect(Object.keys(stack.rollouts)).toEqual([]);
   });
 });
+
+describe('a Discord rollback that outlasts its invocation', () => {
+  it('is handed to the alarm-rollback worker: the Discord function names it and may invoke exactly it', () => {
+    const { stack, template } = stageStack('dev');
+    const worker = stack.alarmRollback!.function.function;
+    const workerId = stack.getLogicalId(worker.node.defaultChild as import('aws-cdk-lib').CfnElement);
+    const discordId = stack.getLogicalId(stack.discord.handler.function.node.defaultChild as import('aws-cdk-lib').CfnElement);
+    const discordFn = template.findResources('AWS::Lambda::Function')[discordId]!;
+    expect(discordFn.Properties.Environment.Variables.PHASEGATE_ROLLBACK_WORKER).toEqual({ Ref: workerId });
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      (p.Properties.PolicyDocument.Statement as { Sid?: string; Action: unknown; Resource: unknown }[]).some(
+        (s) => s.Sid === 'ContinueRollback' && s.Action === 'lambda:InvokeFunction' && JSON.stringify(s.Resource) === JSON.stringify({ 'Fn::GetAtt': [workerId, 'Arn'] }),
+      ),
+    );
+    // The worker's own self-invocation, and the Discord function's hand-over.
+    expect(policies).toHaveLength(2);
+  });
+});
