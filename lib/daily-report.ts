@@ -1,8 +1,17 @@
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, TimeZone, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { type IRole, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import {
+  Schedule,
+  ScheduleExpression,
+  ScheduleTargetInput,
+  TimeWindow,
+  type ISchedule,
+  type IScheduleTarget,
+  type ScheduleTargetConfig,
+} from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { ReportScheduleSchema, type Plan, type ReportSchedule } from '../lambdas/core/plan/schema';
 import { pascalCase } from './naming';
@@ -36,6 +45,29 @@ export function dailyCron(time: string): string {
 }
 
 /**
+ * Invokes a function from a schedule with a role that may already invoke it. aws-scheduler-targets' `LambdaInvoke`
+ * would do the same, but its `grantInvoke` adds every version and alias of the function (`<arn>:*`) to the role;
+ * the schedules invoke the unqualified function only, so the role keeps its one narrow statement.
+ */
+class InvokeFunction implements IScheduleTarget {
+  constructor(
+    private readonly fn: IFunction,
+    private readonly role: IRole,
+    private readonly input: ScheduleTargetInput,
+  ) {}
+
+  bind(_schedule: ISchedule): ScheduleTargetConfig {
+    return {
+      arn: this.fn.functionArn,
+      role: this.role,
+      input: this.input,
+      // A report late by more than an hour is stale; the handler never fails, so a retry means Lambda did.
+      retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 2 },
+    };
+  }
+}
+
+/**
  * The daily phase report: the `daily-report` function and, per feature whose plan has a `report` setting, one
  * EventBridge Scheduler schedule at the plan's time in the plan's time zone invoking it with `{ "feature" }`. The
  * function reads the state table (item reads only) and metric statistics; the stack grants it the Discord bot
@@ -47,7 +79,7 @@ export class DailyReport extends Construct {
   /** The role EventBridge Scheduler assumes to invoke the function. */
   public readonly schedulerRole: Role;
   /** One schedule per feature id with a report. */
-  public readonly schedules: Readonly<Record<string, CfnSchedule>>;
+  public readonly schedules: Readonly<Record<string, Schedule>>;
 
   constructor(scope: Construct, id: string, props: DailyReportProps) {
     super(scope, id);
@@ -91,22 +123,15 @@ export class DailyReport extends Construct {
       new PolicyStatement({ sid: 'InvokeDailyReport', actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] }),
     );
 
-    const schedules: Record<string, CfnSchedule> = {};
+    const schedules: Record<string, Schedule> = {};
     for (const plan of scheduled) {
       const report: ReportSchedule = plan.report!;
-      schedules[plan.feature] = new CfnSchedule(this, `Schedule${pascalCase(plan.feature)}`, {
+      schedules[plan.feature] = new Schedule(this, `Schedule${pascalCase(plan.feature)}`, {
         description: `Phasegate ${props.stage}: daily phase report of ${plan.feature} at ${report.time} ${report.timeZone}`,
-        scheduleExpression: dailyCron(report.time),
-        scheduleExpressionTimezone: report.timeZone,
-        flexibleTimeWindow: { mode: 'OFF' },
-        state: 'ENABLED',
-        target: {
-          arn: this.function.function.functionArn,
-          roleArn: this.schedulerRole.roleArn,
-          input: JSON.stringify({ feature: plan.feature }),
-          // A report late by more than an hour is stale; the handler never fails, so a retry means Lambda did.
-          retryPolicy: { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 2 },
-        },
+        schedule: ScheduleExpression.expression(dailyCron(report.time), TimeZone.of(report.timeZone)),
+        timeWindow: TimeWindow.off(),
+        enabled: true,
+        target: new InvokeFunction(this.function.function, this.schedulerRole, ScheduleTargetInput.fromObject({ feature: plan.feature })),
       });
     }
     this.schedules = schedules;
