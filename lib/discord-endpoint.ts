@@ -166,6 +166,8 @@ export class DiscordEndpoint extends Construct {
     });
     const role = this.handler.role;
 
+    // A parameter's grantRead would add ssm:GetParameters, GetParameterHistory and DescribeParameters, which the
+    // endpoint never calls: GetParameter alone, on the two parameters only.
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadDiscordParameters',
@@ -175,15 +177,17 @@ export class DiscordEndpoint extends Construct {
     );
     props.botTokenKey?.grantDecrypt(role);
 
-    const machineArns = Object.keys(props.stateMachines)
+    const machines = Object.keys(props.stateMachines)
       .sort()
-      .map((feature) => props.stateMachines[feature]!.stateMachineArn);
-    if (machineArns.length > 0) {
+      .map((feature) => props.stateMachines[feature]!);
+    for (const machine of machines) machine.grantStartExecution(role);
+    if (machines.length > 0) {
+      // Not grantTaskResponse: it adds states:SendTaskHeartbeat, which the endpoint never calls.
       role.addToPrincipalPolicy(
         new PolicyStatement({
-          sid: 'DecideAndStartRollouts',
-          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StartExecution'],
-          resources: machineArns,
+          sid: 'DecideRollouts',
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: machines.map((m) => m.stateMachineArn),
         }),
       );
     }
@@ -200,7 +204,8 @@ export class DiscordEndpoint extends Construct {
     }
 
     // Its own policy, outside the role's default policy: the function depends on its role, so a statement naming
-    // the function in the default policy would be a circular dependency.
+    // the function in the default policy would be a circular dependency. Not grantInvoke: it writes to the default
+    // policy, and adds every version and alias (`<arn>:*`) where the endpoint invokes the unqualified function only.
     const selfInvoke = new Policy(this, 'SelfInvoke', {
       statements: [new PolicyStatement({ sid: 'RunDeferredJobs', actions: ['lambda:InvokeFunction'], resources: [this.handler.function.functionArn] })],
     });

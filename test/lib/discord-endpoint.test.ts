@@ -71,17 +71,17 @@ describe('DiscordEndpoint', () => {
     expect(statements).toEqual(
       expect.arrayContaining([
         { actions: ['ssm:GetParameter'], resources: [arn('ssm', 'parameter/phasegate/dev/discord/bot-token'), arn('ssm', 'parameter/phasegate/dev/discord/public-key')] },
-        {
-          actions: ['states:SendTaskFailure', 'states:SendTaskSuccess', 'states:StartExecution'],
-          resources: [expect.stringMatching(/^Smbilling/), expect.stringMatching(/^Smorders/)],
-        },
+        { actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'], resources: [expect.stringMatching(/^Smbilling/), expect.stringMatching(/^Smorders/)] },
+        // grantStartExecution: one statement per state machine.
+        { actions: ['states:StartExecution'], resources: [expect.stringMatching(/^Smbilling/)] },
+        { actions: ['states:StartExecution'], resources: [expect.stringMatching(/^Smorders/)] },
         { actions: ['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration'], resources: [arn('lambda', 'function:billing-api'), arn('lambda', 'function:orders-api')] },
         { actions: ['lambda:InvokeFunction'], resources: [expect.stringMatching(/^DiscordHandlerFunction.*\.Arn$/)] },
         { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], resources: [expect.stringMatching(/^StateTable.*\.Arn$/)] },
       ]),
     );
-    // Nothing else: logs and X-Ray from PhasegateFunction, and the five above.
-    expect(statements).toHaveLength(7);
+    // Nothing else: logs and X-Ray from PhasegateFunction, and the seven above.
+    expect(statements).toHaveLength(9);
     expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('kms:'))).toEqual([]);
     expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.actions)).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
   });
