@@ -1,7 +1,7 @@
 import { GetFunctionCommand, LambdaClient, UpdateFunctionConfigurationCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { mergeEnvironment, restoreEnvironment } from '../core/env-merge';
 import { EnvLimitError, FlagWriteError, TransientError } from '../core/errors';
-import type { FlagWriteOptions, FlagWriteReport, FlagWriter, ForceWriteOptions, TargetWriteResult } from '../core/ports';
+import type { FlagWriteOptions, FlagWriteReport, FlagWriter, ForceWriteOptions, TargetInspection, TargetWriteResult } from '../core/ports';
 import { backoffMs, errorMessage, errorName, isTransient, sleep as realSleep } from './aws-errors';
 import { LambdaCallScheduler, QuotaDeadlineError, type CallPriority, type RollbackActivity } from './lambda-call-scheduler';
 
@@ -53,6 +53,12 @@ class TargetError extends Error {
 
   /** Values before Phasegate's update, when one was made before the write stopped: an all-or-nothing apply puts them back. */
   before?: Record<string, string | undefined>;
+}
+
+/** Lambda's `LastModified` (`2026-11-02T09:00:00.000+0000`) as ISO 8601. */
+function lambdaTime(value: string): string {
+  const t = Date.parse(value.replace(/\+0000$/, 'Z'));
+  return Number.isFinite(t) ? new Date(t).toISOString() : value;
 }
 
 /** The heartbeat of the rollback marker: written this often, valid for three times as long. */
@@ -130,6 +136,27 @@ export class LambdaFlagWriter implements FlagWriter {
     throw new FlagWriteError(`flag write failed (${summary}); ${reverted}`, failures.map(({ functionName, error }) => ({ functionName, error })), {
       cause: first,
     });
+  }
+
+  async inspect(targets: readonly string[]): Promise<TargetInspection[]> {
+    const deadline = this.now() + this.settleTimeoutMs;
+    return Promise.all(
+      targets.map(async (target): Promise<TargetInspection> => {
+        try {
+          const config = await this.getFunction(target, 'apply', deadline);
+          return {
+            target,
+            ok: true,
+            variables: { ...(config.Environment?.Variables ?? {}) },
+            ...(config.LastModified ? { lastModified: lambdaTime(config.LastModified) } : {}),
+            ...(config.LastUpdateStatus ? { lastUpdateStatus: config.LastUpdateStatus } : {}),
+            ...(config.Version && config.Version !== '$LATEST' ? { version: config.Version } : {}),
+          };
+        } catch (err) {
+          return { target, ok: false, error: `${errorName(err)}: ${errorMessage(err)}` };
+        }
+      }),
+    );
   }
 
   async forceAll(targets: readonly string[], values: Readonly<Record<string, string>>, options: ForceWriteOptions = {}): Promise<FlagWriteReport> {

@@ -105,8 +105,30 @@ export interface FlagWriteReport {
   readonly ms: number;
 }
 
+/** What a target serves now, read for verification and drift repair. */
+export interface TargetInspection {
+  /** The target as the plan names it (`fn`, an ARN, or `fn:alias`). */
+  readonly target: string;
+  readonly ok: boolean;
+  /** Why it could not be read, when not ok. */
+  readonly error?: string;
+  /**
+   * The environment the invoked code sees: `$LATEST`'s for an unqualified target, the environment of the version an
+   * alias points to for `fn:alias`.
+   */
+  readonly variables?: Readonly<Record<string, string>>;
+  /** When the configuration that is read was last changed (ISO 8601). */
+  readonly lastModified?: string;
+  /** `Successful`, `InProgress` or `Failed` (of `$LATEST`). */
+  readonly lastUpdateStatus?: string;
+  /** For an alias target: the version it points to. */
+  readonly version?: string;
+}
+
 /** Writes Phasegate's flags into the environment of target functions. */
 export interface FlagWriter {
+  /** Read what every target serves now (in parallel, within the same quotas as writes). A target that cannot be read is `ok: false`. */
+  inspect(targets: readonly string[]): Promise<TargetInspection[]>;
   /**
    * Write `values` to every target in parallel. All-or-nothing: if a target fails, the targets already changed
    * are put back and the call throws (`FlagWriteError`, or `TransientError` after retries ran out).
