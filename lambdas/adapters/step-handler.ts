@@ -2,7 +2,7 @@ import { ENV, type PhasegateFunctionName } from '../core/contract';
 import { parseStepPayload, type StepPayload } from '../core/step-payload';
 import type { StepPorts } from '../core/steps';
 import { invocationDeadline, type RemainingTime } from './deadline';
-import { Logger, withLogging } from './logger';
+import { Logger, withLogging, type LambdaContextLike } from './logger';
 import { stepPortsFromEnv } from './step-ports';
 
 /**
@@ -13,14 +13,14 @@ import { stepPortsFromEnv } from './step-ports';
 export function stepHandler<R>(
   name: PhasegateFunctionName,
   step: (ports: StepPorts, payload: StepPayload) => Promise<R>,
-): (event: unknown, context?: RemainingTime) => Promise<R> {
+): (event: unknown, context?: RemainingTime & LambdaContextLike) => Promise<R> {
   const ports = stepPortsFromEnv();
   const logger = new Logger(name, { keys: { stage: process.env[ENV.stage] } });
   // One invocation at a time per execution environment: the deadline of the current one.
   let deadline: Date | undefined;
   const run = withLogging(logger, (event: unknown) => step(deadline ? { ...ports, deadline } : ports, parseStepPayload(event)));
-  return (event: unknown, context?: RemainingTime) => {
+  return (event: unknown, context?: RemainingTime & LambdaContextLike) => {
     deadline = invocationDeadline(context);
-    return run(event);
+    return run(event, context);
   };
 }
