@@ -440,7 +440,7 @@ function enabledOwn(entry: CompiledKey, env: FlagEnv, ctx: FlagContext): boolean
   return userBucket(entry, ctx.userId) < state.units;
 }
 
-const isError = (reason: FlagReason): boolean => reason === 'MISSING_FLAGS' || reason === 'INVALID_FLAGS' || reason === 'MISSING_USER_ID';
+const isError = (reason: FlagReason): boolean => FLAG_ERROR_REASONS.includes(reason);
 
 /** A compiled key and, for a sub-feature, its feature's. */
 interface CompiledFlag {
