@@ -14,7 +14,9 @@ import { basename, join, resolve } from 'node:path';
 import { DeleteTableCommand, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { buildApp } from '../lib/app';
 import { stackName, stateMachineName } from '../lib/naming';
+import { DynamoRollbackActivity } from '../lambdas/adapters/dynamo-rollback-activity';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
+import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
 import { RefusedError } from '../lambdas/core/errors';
 import { phaseFlagValues, planFlagNames, planFlagSets } from '../lambdas/core/flags';
 import { formatSeconds, durationToSeconds } from '../lambdas/core/plan/duration';
@@ -22,10 +24,11 @@ import { DEFAULT_PLANS_DIR } from '../lambdas/core/plan/load';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import type { AuditEvent, RolloutState, RolloutStatus } from '../lambdas/core/rollout-state';
-import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type CloudFormationTemplate } from './asl';
+import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type AslDefinition, type CloudFormationTemplate } from './asl';
 import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from './dynamo';
 import { FakeCloudWatch } from './fakes/cloudwatch';
 import { FakeLambdaControlPlane } from './fakes/lambda-control-plane';
+import type { LambdaQuotaBucket, QuotaCounts } from './fakes/lambda-quotas';
 import { FakeStepFunctions } from './fakes/step-functions';
 import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
 import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenarioResult } from './scenarios/alarm';
@@ -61,7 +64,28 @@ export interface RehearsalOptions {
   readonly log?: (line: string) => void;
   /** Where the session file goes (manual mode). @default <project root>/.rehearsal/session.json */
   readonly sessionFile?: string;
+  /**
+   * Run the plan against this many copies of each of its targets (`<target>-1` .. `<target>-<n>`, created in the
+   * fake with the same variables), to watch a big rollback under the Lambda quota. Only the executed plan has the
+   * copies: the stack is synthesized from the plan as written (its alarms watch the original targets' metrics, and
+   * a CloudWatch alarm takes at most 10 metrics). @default - the plan's own targets
+   */
+  readonly targets?: number;
+  /**
+   * `false` switches the fake Lambda's request-rate quotas off, for debugging only: the rehearsal must pass with
+   * them on, and nothing may pass only because they are off. @default true (Lambda's quotas: 15 control-plane
+   * calls per second shared by every function, GetFunction 100 per second)
+   */
+  readonly quotas?: boolean;
+  /** How long each flag update stays InProgress in the fake Lambda, in ms (compressed). @default 200 */
+  readonly inProgressMs?: number;
 }
+
+/** Beyond this many targets the timeline summarizes a write instead of giving a line per target. */
+const MAX_TARGET_LINES = 5;
+
+/** Most copies of each target `targets` may ask for. */
+export const MAX_TARGET_COPIES = 500;
 
 /** A rehearsal's input was unusable: unknown phase, invalid plan, unknown stage. */
 export class RehearsalInputError extends Error {
@@ -107,8 +131,10 @@ export interface RehearsalResult {
   readonly targets: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly timeline: readonly TimelineEntry[];
   readonly elapsedMs: number;
-  /** With `alarmAt`: the alarm raised and what the automatic rollback did. */
-  readonly alarm?: { name: string; phase: string; outcome: string; timeToSafeMs?: number };
+  /** With `alarmAt`: the alarm raised, what the automatic rollback did, and over how many targets. */
+  readonly alarm?: { name: string; phase: string; outcome: string; timeToSafeMs?: number; targets: number };
+  /** The fake Lambda API: whether its quotas were on, how long updates stayed InProgress, calls accepted and throttled. */
+  readonly lambdaApi: { quotas: boolean; inProgressMs: number; counts: Readonly<Record<LambdaQuotaBucket, QuotaCounts>> };
   /** With `llmSpendUsdPerHour`: the simulated spend. */
   readonly llmSpend?: { report: LlmSpendReport; subFeatureRolledBack: boolean };
 }
@@ -169,6 +195,32 @@ function readPlanFor(planFile: string, stage: string): Plan {
   const result = validatePlan(raw, { stage });
   if (!result.ok) throw new RehearsalInputError(`${planFile} is invalid:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`);
   return result.plan;
+}
+
+/**
+ * The plan with `copies` copies of each target: `<name>-1` .. `<name>-<copies>` (for an ARN, the function name in it).
+ * Throws {@link RehearsalInputError} when a copy's name would pass Lambda's 64 characters.
+ */
+export function withTargetCopies(plan: Plan, copies: number): Plan {
+  const copy = (target: string, i: number): string => {
+    const arn = /^(arn:[^:]+:lambda:[^:]+:\d{12}:function:)([^:]+)(:.*)?$/.exec(target);
+    const name = `${arn ? arn[2] : target}-${i}`;
+    if (name.length > 64) throw new RehearsalInputError(`--targets: the copy ${name} of ${target} is longer than Lambda's 64 characters`);
+    return arn ? `${arn[1]}${name}${arn[3] ?? ''}` : name;
+  };
+  return { ...plan, targets: plan.targets.flatMap((t) => Array.from({ length: copies }, (_, i) => copy(t, i + 1))) };
+}
+
+/**
+ * The definition with the plan that its `Load plan` state embeds (see lib/rollout-state-machine.ts) given `targets`:
+ * every step of the execution, and the rollout state the alarm-rollback function reads, then see those targets.
+ */
+function withPlanTargets(definition: AslDefinition, feature: string, targets: readonly string[]): AslDefinition {
+  const copy = JSON.parse(JSON.stringify(definition)) as AslDefinition & { States: Record<string, { Type?: string; Result?: { feature?: string; targets?: unknown } }> };
+  const loads = Object.values(copy.States).filter((s) => s.Type === 'Pass' && s.Result?.feature === feature);
+  if (loads.length !== 1) throw new Error(`the synthesized definition has ${loads.length} states carrying the plan of ${feature}, expected 1`);
+  loads[0]!.Result!.targets = [...targets];
+  return copy;
 }
 
 /**
@@ -263,12 +315,18 @@ function describeEvent(plan: Plan, e: AuditEvent, bakeMs: number): string {
     case 'flags-applied': {
       const flags = detail.flags as Record<string, string>;
       const targets = detail.targets as { functionName: string; changed: string[]; ms: number }[];
+      if (targets.length > MAX_TARGET_LINES) {
+        const slowest = Math.max(...targets.map((t) => t.ms));
+        const changed = [...new Set(targets.flatMap((t) => t.changed))];
+        return `flags written to ${targets.length} targets, slowest in ${slowest} ms: ${changed.length ? changed.map((n) => `${n}=${flags[n]}`).join(' ') : 'already set'}`;
+      }
       return targets
         .map((t) => `flags written to ${t.functionName} in ${t.ms} ms: ${t.changed.length ? t.changed.map((n) => `${n}=${flags[n]}`).join(' ') : 'already set'}`)
         .join('\n');
     }
     case 'rolled-back': {
       const targets = (detail.targets as { functionName: string; ms: number }[]) ?? [];
+      if (targets.length > MAX_TARGET_LINES) return `${e.message} (${targets.length} targets, slowest in ${Math.max(...targets.map((t) => t.ms))} ms)`;
       return `${e.message} (${targets.map((t) => `${t.functionName} ${t.ms} ms`).join(', ')})`;
     }
     default:
@@ -284,7 +342,15 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const stage = options.stage ?? 'dev';
   const planFile = resolve(options.planFile ?? join(DEFAULT_PLANS_DIR, 'ux-update.json'));
   const bakeMs = options.bakeMs ?? 150;
-  const plan = readPlanFor(planFile, stage);
+  const inProgressMs = options.inProgressMs ?? 200;
+  if (options.targets !== undefined && (!Number.isInteger(options.targets) || options.targets < 1 || options.targets > MAX_TARGET_COPIES)) {
+    throw new RehearsalInputError(`--targets must be a whole number from 1 to ${MAX_TARGET_COPIES}, got ${options.targets}`);
+  }
+  if (!Number.isFinite(inProgressMs) || inProgressMs < 0 || inProgressMs > 60_000) {
+    throw new RehearsalInputError(`--inprogress-ms must be a number of milliseconds from 0 to 60000, got ${inProgressMs}`);
+  }
+  const written = readPlanFor(planFile, stage);
+  const plan = options.targets === undefined ? written : withTargetCopies(written, options.targets);
   if (options.rejectAt !== undefined) {
     const phase = plan.phases.find((p) => p.name === options.rejectAt);
     const approvable = plan.phases.filter((p) => p.approval.required).map((p) => p.name);
@@ -314,26 +380,33 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   if (!machine) throw new Error(`the synthesized stack has no state machine ${smName}`);
   const validation = validateAsl(machine.definition);
   if (!validation.ok) throw new Error(`synthesized definition of ${smName} is not valid ASL: ${validation.errors.join('; ')}`);
+  const definition = plan === written ? machine.definition : withPlanTargets(machine.definition, plan.feature, plan.targets);
 
   const dynamo = await localDynamo();
   const restoreEndpoint = useLocalDynamo(dynamo.endpoint);
   const tableNames = await recreateTables(template, dynamo.endpoint);
   const tableName = Object.values(tableNames)[0]!;
   const address = await discordApiAddress();
+  const client = localDynamoClient(dynamo.endpoint);
   const discord: LocalDiscord = await startLocalDiscord({
     stage,
     plans: [{ ...plan, discord: localDiscordSettings() }],
     tableName,
     apiPort: address.port,
     botToken: address.botToken,
+    // The Discord endpoint is a function of its own: its own writer and scheduler, marking its rollbacks for the stage.
+    flagWriter: { rollbackActivity: new DynamoRollbackActivity(tableName, client) },
   });
   const functions = discord.withLocalDiscord(functionsFromTemplate(template, { tableNames }));
 
-  const lambda = new FakeLambdaControlPlane().install();
+  // One fake for the whole run: one account, so every function's calls draw from the same quotas. The step and
+  // alarm-rollback handlers each build their own flag writer and scheduler when their module loads, as on AWS, with
+  // a DynamoRollbackActivity on this table.
+  const quotasOn = options.quotas ?? true;
+  const lambda = new FakeLambdaControlPlane({ inProgressMs, ...(quotasOn ? {} : { quotas: false }) }).install();
   const cloudwatch = new FakeCloudWatch().install();
   const sfn = new FakeStepFunctions().install();
   for (const target of plan.targets) lambda.addFunction(target, EXISTING_VARIABLES(target));
-  const client = localDynamoClient(dynamo.endpoint);
   const store = new DynamoRolloutStore(tableName, client);
 
   // Scenarios (alarm, LLM spend) start when the execution enters their phase's bake.
@@ -347,7 +420,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     session = await startSessionServer({
       stage,
       plans: [plan],
-      ports: { store },
+      // The CLI's operations (rollback, approve) as a function of their own: its own writer and scheduler.
+      ports: { store, flags: new LambdaFlagWriter(undefined, { rollbackActivity: new DynamoRollbackActivity(tableName, client) }) },
       dynamoEndpoint: dynamo.endpoint,
       tableName,
       ...(options.sessionFile ? { sessionFile: options.sessionFile } : {}),
@@ -390,7 +464,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   })();
 
   // Scenarios start when the execution enters the phase's bake, and run while it lasts.
-  const scenarioBakeMs = 2_000;
+  // Long enough for the rollback of every target at 15 updates a second; the rollback stops the execution anyway.
+  const scenarioBakeMs = 2_000 + Math.ceil((plan.targets.length / 15) * 2_000);
   const waitMs: Record<string, number> = {};
   for (const phase of plan.phases) waitMs[`${phase.name}: bake`] = bakeMs;
   if (options.alarmAt) waitMs[`${options.alarmAt}: bake`] = scenarioBakeMs;
@@ -432,7 +507,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   let run: LocalRunResult;
   try {
     run = await runLocalStateMachine({
-      definition: machine.definition,
+      definition,
       functions,
       handlers: (name: string) => (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler,
       input: { actor: { id: 'rehearsal', name: 'rehearsal', via: 'rehearsal' } },
@@ -469,7 +544,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       text:
         `alarm ${alarmResult.alarm.name} went to ALARM (${alarmResult.event.detail.state.reason}); EventBridge rule ${alarmResult.rule.logicalId} ` +
         `invoked the rollback function: ${alarmResult.outcome.outcome}` +
-        (alarmResult.timeToSafeMs !== undefined ? `, time-to-safe ${alarmResult.timeToSafeMs} ms` : ''),
+        (alarmResult.timeToSafeMs !== undefined ? `, time-to-safe ${alarmResult.timeToSafeMs} ms` : '') +
+        ` for ${plan.targets.length} target(s)`,
     });
   }
   if (spendResult) {
@@ -515,6 +591,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const phases = summarizePhases(plan, audit, state, outcome);
 
   const channel = discord.channelMessages().map((m) => ({ at: m.createdAt, text: messageText(m) }));
+  const lambdaCounts = lambda.quotas.counts;
   await discord.stop();
   lambda.restore();
   cloudwatch.restore();
@@ -551,10 +628,12 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
             phase: options.alarmAt!,
             outcome: alarmResult.outcome.outcome,
             ...(alarmResult.timeToSafeMs !== undefined ? { timeToSafeMs: alarmResult.timeToSafeMs } : {}),
+            targets: plan.targets.length,
           },
         }
       : {}),
     ...(spendResult ? { llmSpend: spendResult } : {}),
+    lambdaApi: { quotas: quotasOn, inProgressMs, counts: lambdaCounts },
   };
   return result;
 }

@@ -1,11 +1,12 @@
 /**
- * `npm run rehearse -- [--plan <file>] [--stage <stage>] [--reject-at <phase>] [--bake-ms <ms>] [--json]`
+ * `npm run rehearse -- [--plan <file>] [--stage <stage>] [--reject-at <phase>] [--alarm-at <phase>] [--targets <n>]
+ *  [--bake-ms <ms>] [--inprogress-ms <ms>] [--no-quotas] [--json]`
  *
  * Rolls a feature out end to end on this machine: see local/rehearsal.ts. Prints a timeline, or a JSON summary
  * with --json. Exits 0 when the run ends as expected, 1 when it does not, 2 on unusable arguments.
  */
 import { parseArgs } from 'node:util';
-import { closeRehearsalResources, rehearse, RehearsalInputError, type RehearsalResult } from './rehearsal';
+import { closeRehearsalResources, MAX_TARGET_COPIES, rehearse, RehearsalInputError, type RehearsalOptions, type RehearsalResult } from './rehearsal';
 
 const USAGE = `usage: npm run rehearse -- [options]
 
@@ -14,6 +15,11 @@ const USAGE = `usage: npm run rehearse -- [options]
   --reject-at <phase>  the PM rejects this phase: exercises the rollback path
   --bake-ms <ms>       how long each compressed bake lasts (default 150)
   --alarm-at <phase>   raise the feature's rollback alarm during this phase: automatic rollback
+  --targets <n>        run the plan against n copies of each target (<target>-1..n, 1 to ${MAX_TARGET_COPIES}): watch a
+                       big rollback under Lambda's quota (15 control-plane calls per second)
+  --inprogress-ms <ms> how long each flag update stays InProgress in the fake Lambda (default 200)
+  --no-quotas          switch the fake Lambda's request-rate quotas off; for debugging only: a rehearsal
+                       must pass with them on, nothing may pass only because they are off
   --llm-spend <usd/h>  simulate a day of LLM calls at this rate through the budget guard in the LLM phase
   --llm-cap-usd <usd>  the cap variable the LLM calls see (default: the plan's); above the hard limit, the
                        daily-cost alarm turns the LLM flag off
@@ -25,6 +31,94 @@ const USAGE = `usage: npm run rehearse -- [options]
 function fail(message: string): never {
   process.stderr.write(`rehearse: ${message}\n\n${USAGE}\n`);
   process.exit(2);
+}
+
+/** The command line could not be used (exit 2). */
+export class RehearseArgsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RehearseArgsError';
+  }
+}
+
+/** What the command line asks for: the rehearsal's options, and how to print. */
+export interface RehearseArgs {
+  readonly help: boolean;
+  readonly json: boolean;
+  readonly options: Omit<RehearsalOptions, 'log'>;
+}
+
+/** Read the command line; throws {@link RehearseArgsError} for unusable arguments. */
+export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...argv],
+      options: {
+        plan: { type: 'string' },
+        stage: { type: 'string' },
+        'reject-at': { type: 'string' },
+        'bake-ms': { type: 'string' },
+        'alarm-at': { type: 'string' },
+        targets: { type: 'string' },
+        'inprogress-ms': { type: 'string' },
+        'no-quotas': { type: 'boolean', default: false },
+        'llm-spend': { type: 'string' },
+        'llm-cap-usd': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        manual: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new RehearseArgsError((err as Error).message);
+  }
+  const wholeMs = (name: 'bake-ms' | 'inprogress-ms'): number | undefined => {
+    const raw = args[name];
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isInteger(value) || value < 0 || value > 60_000) {
+      throw new RehearseArgsError(`--${name} must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+  const bakeMs = wholeMs('bake-ms');
+  const inProgressMs = wholeMs('inprogress-ms');
+  let targets: number | undefined;
+  if (args.targets !== undefined) {
+    targets = Number(args.targets);
+    if (!/^\d+$/.test(args.targets.trim()) || !Number.isInteger(targets) || targets < 1 || targets > MAX_TARGET_COPIES) {
+      throw new RehearseArgsError(`--targets must be a whole number of copies from 1 to ${MAX_TARGET_COPIES}, got ${JSON.stringify(args.targets)}`);
+    }
+  }
+  const usd = (name: 'llm-spend' | 'llm-cap-usd'): number | undefined => {
+    const raw = args[name];
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0 || value > 10_000) throw new RehearseArgsError(`--${name} must be a number of US dollars above 0, got ${JSON.stringify(raw)}`);
+    return value;
+  };
+  const llmSpendUsdPerHour = usd('llm-spend');
+  const llmCapUsd = usd('llm-cap-usd');
+  if (llmCapUsd !== undefined && llmSpendUsdPerHour === undefined) throw new RehearseArgsError('--llm-cap-usd goes with --llm-spend');
+  return {
+    help: args.help,
+    json: args.json,
+    options: {
+      planFile: args.plan,
+      stage: args.stage,
+      rejectAt: args['reject-at'],
+      alarmAt: args['alarm-at'],
+      llmSpendUsdPerHour,
+      llmCapUsd,
+      bakeMs,
+      manual: args.manual,
+      ...(targets !== undefined ? { targets } : {}),
+      ...(inProgressMs !== undefined ? { inProgressMs } : {}),
+      ...(args['no-quotas'] ? { quotas: false } : {}),
+    },
+  };
 }
 
 function printTimeline(r: RehearsalResult): void {
@@ -45,8 +139,16 @@ function printTimeline(r: RehearsalResult): void {
   }
   out.push('');
   out.push('Final flags on every target:');
+  // Targets with the same flags are listed together (many copies with --targets).
+  const groups = new Map<string, { targets: string[]; flags: Readonly<Record<string, string>> }>();
   for (const [target, flags] of Object.entries(r.targets)) {
-    out.push(`  ${target}`);
+    const key = JSON.stringify(flags);
+    const group = groups.get(key) ?? { targets: [], flags };
+    group.targets.push(target);
+    groups.set(key, group);
+  }
+  for (const { targets, flags } of groups.values()) {
+    out.push(`  ${targets.length > 3 ? `${targets.length} targets: ${targets.slice(0, 2).join(', ')}, ..., ${targets.at(-1)}` : targets.join(', ')}`);
     for (const [name, value] of Object.entries(flags)) out.push(`    ${name}=${value}`);
   }
   out.push('');
@@ -54,7 +156,18 @@ function printTimeline(r: RehearsalResult): void {
     `Execution ${r.execution.status}${r.execution.error ? ` (${r.execution.error})` : ''} after ${r.execution.states} states; ` +
       `rollout ${r.outcome}; expected ${r.expected}; ${(r.elapsedMs / 1000).toFixed(1)} s`,
   );
-  if (r.alarm) out.push(`Alarm ${r.alarm.name} in phase ${r.alarm.phase}: ${r.alarm.outcome}${r.alarm.timeToSafeMs !== undefined ? `, time-to-safe ${r.alarm.timeToSafeMs} ms` : ''}`);
+  if (r.alarm) {
+    out.push(
+      `Alarm ${r.alarm.name} in phase ${r.alarm.phase}: ${r.alarm.outcome}${r.alarm.timeToSafeMs !== undefined ? `, time-to-safe ${r.alarm.timeToSafeMs} ms` : ''} ` +
+        `for ${r.alarm.targets} target(s)`,
+    );
+  }
+  const api = r.lambdaApi;
+  out.push(
+    `Lambda API (fake): quotas ${api.quotas ? 'on (control plane 15/s, GetFunction 100/s)' : 'OFF (--no-quotas: debugging only)'}, updates InProgress ${api.inProgressMs} ms; ` +
+      `control plane ${api.counts.controlPlane.accepted} calls, ${api.counts.controlPlane.throttled} throttled (429); ` +
+      `GetFunction ${api.counts.getFunction.accepted} calls, ${api.counts.getFunction.throttled} throttled`,
+  );
   if (r.llmSpend) {
     const rep = r.llmSpend.report;
     out.push(
@@ -68,44 +181,17 @@ function printTimeline(r: RehearsalResult): void {
 }
 
 async function main(): Promise<void> {
-  let args;
+  let parsed: RehearseArgs;
   try {
-    args = parseArgs({
-      options: {
-        plan: { type: 'string' },
-        stage: { type: 'string' },
-        'reject-at': { type: 'string' },
-        'bake-ms': { type: 'string' },
-        'alarm-at': { type: 'string' },
-        'llm-spend': { type: 'string' },
-        'llm-cap-usd': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        manual: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-      allowPositionals: false,
-    }).values;
+    parsed = parseRehearseArgs(process.argv.slice(2));
   } catch (err) {
-    fail((err as Error).message);
+    if (err instanceof RehearseArgsError) fail(err.message);
+    throw err;
   }
-  if (args.help) {
+  if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const bakeMs = args['bake-ms'] === undefined ? undefined : Number(args['bake-ms']);
-  if (bakeMs !== undefined && (!Number.isInteger(bakeMs) || bakeMs < 0 || bakeMs > 60_000)) {
-    fail(`--bake-ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(args['bake-ms'])}`);
-  }
-  const usd = (name: 'llm-spend' | 'llm-cap-usd'): number | undefined => {
-    const raw = args[name];
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0 || value > 10_000) fail(`--${name} must be a number of US dollars above 0, got ${JSON.stringify(raw)}`);
-    return value;
-  };
-  const llmSpendUsdPerHour = usd('llm-spend');
-  const llmCapUsd = usd('llm-cap-usd');
-  if (llmCapUsd !== undefined && llmSpendUsdPerHour === undefined) fail('--llm-cap-usd goes with --llm-spend');
   // The functions' own structured logs go to stderr, so stdout carries only the timeline or the JSON summary.
   const stdoutWrite = process.stdout.write.bind(process.stdout);
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
@@ -114,18 +200,11 @@ async function main(): Promise<void> {
   };
   try {
     const result = await rehearse({
-      planFile: args.plan,
-      stage: args.stage,
-      rejectAt: args['reject-at'],
-      alarmAt: args['alarm-at'],
-      llmSpendUsdPerHour,
-      llmCapUsd,
-      bakeMs,
-      manual: args.manual,
+      ...parsed.options,
       log: (line) => process.stderr.write(`rehearse: ${line}\n`),
     });
     restoreStdout();
-    if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (parsed.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else printTimeline(result);
     process.exitCode = result.asExpected ? 0 : 1;
   } catch (err) {
@@ -141,4 +220,5 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+// Run only as the command, so tests can import the argument parser.
+if (require.main === module) void main();
