@@ -59,6 +59,12 @@ export interface DecideRequest {
   readonly note?: string;
   /** When set, the decision only applies to this execution (a button remembers the execution it was made for). */
   readonly executionId?: string;
+  /**
+   * Set by the deferred job that carries on a decision its own earlier attempt may have claimed and not handed back
+   * (a Function URL Lambda is frozen once it has answered): a fresh, unsettled decision of the same person is handed
+   * back at once instead of being left to the attempt that claimed it. @default false
+   */
+  readonly resume?: boolean;
 }
 
 /** The outcome of a decision that took effect. */
@@ -164,7 +170,7 @@ export async function decide(ports: DecidePorts, req: DecideRequest): Promise<De
     // handing it back, a repeat changes nothing and records nothing: one decision, one hand-back, one event.
     const age = clock.now().getTime() - Date.parse(existing.decidedAt ?? '');
     const abandoned = age > ABANDONED_DECISION_MS;
-    if (!existing.settled && ((sameDecision && age > DECISION_IN_FLIGHT_MS) || abandoned)) {
+    if (!existing.settled && ((sameDecision && (req.resume || age > DECISION_IN_FLIGHT_MS)) || abandoned)) {
       await settle(ports, state, existing);
       existing = { ...existing, settled: true };
     }

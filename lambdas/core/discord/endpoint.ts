@@ -518,6 +518,8 @@ class Endpoint {
           actor: job.person,
           ...(job.note ? { note: job.note } : {}),
           ...(job.executionId ? { executionId: job.executionId } : {}),
+          // The inline attempt of this click may have claimed the decision and been frozen with its Lambda.
+          resume: true,
         },
       );
       const message = approvalDecidedMessage({
