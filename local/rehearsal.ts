@@ -198,15 +198,16 @@ function readPlanFor(planFile: string, stage: string): Plan {
 }
 
 /**
- * The plan with `copies` copies of each target: `<name>-1` .. `<name>-<copies>` (for an ARN, the function name in it).
- * Throws {@link RehearsalInputError} when a copy's name would pass Lambda's 64 characters.
+ * The plan with `copies` copies of each target: `<name>-1` .. `<name>-<copies>`, where `<name>` is the function name
+ * (in an ARN, and before a `:qualifier`, which the copies keep). Throws {@link RehearsalInputError} when a copy's name
+ * would pass Lambda's 64 characters.
  */
 export function withTargetCopies(plan: Plan, copies: number): Plan {
   const copy = (target: string, i: number): string => {
-    const arn = /^(arn:[^:]+:lambda:[^:]+:\d{12}:function:)([^:]+)(:.*)?$/.exec(target);
-    const name = `${arn ? arn[2] : target}-${i}`;
+    const [, prefix = '', functionName = target, qualifier = ''] = /^(arn:[^:]+:lambda:[^:]+:\d{12}:function:)?([^:]+)(:.*)?$/.exec(target) ?? [];
+    const name = `${functionName}-${i}`;
     if (name.length > 64) throw new RehearsalInputError(`--targets: the copy ${name} of ${target} is longer than Lambda's 64 characters`);
-    return arn ? `${arn[1]}${name}${arn[3] ?? ''}` : name;
+    return `${prefix}${name}${qualifier}`;
   };
   return { ...plan, targets: plan.targets.flatMap((t) => Array.from({ length: copies }, (_, i) => copy(t, i + 1))) };
 }

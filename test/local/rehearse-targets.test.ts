@@ -56,9 +56,11 @@ describe('target copies', () => {
   const plan = loadPlanFile(join(ROOT, 'rollouts/cohort-analyzer.json'), 'dev');
 
   it('copies every target n times, names and ARNs alike', () => {
-    expect(withTargetCopies({ ...plan, targets: ['api', 'arn:aws:lambda:eu-west-1:123456789012:function:worker:live'] }, 2).targets).toEqual([
+    expect(withTargetCopies({ ...plan, targets: ['api', 'web:live', 'arn:aws:lambda:eu-west-1:123456789012:function:worker:live'] }, 2).targets).toEqual([
       'api-1',
       'api-2',
+      'web-1:live',
+      'web-2:live',
       'arn:aws:lambda:eu-west-1:123456789012:function:worker-1:live',
       'arn:aws:lambda:eu-west-1:123456789012:function:worker-2:live',
     ]);
