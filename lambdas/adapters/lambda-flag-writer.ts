@@ -1,4 +1,13 @@
-import { GetFunctionCommand, LambdaClient, UpdateFunctionConfigurationCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import {
+  GetAliasCommand,
+  GetFunctionCommand,
+  LambdaClient,
+  PublishVersionCommand,
+  UpdateAliasCommand,
+  UpdateFunctionConfigurationCommand,
+  type FunctionConfiguration,
+} from '@aws-sdk/client-lambda';
+import { parseTarget } from '../core/target';
 import { mergeEnvironment, restoreEnvironment } from '../core/env-merge';
 import { EnvLimitError, FlagWriteError, TransientError } from '../core/errors';
 import type { FlagWriteOptions, FlagWriteReport, FlagWriter, ForceWriteOptions, TargetInspection, TargetWriteResult } from '../core/ports';
@@ -37,7 +46,12 @@ interface TargetChange {
   readonly functionName: string;
   /** Values before the write of each variable that changed; undefined: it did not exist. */
   readonly before: Record<string, string | undefined>;
+  /** For an alias target: the version the alias pointed to before; putting back moves it there again. */
+  readonly aliasVersion?: string;
 }
+
+/** Configuration that must be the same in `$LATEST` and the alias's version before publishing: publishing never releases code. */
+const RELEASED_FIELDS = ['CodeSha256', 'Runtime', 'Handler', 'MemorySize', 'Timeout', 'Role'] as const;
 
 /** How one target's write ended when it did not succeed. */
 class TargetError extends Error {
@@ -239,6 +253,8 @@ export class LambdaFlagWriter implements FlagWriter {
     deadline: number,
     absentIsSafe: readonly string[],
   ): Promise<{ result: TargetWriteResult; change: TargetChange }> {
+    const ref = parseTarget(functionName);
+    if (ref.alias !== undefined) return this.writeAliasTarget(functionName, ref.functionName, ref.alias, values, priority, deadline, absentIsSafe);
     const t0 = this.now();
     let conflicts = 0;
     let failedUpdates = 0;
@@ -328,6 +344,128 @@ export class LambdaFlagWriter implements FlagWriter {
     }
   }
 
+  /**
+   * Write an alias target (`fn:alias`): the alias's version has a frozen environment, so the flags reach the code only
+   * through a new version. Read the alias (refusing a weighted one: a CodeDeploy shift in progress is never moved
+   * silently), read the version it serves, check that `$LATEST` holds exactly that version's code and configuration
+   * apart from Phasegate's variables (otherwise publishing would release a pending deploy: refused, saying what
+   * differs), write the version's environment plus the flags to `$LATEST` (conditional on its RevisionId), wait for it,
+   * publish (conditional on the code and RevisionId) and move the alias (conditional on its RevisionId). Costs four
+   * control-plane calls; a lost race on any of them starts over from a fresh read.
+   */
+  private async writeAliasTarget(
+    target: string,
+    fn: string,
+    alias: string,
+    values: Readonly<Record<string, string>>,
+    priority: CallPriority,
+    deadline: number,
+    absentIsSafe: readonly string[],
+  ): Promise<{ result: TargetWriteResult; change: TargetChange }> {
+    const t0 = this.now();
+    let lastReason = 'not started';
+    let races = 0;
+    let failedUpdates = 0;
+    let original: string | undefined;
+    let changed: readonly string[] = [];
+    const pendingError = (): TargetError => new TargetError(target, `not safe yet when the deadline came: ${lastReason}`, true);
+    const control = <T>(send: () => Promise<T>): Promise<T> => this.scheduler.call('control-plane', priority, send, { deadline });
+    const isRace = (err: unknown): boolean => ['PreconditionFailedException', 'ResourceConflictException'].includes(errorName(err));
+    try {
+      for (;;) {
+        if (this.now() >= deadline) throw pendingError();
+        if (races >= this.maxConflicts) throw pendingError();
+        const aliasCfg = await control(() => this.lambda.send(new GetAliasCommand({ FunctionName: fn, Name: alias })));
+        const weights = aliasCfg.RoutingConfig?.AdditionalVersionWeights ?? {};
+        if (Object.keys(weights).length > 0) {
+          const shift = Object.entries(weights).map(([v, w]) => `${Math.round(w * 1000) / 10} % to version ${v}`).join(', ');
+          throw new TargetError(
+            target,
+            `alias ${alias} of ${fn} has a weighted routing config (${shift}; the rest to version ${aliasCfg.FunctionVersion}): a traffic shift ` +
+              `(CodeDeploy) is in progress, and Phasegate never moves such an alias. Finish or roll back the shift, then run again.`,
+            false,
+          );
+        }
+        const version = aliasCfg.FunctionVersion ?? '$LATEST';
+        original ??= version;
+        const served = await this.getFunction(`${fn}:${version}`, priority, deadline);
+        const existing = served.Environment?.Variables ?? {};
+        const wanted = Object.fromEntries(Object.entries(values).filter(([name]) => !(absentIsSafe.includes(name) && existing[name] === undefined)));
+        const merge = mergeEnvironment(target, existing, wanted);
+        if (merge.changed.length === 0) {
+          return { result: { functionName: target, ok: true, changed, ms: this.now() - t0 }, change: { functionName: target, before: {}, aliasVersion: original } };
+        }
+        let latest = await this.getFunction(fn, priority, deadline);
+        if (latest.LastUpdateStatus === 'InProgress') {
+          lastReason = `an update of ${fn} is in progress`;
+          latest = await this.untilSettled(fn, priority, deadline, () => lastReason);
+        }
+        const differences = unreleasedDifferences(latest, served, Object.keys(values));
+        if (differences.length > 0) {
+          throw new TargetError(
+            target,
+            `refusing to publish ${fn}: $LATEST differs from version ${version} that alias ${alias} serves (${differences.join('; ')}). ` +
+              `A deploy of ${fn} is pending release; publishing would release it with the flags. Release or revert it, then run again.`,
+            false,
+          );
+        }
+        try {
+          await control(() =>
+            this.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: fn, Environment: { Variables: merge.variables }, RevisionId: latest.RevisionId })),
+          );
+        } catch (err) {
+          if (!isRace(err)) throw err;
+          lastReason = `${fn} changed while the flags were being written (${errorName(err)})`;
+          races++;
+          await this.sleep(this.pollMs);
+          continue;
+        }
+        lastReason = `Phasegate's update of ${fn} is in progress`;
+        const after = await this.untilSettled(fn, priority, deadline, () => lastReason);
+        if (after.LastUpdateStatus === 'Failed') {
+          lastReason = `the update ended Failed: ${after.LastUpdateStatusReason ?? 'no reason given'}`;
+          if (++failedUpdates >= this.maxFailedUpdates) throw new TargetError(target, `${lastReason}, ${failedUpdates} times`, false);
+          continue;
+        }
+        let published: FunctionConfiguration;
+        try {
+          published = await control(() =>
+            this.lambda.send(new PublishVersionCommand({ FunctionName: fn, CodeSha256: served.CodeSha256, RevisionId: after.RevisionId, Description: 'Phasegate: flags' })),
+          );
+        } catch (err) {
+          // Somebody changed $LATEST (or its code) since: start over, and the check above decides again.
+          if (!isRace(err) && errorName(err) !== 'InvalidParameterValueException') throw err;
+          lastReason = `${fn} changed before its new version could be published (${errorName(err)})`;
+          races++;
+          continue;
+        }
+        try {
+          await control(() =>
+            this.lambda.send(new UpdateAliasCommand({ FunctionName: fn, Name: alias, FunctionVersion: published.Version, RevisionId: aliasCfg.RevisionId })),
+          );
+        } catch (err) {
+          if (!isRace(err)) throw err;
+          // Race: somebody moved the alias since it was read (a deploy). Start over from what it serves now.
+          lastReason = `alias ${alias} of ${fn} moved while Phasegate was moving it (${errorName(err)})`;
+          races++;
+          continue;
+        }
+        changed = [...new Set([...changed, ...merge.changed])];
+        return {
+          result: { functionName: target, ok: true, changed, ms: this.now() - t0 },
+          change: { functionName: target, before: Object.fromEntries(merge.changed.map((n) => [n, existing[n]])), aliasVersion: original },
+        };
+      }
+    } catch (err) {
+      if (err instanceof TargetError || err instanceof EnvLimitError) throw err;
+      if (err instanceof QuotaDeadlineError) {
+        lastReason = 'the Lambda API quota did not allow the next call in time';
+        throw pendingError();
+      }
+      throw new TargetError(target, `${errorName(err)}: ${errorMessage(err)}`, isTransient(err), { cause: err });
+    }
+  }
+
   /** Poll GetFunction until the update is no longer InProgress; a pending {@link TargetError} at the deadline. */
   private async untilSettled(functionName: string, priority: CallPriority, deadline: number, reason: () => string): Promise<FunctionConfiguration> {
     for (let polls = 0; ; polls++) {
@@ -341,6 +479,18 @@ export class LambdaFlagWriter implements FlagWriter {
 
   /** Put the variables a write changed back to what they were (removing those it added). */
   private async revertTarget(change: TargetChange, deadline: number): Promise<void> {
+    const ref = parseTarget(change.functionName);
+    if (ref.alias !== undefined) {
+      // The alias goes back to the version it served; that version's environment is as it was.
+      if (change.aliasVersion === undefined) return;
+      await this.scheduler.call(
+        'control-plane',
+        'rollback',
+        () => this.lambda.send(new UpdateAliasCommand({ FunctionName: ref.functionName, Name: ref.alias, FunctionVersion: change.aliasVersion })),
+        { deadline },
+      );
+      return;
+    }
     for (let attempt = 0; this.now() < deadline; attempt++) {
       try {
         let config = await this.getFunction(change.functionName, 'rollback', deadline);
@@ -366,4 +516,24 @@ export class LambdaFlagWriter implements FlagWriter {
     }
     throw new Error(`${change.functionName}: could not be put back before the deadline`);
   }
+}
+
+/**
+ * What differs between `$LATEST` and the version an alias serves, apart from Phasegate's own variables: code, the
+ * configuration that a version freezes, and the other environment variables. Empty when publishing `$LATEST` with the
+ * flags would release nothing else.
+ */
+export function unreleasedDifferences(latest: FunctionConfiguration, served: FunctionConfiguration, phasegateVariables: readonly string[]): string[] {
+  const differences: string[] = [];
+  for (const field of RELEASED_FIELDS) {
+    const a = latest[field];
+    const b = served[field];
+    if (a !== b) differences.push(`${field} ${String(b)} -> ${String(a)}`);
+  }
+  const le = latest.Environment?.Variables ?? {};
+  const se = served.Environment?.Variables ?? {};
+  const names = [...new Set([...Object.keys(le), ...Object.keys(se)])].filter((n) => !phasegateVariables.includes(n)).sort();
+  const changedVars = names.filter((n) => le[n] !== se[n]);
+  if (changedVars.length > 0) differences.push(`environment variables ${changedVars.join(', ')}`);
+  return differences;
 }

@@ -1,3 +1,4 @@
+import { functionNameOf } from './target';
 import { alarmName, compositeAlarmName } from './alarm-names';
 import { METRICS } from './contract';
 import { durationToSeconds } from './plan/duration';
@@ -232,7 +233,10 @@ export function findRollbackAlarm(plan: Plan, stage: string, name: string): Roll
   return featureAlarmSpecs(plan, stage).find((s) => s.name === name);
 }
 
-/** The function name of a target given by name or ARN: what the `FunctionName` dimension of its metrics holds. */
+/**
+ * The function name of a target given by name or ARN, with or without an alias: what the `FunctionName` dimension
+ * of its metrics holds (Lambda's function-level metrics aggregate every version and alias).
+ */
 export function targetFunctionName(target: string): string {
-  return target.startsWith('arn:') ? target.split(':')[6]! : target;
+  return functionNameOf(target);
 }

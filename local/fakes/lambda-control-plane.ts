@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
+  GetAliasCommand,
+  PublishVersionCommand,
+  UpdateAliasCommand,
+  type AliasConfiguration,
+  type GetAliasCommandInput,
+  type PublishVersionCommandInput,
+  type UpdateAliasCommandInput,
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
   InvalidParameterValueException,
@@ -113,10 +120,36 @@ interface UpdateInProgress {
   stuck: boolean;
 }
 
+/** A published version: an immutable snapshot of `$LATEST`'s code and configuration (Lambda versions). */
+interface FakeVersion {
+  readonly version: string;
+  readonly variables: Readonly<Record<string, string>>;
+  readonly codeSha256: string;
+  readonly memorySize: number;
+  readonly timeout: number;
+  readonly revisionId: string;
+  readonly lastModified: Date;
+}
+
+/** An alias: a name pointing at a version, optionally shifting a weight of traffic to a second one (CodeDeploy). */
+interface FakeAlias {
+  readonly name: string;
+  functionVersion: string;
+  revisionId: string;
+  /** Version -> weight (0-1) of traffic routed to it besides `functionVersion`. */
+  additionalVersionWeights?: Record<string, number>;
+}
+
 interface FakeFunction {
   readonly name: string;
   readonly arn: string;
   variables: Record<string, string>;
+  codeSha256: string;
+  memorySize: number;
+  timeout: number;
+  readonly versions: Map<string, FakeVersion>;
+  nextVersion: number;
+  readonly aliases: Map<string, FakeAlias>;
   revisionId: string;
   lastModified: Date;
   lastUpdateStatus: 'Successful' | 'InProgress' | 'Failed';
@@ -139,6 +172,14 @@ const DEFAULT_FAILURE: UpdateFailure = {
   reason: 'An internal error occurred while updating the function configuration.',
 };
 
+function codeHash(): string {
+  return Buffer.from(randomUUID()).toString('base64').slice(0, 43) + '=';
+}
+
+function notFound(message: string): ResourceNotFoundException {
+  return new ResourceNotFoundException({ message, Type: 'User', $metadata: metadata(404) });
+}
+
 function metadata(httpStatusCode: number) {
   return { httpStatusCode, requestId: randomUUID(), attempts: 1, totalRetryDelay: 0 };
 }
@@ -150,7 +191,8 @@ function metadata(httpStatusCode: number) {
  *
  * Behaves like the service where Phasegate depends on it (each rule cites its AWS source where it is enforced):
  * - request-rate quotas per account ({@link LambdaQuotas}): beyond them `TooManyRequestsException` (429);
- * - functions are found by name, full ARN or partial ARN; only `$LATEST` exists (no versions or aliases);
+ * - functions are found by name (`fn` or `fn:alias`), full ARN or partial ARN; published versions are immutable
+ *   snapshots of `$LATEST` (PublishVersion), aliases point at a version, optionally with weighted routing;
  * - an update replaces the whole `Environment.Variables`, gets a new `RevisionId` and stays
  *   `LastUpdateStatus: 'InProgress'` for {@link FakeLambdaOptions.inProgressMs} (or `readsWhileInProgress` reads),
  *   then ends `Successful` or `Failed` with a new `RevisionId` again; a `Failed` update leaves the environment as it
@@ -219,6 +261,12 @@ export class FakeLambdaControlPlane {
       stickNextUpdate: false,
       throttledCallsLeft: 0,
       history: [],
+      codeSha256: codeHash(),
+      memorySize: 128,
+      timeout: 3,
+      versions: new Map(),
+      nextVersion: 1,
+      aliases: new Map(),
     };
     fn.history.push({ at: fn.lastModified, revisionId: fn.revisionId, cause: 'created', variables: { ...variables } });
     this.functions.set(name, fn);
@@ -262,6 +310,56 @@ export class FakeLambdaControlPlane {
         $metadata: metadata(403),
         message: `User: arn:aws:sts::${FAKE_ACCOUNT_ID}:assumed-role/phasegate-local/apply-phase is not authorized to perform: lambda:UpdateFunctionConfiguration on resource: ${fn.arn} because no identity-based policy allows the lambda:UpdateFunctionConfiguration action`,
       });
+  }
+
+  /**
+   * Publishes `$LATEST` (if it changed since the last version) and creates or moves alias `alias` to it, as a SAM
+   * `AutoPublishAlias` deploy does. `routing` shifts a weight of traffic to another version (a CodeDeploy shift in
+   * progress). Returns the alias's version. Not a request: it counts against no quota.
+   */
+  addAlias(name: string, alias: string, options: { version?: string; routing?: Record<string, number> } = {}): string {
+    const fn = this.current(name);
+    const version = options.version ?? (this.publishVersion({ FunctionName: name }).Version as string);
+    const existing = fn.aliases.get(alias);
+    const entry: FakeAlias = existing ?? { name: alias, functionVersion: version, revisionId: randomUUID() };
+    entry.functionVersion = version;
+    entry.revisionId = randomUUID();
+    entry.additionalVersionWeights = options.routing && Object.keys(options.routing).length > 0 ? { ...options.routing } : undefined;
+    fn.aliases.set(alias, entry);
+    return version;
+  }
+
+  /** Where an alias points, and its weighted routing if any. */
+  aliasOf(name: string, alias: string): { functionVersion: string; routing?: Record<string, number> } {
+    const a = this.current(name).aliases.get(alias);
+    if (!a) throw new Error(`fake Lambda: ${name} has no alias ${alias}`);
+    return { functionVersion: a.functionVersion, ...(a.additionalVersionWeights ? { routing: { ...a.additionalVersionWeights } } : {}) };
+  }
+
+  /** The environment the code invoked through `name:alias` sees: that of the version the alias points to. */
+  environmentServedBy(name: string, alias: string): Record<string, string> {
+    const fn = this.current(name);
+    const a = fn.aliases.get(alias);
+    if (!a) throw new Error(`fake Lambda: ${name} has no alias ${alias}`);
+    if (a.functionVersion === '$LATEST') return { ...fn.variables };
+    return { ...fn.versions.get(a.functionVersion)!.variables };
+  }
+
+  /** The published versions, oldest first. */
+  versionsOf(name: string): readonly { version: string; variables: Readonly<Record<string, string>>; codeSha256: string }[] {
+    return [...this.current(name).versions.values()].map((v) => ({ version: v.version, variables: { ...v.variables }, codeSha256: v.codeSha256 }));
+  }
+
+  /**
+   * A deploy of `$LATEST` that is not released yet (UpdateFunctionCode or a configuration change without a new
+   * version): new code and, optionally, another memory size. Not a request: it counts against no quota.
+   */
+  deployUnreleased(name: string, change: { memorySize?: number } = {}): void {
+    const fn = this.current(name);
+    fn.codeSha256 = codeHash();
+    if (change.memorySize !== undefined) fn.memorySize = change.memorySize;
+    fn.revisionId = randomUUID();
+    fn.lastModified = new Date(this.now());
   }
 
   /** Updates of this function work again (the permission was fixed), after {@link FakeLambdaControlPlane.failUpdates}. */
@@ -335,6 +433,9 @@ export class FakeLambdaControlPlane {
     stub.on(GetFunctionConfigurationCommand).callsFake((input) => this.serve('GetFunctionConfiguration', input));
     stub.on(GetFunctionCommand).callsFake((input) => this.serve('GetFunction', input));
     stub.on(UpdateFunctionConfigurationCommand).callsFake((input) => this.serve('UpdateFunctionConfiguration', input));
+    stub.on(PublishVersionCommand).callsFake((input) => this.serve('PublishVersion', input));
+    stub.on(GetAliasCommand).callsFake((input) => this.serve('GetAlias', input));
+    stub.on(UpdateAliasCommand).callsFake((input) => this.serve('UpdateAlias', input));
     this.stub = stub;
     return this;
   }
@@ -369,13 +470,140 @@ export class FakeLambdaControlPlane {
         return this.getFunction(input as GetFunctionCommandInput);
       case 'UpdateFunctionConfiguration':
         return this.updateFunctionConfiguration(input as UpdateFunctionConfigurationCommandInput);
+      case 'PublishVersion':
+        return this.publishVersion(input as PublishVersionCommandInput);
+      case 'GetAlias':
+        return this.getAlias(input as GetAliasCommandInput);
+      case 'UpdateAlias':
+        return this.updateAlias(input as UpdateAliasCommandInput);
     }
   }
 
-  private getFunctionConfiguration(input: GetFunctionConfigurationCommandInput): GetFunctionConfigurationCommandOutput {
-    const fn = this.find(input.FunctionName, input.Qualifier);
+  /**
+   * PublishVersion API reference: publishes a version from the current code and configuration of `$LATEST`; "Lambda
+   * doesn't publish a version if the function's configuration and code haven't changed since the last version" (the
+   * last version is returned); `CodeSha256` and `RevisionId` make it conditional (a mismatch is
+   * InvalidParameterValueException / PreconditionFailedException); ResourceConflictException while an update is in progress.
+   */
+  private publishVersion(input: PublishVersionCommandInput): FunctionConfiguration & { $metadata: unknown } {
+    const { fn } = this.resolve(input.FunctionName);
+    this.refresh(fn);
     this.consumeThrottle(fn);
-    return { ...this.read(fn), $metadata: metadata(200) };
+    if (fn.lastUpdateStatus === 'InProgress') {
+      throw new ResourceConflictException({ message: `The operation cannot be performed at this time. An update is in progress for resource: ${fn.arn}`, Type: 'User', $metadata: metadata(409) });
+    }
+    if (input.RevisionId !== undefined && input.RevisionId !== fn.revisionId) {
+      throw new PreconditionFailedException({
+        message: 'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id',
+        Type: 'User',
+        $metadata: metadata(412),
+      });
+    }
+    if (input.CodeSha256 !== undefined && input.CodeSha256 !== fn.codeSha256) {
+      throw new InvalidParameterValueException({
+        message: `CodeSHA256 (${input.CodeSha256}) is different from current CodeSHA256 in $LATEST (${fn.codeSha256}). Please try again with the CodeSHA256 in $LATEST.`,
+        Type: 'User',
+        $metadata: metadata(400),
+      });
+    }
+    const last = [...fn.versions.values()].at(-1);
+    const unchanged =
+      last && last.codeSha256 === fn.codeSha256 && last.memorySize === fn.memorySize && last.timeout === fn.timeout && sameVariables(last.variables, fn.variables);
+    const version =
+      unchanged && last
+        ? last
+        : {
+            version: String(fn.nextVersion++),
+            variables: { ...fn.variables },
+            codeSha256: fn.codeSha256,
+            memorySize: fn.memorySize,
+            timeout: fn.timeout,
+            revisionId: randomUUID(),
+            lastModified: new Date(this.now()),
+          };
+    fn.versions.set(version.version, version);
+    return { ...this.versionConfiguration(fn, version), $metadata: metadata(201) };
+  }
+
+  /** GetAlias API reference: the alias's version, routing configuration and RevisionId; ResourceNotFoundException otherwise. */
+  private getAlias(input: GetAliasCommandInput): AliasConfiguration & { $metadata: unknown } {
+    const { fn } = this.resolve(input.FunctionName);
+    this.consumeThrottle(fn);
+    const alias = fn.aliases.get(input.Name ?? '');
+    if (!alias) throw notFound(`Cannot find alias arn: ${fn.arn}:${input.Name ?? ''}`);
+    return { ...this.aliasConfiguration(fn, alias), $metadata: metadata(200) };
+  }
+
+  /**
+   * UpdateAlias API reference: moves the alias (and its routing); conditional on `RevisionId` (PreconditionFailedException,
+   * 412, when stale); the version must exist (ResourceNotFoundException).
+   */
+  private updateAlias(input: UpdateAliasCommandInput): AliasConfiguration & { $metadata: unknown } {
+    const { fn } = this.resolve(input.FunctionName);
+    this.consumeThrottle(fn);
+    const alias = fn.aliases.get(input.Name ?? '');
+    if (!alias) throw notFound(`Cannot find alias arn: ${fn.arn}:${input.Name ?? ''}`);
+    if (input.RevisionId !== undefined && input.RevisionId !== alias.revisionId) {
+      throw new PreconditionFailedException({
+        message: 'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id',
+        Type: 'User',
+        $metadata: metadata(412),
+      });
+    }
+    if (input.FunctionVersion !== undefined) {
+      if (input.FunctionVersion !== '$LATEST' && !fn.versions.has(input.FunctionVersion)) throw notFound(`Function not found: ${fn.arn}:${input.FunctionVersion}`);
+      alias.functionVersion = input.FunctionVersion;
+    }
+    if (input.RoutingConfig !== undefined) {
+      const weights = input.RoutingConfig.AdditionalVersionWeights ?? {};
+      alias.additionalVersionWeights = Object.keys(weights).length > 0 ? { ...weights } : undefined;
+    }
+    alias.revisionId = randomUUID();
+    return { ...this.aliasConfiguration(fn, alias), $metadata: metadata(200) };
+  }
+
+  private aliasConfiguration(fn: FakeFunction, alias: FakeAlias): AliasConfiguration {
+    return {
+      AliasArn: `${fn.arn}:${alias.name}`,
+      Name: alias.name,
+      FunctionVersion: alias.functionVersion,
+      RevisionId: alias.revisionId,
+      ...(alias.additionalVersionWeights ? { RoutingConfig: { AdditionalVersionWeights: { ...alias.additionalVersionWeights } } } : {}),
+    };
+  }
+
+  private versionConfiguration(fn: FakeFunction, v: FakeVersion): FunctionConfiguration {
+    return {
+      ...this.configuration(fn),
+      FunctionArn: `${fn.arn}:${v.version}`,
+      Version: v.version,
+      Environment: { Variables: { ...v.variables } },
+      CodeSha256: v.codeSha256,
+      MemorySize: v.memorySize,
+      Timeout: v.timeout,
+      RevisionId: v.revisionId,
+      LastModified: v.lastModified.toISOString().replace('Z', '+0000'),
+      LastUpdateStatus: 'Successful',
+      LastUpdateStatusReason: undefined,
+      LastUpdateStatusReasonCode: undefined,
+    };
+  }
+
+  /** The configuration a qualified read sees: `$LATEST`'s (a read that counts), a version's, or an alias's version's. */
+  private qualifiedRead(fn: FakeFunction, qualifier: string | undefined): FunctionConfiguration {
+    if (qualifier === undefined || qualifier === '$LATEST') return this.read(fn);
+    const alias = fn.aliases.get(qualifier);
+    const versionName = alias ? alias.functionVersion : qualifier;
+    if (versionName === '$LATEST') return this.read(fn);
+    const version = fn.versions.get(versionName);
+    if (!version) throw notFound(`Function not found: ${fn.arn}:${qualifier}`);
+    return { ...this.versionConfiguration(fn, version), ...(alias ? { FunctionArn: `${fn.arn}:${alias.name}` } : {}) };
+  }
+
+  private getFunctionConfiguration(input: GetFunctionConfigurationCommandInput): GetFunctionConfigurationCommandOutput {
+    const { fn, qualifier } = this.resolve(input.FunctionName, input.Qualifier);
+    this.consumeThrottle(fn);
+    return { ...this.qualifiedRead(fn, qualifier), $metadata: metadata(200) };
   }
 
   /**
@@ -383,10 +611,10 @@ export class FakeLambdaControlPlane {
    * (Lambda API reference, GetFunction), and counts against its own quota ({@link LAMBDA_COMMAND_QUOTAS}).
    */
   private getFunction(input: GetFunctionCommandInput): GetFunctionCommandOutput {
-    const fn = this.find(input.FunctionName, input.Qualifier);
+    const { fn, qualifier } = this.resolve(input.FunctionName, input.Qualifier);
     this.consumeThrottle(fn);
     return {
-      Configuration: this.read(fn),
+      Configuration: this.qualifiedRead(fn, qualifier),
       Code: { RepositoryType: 'S3', Location: `https://awslambda-${FAKE_REGION}-tasks.s3.${FAKE_REGION}.amazonaws.com/snapshots/${FAKE_ACCOUNT_ID}/${fn.name}` },
       Tags: {},
       $metadata: metadata(200),
@@ -535,8 +763,9 @@ export class FakeLambdaControlPlane {
       Role: `arn:aws:iam::${FAKE_ACCOUNT_ID}:role/${fn.name}-role`,
       Handler: 'index.handler',
       CodeSize: 1024,
-      Timeout: 3,
-      MemorySize: 128,
+      CodeSha256: fn.codeSha256,
+      Timeout: fn.timeout,
+      MemorySize: fn.memorySize,
       LastModified: fn.lastModified.toISOString().replace('Z', '+0000'),
       Version: '$LATEST',
       Environment: { Variables: { ...fn.variables } },
@@ -563,8 +792,11 @@ export class FakeLambdaControlPlane {
     return fn;
   }
 
-  /** Resolves a name, full ARN or partial ARN the way Lambda does; anything else is not found. */
-  private find(functionName: string | undefined, qualifier?: string): FakeFunction {
+  /**
+   * Resolves a name (`my-function`, or `my-function:alias` with a qualifier), full ARN or partial ARN the way Lambda
+   * does, with the qualifier it names; anything else is not found.
+   */
+  private resolve(functionName: string | undefined, qualifier?: string): { fn: FakeFunction; qualifier?: string } {
     if (!functionName) {
       throw new LambdaServiceException({
         name: 'ValidationException',
@@ -574,30 +806,36 @@ export class FakeLambdaControlPlane {
       });
     }
     let name = functionName;
-    let arnQualifier: string | undefined;
+    let nameQualifier: string | undefined;
     let sameAccount = true;
     const full = ARN_PATTERN.exec(functionName);
     const partial = PARTIAL_ARN_PATTERN.exec(functionName);
     if (full) {
       sameAccount = full[1] === FAKE_REGION && full[2] === FAKE_ACCOUNT_ID;
-      name = full[3];
-      arnQualifier = full[4];
+      name = full[3]!;
+      nameQualifier = full[4];
     } else if (partial) {
       sameAccount = partial[1] === FAKE_ACCOUNT_ID;
-      name = partial[2];
-      arnQualifier = partial[3];
+      name = partial[2]!;
+      nameQualifier = partial[3];
+    } else if (functionName.includes(':')) {
+      // Lambda API reference, FunctionName: "my-function:v1 (with alias)".
+      [name, nameQualifier] = functionName.split(':', 2) as [string, string];
     }
-    const version = qualifier ?? arnQualifier;
     const fn = sameAccount ? this.functions.get(name) : undefined;
-    // Published versions and aliases are not modelled: only $LATEST exists.
-    if (!fn || (version !== undefined && version !== '$LATEST')) {
+    const wanted = qualifier ?? nameQualifier;
+    if (!fn) {
       const arn = full || partial ? functionName : fakeFunctionArn(name);
-      throw new ResourceNotFoundException({
-        message: `Function not found: ${version && !arnQualifier ? `${arn}:${version}` : arn}`,
-        Type: 'User',
-        $metadata: metadata(404),
-      });
+      throw notFound(`Function not found: ${wanted && !nameQualifier ? `${arn}:${wanted}` : arn}`);
     }
+    return { fn, ...(wanted !== undefined ? { qualifier: wanted } : {}) };
+  }
+
+  /** The unqualified function a name or ARN resolves to; a qualifier other than `$LATEST` is not found here. */
+  private find(functionName: string | undefined, qualifier?: string): FakeFunction {
+    const { fn, qualifier: wanted } = this.resolve(functionName, qualifier);
+    // UpdateFunctionConfiguration acts on the unqualified function only.
+    if (wanted !== undefined && wanted !== '$LATEST') throw notFound(`Function not found: ${fn.arn}:${wanted}`);
     return fn;
   }
 
@@ -605,4 +843,9 @@ export class FakeLambdaControlPlane {
     const ms = (this.latency.latencyMs ?? 0) + Math.random() * (this.latency.jitterMs ?? 0);
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
+}
+
+function sameVariables(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TooManyRequestsException } from '@aws-sdk/client-lambda';
 
 /** The Lambda API commands the fake control plane serves. */
-export type LambdaCommandName = 'GetFunctionConfiguration' | 'GetFunction' | 'UpdateFunctionConfiguration';
+export type LambdaCommandName = 'GetFunctionConfiguration' | 'GetFunction' | 'UpdateFunctionConfiguration' | 'PublishVersion' | 'GetAlias' | 'UpdateAlias';
 
 /**
  * The request-rate quotas of the Lambda API that the fake models, per account and Region.
@@ -23,6 +23,9 @@ export type LambdaQuotaBucket = 'controlPlane' | 'getFunction';
 export const LAMBDA_COMMAND_QUOTAS: Readonly<Record<LambdaCommandName, LambdaQuotaBucket>> = {
   GetFunctionConfiguration: 'controlPlane',
   UpdateFunctionConfiguration: 'controlPlane',
+  PublishVersion: 'controlPlane',
+  GetAlias: 'controlPlane',
+  UpdateAlias: 'controlPlane',
   GetFunction: 'getFunction',
 };
 

@@ -13,6 +13,7 @@ import {
   phaseApplied,
   phaseName,
   rollbackFinished,
+  rollbackProgressed,
   rollbackStarted,
   rolloutCompleted,
   startRollout,
@@ -355,10 +356,26 @@ describe('rollback', () => {
     const transition = rollbackFinished(s, at(), { ok: false, failedTargets: ['fn-a', 'fn-b'], detail: {} })!;
     expect(transition.next.status).toBe('ROLLBACK_FAILED');
     expect(transition.event).toMatchObject({ action: 'rollback-failed', toStatus: 'ROLLBACK_FAILED' });
-    expect(transition.event.message).toBe('ROLLBACK FAILED for ux-update: could not write fn-a, fn-b');
+    expect(transition.event.message).toBe('ROLLBACK FAILED for ux-update: could not make safe fn-a, fn-b');
   });
 
-  it.each(['RUNNING', 'AWAITING_APPROVAL', 'COMPLETED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const)(
+  it('the recorded status follows the targets: ROLLBACK_FAILED becomes ROLLED_BACK when a later attempt makes every target safe', () => {
+    const t = rollbackFinished(withState(atPhase(1), { status: 'ROLLBACK_FAILED' }), at(), { ok: true, detail: {} })!;
+    expect(t.next.status).toBe('ROLLED_BACK');
+    expect(t.event).toMatchObject({ action: 'rolled-back', fromStatus: 'ROLLBACK_FAILED', toStatus: 'ROLLED_BACK' });
+  });
+
+  it('a rollback that ran out of time records its progress and stays ROLLING_BACK; nothing else does', () => {
+    const progress = { attempt: 0, elapsedMs: 250_000, safeTargets: ['fn-a'], pendingTargets: [{ functionName: 'fn-b', error: 'update in progress' }] };
+    const t = rollbackProgressed(withState(atPhase(1), { status: 'ROLLING_BACK' }), at(), progress)!;
+    expect(t.next).toMatchObject({ status: 'ROLLING_BACK', rollbackProgress: progress });
+    expect(t.event).toMatchObject({ action: 'rollback-in-progress', message: expect.stringContaining('not yet fn-b (update in progress)') });
+    expect(rollbackProgressed(withState(atPhase(1), { status: 'ROLLED_BACK' }), at(), progress)).toBeNull();
+    // Finishing clears it.
+    expect(rollbackFinished(t.next, at(), { ok: true, detail: {} })!.next.rollbackProgress).toBeUndefined();
+  });
+
+  it.each(['RUNNING', 'AWAITING_APPROVAL', 'COMPLETED', 'ROLLED_BACK'] as const)(
     'rollbackFinished on %s is a no-op',
     (status) => {
       expect(rollbackFinished(withState(atPhase(1), { status }), at(), { ok: true, detail: {} })).toBeNull();

@@ -160,3 +160,68 @@ async function lambda_update(name: string, add: Record<string, string>): Promise
   const current = lambda.environmentOf(name);
   await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, Environment: { Variables: { ...current, ...add } } }));
 }
+
+describe('alias targets (fn:alias): flags reach the published version the alias serves', () => {
+  beforeEach(() => {
+    lambda.addFunction('checkout', { LOG_LEVEL: 'info' });
+    lambda.addAlias('checkout', 'live');
+  });
+
+  it('writes $LATEST, waits for it, publishes a version and moves the alias to it, conditional all the way', async () => {
+    const before = lambda.aliasOf('checkout', 'live').functionVersion;
+    const report = await writer.applyAll(['checkout:live'], flags);
+    expect(report.results[0]).toMatchObject({ functionName: 'checkout:live', ok: true, changed: expect.arrayContaining(Object.keys(flags)) });
+    expect(lambda.environmentServedBy('checkout', 'live')).toEqual({ LOG_LEVEL: 'info', ...flags });
+    const after = lambda.aliasOf('checkout', 'live').functionVersion;
+    expect(after).not.toBe(before);
+    expect(lambda.versionsOf('checkout').map((v) => v.version)).toEqual([before, after]);
+    const commands = lambda.calls.filter((c) => c.command !== 'GetFunction').map((c) => c.command);
+    expect(commands).toEqual(['GetAlias', 'UpdateFunctionConfiguration', 'PublishVersion', 'UpdateAlias']);
+    // Nothing left to do the second time: no new version.
+    await writer.applyAll(['checkout:live'], flags);
+    expect(lambda.versionsOf('checkout')).toHaveLength(2);
+  });
+
+  it('reads what the alias serves for inspection', async () => {
+    await writer.applyAll(['checkout:live'], flags);
+    const [seen] = await writer.inspect(['checkout:live']);
+    expect(seen).toMatchObject({ target: 'checkout:live', ok: true, variables: { LOG_LEVEL: 'info', ...flags }, version: lambda.aliasOf('checkout', 'live').functionVersion });
+  });
+
+  it('refuses to move an alias with weighted routing (a CodeDeploy shift in progress) and says so', async () => {
+    lambda.addFunction('payments', {});
+    const v1 = lambda.addAlias('payments', 'live');
+    lambda.deployUnreleased('payments');
+    const v2 = lambda.addAlias('payments', 'next');
+    lambda.addAlias('payments', 'live', { version: v1, routing: { [v2]: 0.1 } });
+    const err = await writer.applyAll(['payments:live'], flags).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagWriteError);
+    expect((err as Error).message).toContain('weighted routing config (10 % to version 2; the rest to version 1)');
+    expect(lambda.aliasOf('payments', 'live')).toEqual({ functionVersion: v1, routing: { [v2]: 0.1 } });
+  });
+
+  it('never releases code: refuses to publish when $LATEST holds an unreleased deploy, saying what differs', async () => {
+    lambda.deployUnreleased('checkout', { memorySize: 512 });
+    const err = await writer.applyAll(['checkout:live'], flags).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlagWriteError);
+    expect((err as Error).message).toMatch(/refusing to publish checkout: \$LATEST differs from version 1 that alias live serves \(CodeSha256 .* -> .*; MemorySize 128 -> 512\)/);
+    expect(lambda.versionsOf('checkout')).toHaveLength(1);
+    expect(lambda.environmentServedBy('checkout', 'live')).toEqual({ LOG_LEVEL: 'info' });
+  });
+
+  it('a rollback of an alias target publishes the safe values and moves the alias (forceAll)', async () => {
+    await writer.applyAll(['checkout:live'], flags);
+    const off = { UX_ENABLED: 'false', UX_ROLES: '', UX_PERCENT: '0' };
+    const report = await writer.forceAll(['checkout:live', 'orders-api'], off);
+    expect(report.results.map((r) => r.ok)).toEqual([true, true]);
+    expect(lambda.environmentServedBy('checkout', 'live')).toMatchObject(off);
+  });
+
+  it('all or nothing: when another target fails, the alias goes back to the version it served', async () => {
+    const before = lambda.aliasOf('checkout', 'live').functionVersion;
+    lambda.failUpdates('orders-worker');
+    await expect(writer.applyAll(['checkout:live', 'orders-worker'], flags)).rejects.toBeInstanceOf(FlagWriteError);
+    expect(lambda.aliasOf('checkout', 'live').functionVersion).toBe(before);
+    expect(lambda.environmentServedBy('checkout', 'live')).toEqual({ LOG_LEVEL: 'info' });
+  });
+});

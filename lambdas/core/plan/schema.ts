@@ -68,19 +68,42 @@ export const FlagNamesSchema = z.strictObject({
   percent: EnvNameSchema.optional().describe('Percentage of allowed users, 0-100, sticky per user. Default <FEATURE>_PERCENT.'),
 });
 
-const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$/;
 const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$/;
+/** Lambda's alias name pattern (CreateAlias API reference): not all digits (that is a version), 1-128 characters. */
+const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 
-/** A target Lambda function: its name or its unqualified ARN. */
+/** The qualifier a target names (`fn:live`, or an ARN's eighth part), if any. */
+function qualifierOf(target: string): string | undefined {
+  const parts = target.split(':');
+  if (target.startsWith('arn:')) return parts.length === 8 ? parts[7] : undefined;
+  return parts.length === 2 ? parts[1] : undefined;
+}
+
+/**
+ * A target Lambda function: its name or its ARN, optionally with an alias (`my-fn:live`): Phasegate then publishes a
+ * version with the flags and moves the alias to it. A version number or `$LATEST` is refused: a version's
+ * environment can never change, and `$LATEST` is what an unqualified name already means.
+ */
 export const TargetSchema = z
   .string()
   .refine((t) => FUNCTION_NAME.test(t) || FUNCTION_ARN.test(t), {
-    error: (iss) => `expected a Lambda function name or ARN, got ${got(iss.input)}`,
+    error: (iss) => `expected a Lambda function name or ARN (optionally with an alias, e.g. my-fn:live), got ${got(iss.input)}`,
   })
-  .refine((t) => !(FUNCTION_ARN.test(t) && t.split(':').length === 8), {
-    error: (iss) =>
-      `${got(iss.input)} names a version or alias; environment variables belong to the unqualified function`,
-  });
+  .refine(
+    (t) => {
+      const q = qualifierOf(t);
+      return q === undefined || ALIAS_NAME.test(q);
+    },
+    {
+      error: (iss) => {
+        const q = qualifierOf(String(iss.input));
+        return q === '$LATEST'
+          ? `${got(iss.input)} names $LATEST: leave the qualifier out (a bare name is $LATEST)`
+          : `${got(iss.input)} names version ${q}: a published version's environment can never change; name the alias that is invoked instead (e.g. :live)`;
+      },
+    },
+  );
 
 /**
  * A CloudWatch statistic: `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`, or a percentile such as `p95`,
