@@ -2,10 +2,21 @@ import { JOB_EVENT_KEY, type DiscordJob } from '../../lambdas/core/discord/ports
 import { buttonsOf, LOCAL_DISCORD, messageText } from '../../local/discord';
 import { discordWorld, type DiscordWorld } from './world';
 
-/** Step Functions answers slowly here, and the endpoint waits only 50 ms before it defers a decision. */
-const SLOW_MS = 300;
+/**
+ * Step Functions does not answer until the test lets it (a latch, not a sleep), and the endpoint waits only 50 ms
+ * before it defers a decision: a decision can only be answered at once by deferring, whatever the machine's speed.
+ */
 let w: DiscordWorld;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let release: () => void = () => undefined;
+let latch: Promise<void> = Promise.resolve();
+/** Every hand-back the endpoint started, settled or not. */
+const handBacks: Promise<unknown>[] = [];
+
+function closeLatch(): void {
+  latch = new Promise((resolve) => {
+    release = resolve;
+  });
+}
 
 beforeAll(async () => {
   w = await discordWorld({
@@ -13,13 +24,15 @@ beforeAll(async () => {
       ...ports,
       inlineBudgetMs: 50,
       tokens: {
-        succeed: async (token, output) => {
-          await sleep(SLOW_MS);
-          return ports.tokens.succeed(token, output);
+        succeed: (token, output) => {
+          const call = latch.then(() => ports.tokens.succeed(token, output));
+          handBacks.push(call.catch(() => undefined));
+          return call;
         },
-        fail: async (token, error, cause) => {
-          await sleep(SLOW_MS);
-          return ports.tokens.fail(token, error, cause);
+        fail: (token, error, cause) => {
+          const call = latch.then(() => ports.tokens.fail(token, error, cause));
+          handBacks.push(call.catch(() => undefined));
+          return call;
         },
       },
     }),
@@ -27,7 +40,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // Inline attempts that outlived their budget finish before the world goes away.
-  await sleep(SLOW_MS * 3);
+  release();
+  await Promise.all(handBacks);
   await w.stop();
 });
 
@@ -35,13 +49,15 @@ const successes = (token: string) =>
   w.aws.sfn.calls.filter((c) => c.command === 'SendTaskSuccess' && (c.input as { taskToken: string }).taskToken === token);
 
 describe('a decision that takes longer than the inline budget', () => {
-  it('button: answers "deferred update" at once; the asynchronous job decides and edits the message', async () => {
+  beforeEach(closeLatch);
+  afterEach(() => release());
+
+  it('button: answers "deferred update" before Step Functions answers; the asynchronous job decides and edits the message', async () => {
     const f = await w.awaitApproval('ux-update');
     const request = await w.discord.api.waitFor(() => w.discord.api.approvalRequests('ux-update', 'admin')[0]);
     w.discord.selfInvoke.hold();
-    const started = Date.now();
+    // Step Functions has not answered (the latch is closed): an answer now can only be a deferral.
     const reply = await w.discord.clickApprove(request, w.pm);
-    expect(Date.now() - started).toBeLessThan(SLOW_MS);
     expect(reply.body).toEqual({ type: 6 });
     expect(w.discord.selfInvoke.invocations.at(-1)).toMatchObject({
       functionName: 'phasegate-dev-discord-interactions',
@@ -50,6 +66,7 @@ describe('a decision that takes longer than the inline budget', () => {
     });
     expect(buttonsOf(w.discord.api.message(request.id)!)).toHaveLength(2);
 
+    release();
     w.discord.selfInvoke.release();
     await w.discord.idle();
     const updated = w.discord.api.message(request.id)!;
@@ -58,7 +75,7 @@ describe('a decision that takes longer than the inline budget', () => {
     expect(w.discord.selfInvoke.invocations.at(-1)!.result).toEqual({ job: 'decide', feature: 'ux-update', delivered: 'edited', visibility: 'update' });
     await expect(f.wait).resolves.toMatchObject({ decision: 'approve', by: { id: w.pm.id } });
     // The inline attempt and the job raced to hand the token back: Step Functions accepted it exactly once.
-    await sleep(SLOW_MS * 2);
+    await Promise.all(handBacks);
     expect(successes(f.token).filter((c) => c.outcome === 'ok')).toHaveLength(1);
     expect((await w.aws.ports.store.listAudit('ux-update')).filter((e) => e.action === 'approved')).toHaveLength(1);
   });
@@ -68,6 +85,7 @@ describe('a decision that takes longer than the inline budget', () => {
     const reply = await w.discord.command(w.pm, 'approve', { feature: 'cohort-analyzer', note: 'fine' });
     expect(reply.body).toEqual({ type: 5 });
     expect(reply.message?.pending).toBe(true);
+    release();
     await w.discord.idle();
     const answer = w.discord.api.message(reply.message!.id)!;
     expect(answer.pending).toBe(false);
