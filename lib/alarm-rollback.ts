@@ -14,7 +14,7 @@ import type { DiscordEndpoint } from './discord-endpoint';
 import { FailureQueue } from './failure-queue';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
+import { targetFlagStatements } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /**
@@ -109,12 +109,7 @@ export class AlarmRollback extends Construct {
     });
     props.discord?.grantNotifications(this.function);
 
-    const targetArns = [...new Set(props.targets)].sort().map(targetFunctionArn);
-    if (targetArns.length > 0) {
-      this.function.role.addToPrincipalPolicy(
-        new PolicyStatement({ sid: 'WriteSafeFlags', actions: [...TARGET_FLAG_ACTIONS], resources: targetArns }),
-      );
-    }
+    for (const statement of targetFlagStatements('WriteSafeFlags', props.targets)) this.function.role.addToPrincipalPolicy(statement);
 
     // A policy of its own, outside the role's default policy: the function depends on that one (CloudFormation must
     // not create the function before its role may act), so a statement there naming the function's own ARN would

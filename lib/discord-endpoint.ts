@@ -12,7 +12,7 @@ import { stagePlanOf } from '../lambdas/core/discord/directory';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
+import { targetFlagStatements } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** Stack output holding the URL to paste into the Discord application's "Interactions Endpoint URL". */
@@ -192,16 +192,7 @@ export class DiscordEndpoint extends Construct {
       );
     }
 
-    const targets = [...new Set(props.plans.flatMap((p) => p.targets))].sort().map(targetFunctionArn);
-    if (targets.length > 0) {
-      role.addToPrincipalPolicy(
-        new PolicyStatement({
-          sid: 'RollBackTargetFlags',
-          actions: [...TARGET_FLAG_ACTIONS],
-          resources: targets,
-        }),
-      );
-    }
+    for (const statement of targetFlagStatements('RollBackTargetFlags', props.plans.flatMap((p) => p.targets))) role.addToPrincipalPolicy(statement);
 
     // Its own policy, outside the role's default policy: the function depends on its role, so a statement naming
     // the function in the default policy would be a circular dependency. Not grantInvoke: it writes to the default

@@ -6,6 +6,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
 import { TargetSchema } from '../lambdas/core/plan/schema';
+import { parseTarget } from '../lambdas/core/target';
 import { pascalCase } from './naming';
 import { PhasegateFunction, type TableAccess } from './phasegate-function';
 import { throwIfProblems } from './props-problems';
@@ -72,8 +73,33 @@ export const TARGET_FLAG_ACTIONS: readonly string[] = ['lambda:GetFunction', 'la
  * region and account, which is where a plan's bare names live.
  */
 export function targetFunctionArn(target: string): string {
-  if (target.startsWith('arn:')) return target;
-  return `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${target}`;
+  const { functionName } = parseTarget(target);
+  if (functionName.startsWith('arn:')) return functionName;
+  return `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${functionName}`;
+}
+
+/**
+ * The statements a flag writer needs on the plans' targets, and nothing more: {@link TARGET_FLAG_ACTIONS} on each
+ * unqualified function; for alias targets (`fn:live`) also `PublishVersion` on that function and `GetAlias`,
+ * `UpdateAlias` and `GetFunction` on exactly that alias (the writer reads the served version through the alias).
+ */
+export function targetFlagStatements(sid: string, targets: readonly string[]): PolicyStatement[] {
+  const unique = [...new Set(targets)].sort();
+  if (unique.length === 0) return [];
+  const functions = [...new Set(unique.map(targetFunctionArn))].sort();
+  const aliased = unique.filter((t) => parseTarget(t).alias !== undefined);
+  const statements = [new PolicyStatement({ sid, actions: [...TARGET_FLAG_ACTIONS], resources: functions })];
+  if (aliased.length > 0) {
+    statements.push(
+      new PolicyStatement({ sid: `${sid}PublishVersions`, actions: ['lambda:PublishVersion'], resources: [...new Set(aliased.map(targetFunctionArn))].sort() }),
+      new PolicyStatement({
+        sid: `${sid}MoveAliases`,
+        actions: ['lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:GetFunction'],
+        resources: aliased.map((t) => `${targetFunctionArn(t)}:${parseTarget(t).alias!}`),
+      }),
+    );
+  }
+  return statements;
 }
 
 /**
@@ -99,7 +125,6 @@ export class PhasegateFunctions extends Construct {
     });
     throwIfProblems(`PhasegateFunctions ${this.node.path}`, problems);
 
-    const targetArns = [...new Set(props.targets)].sort().map(targetFunctionArn);
     const built = {} as Record<PhasegateFunctionName, PhasegateFunction>;
     for (const name of PHASEGATE_FUNCTIONS) {
       const spec = FUNCTION_SPECS[name];
@@ -115,14 +140,8 @@ export class PhasegateFunctions extends Construct {
           ? { [ENV.flagWriteTimeoutSeconds]: String(spec.timeout.toSeconds() - FLAG_WRITE_MARGIN_SECONDS) }
           : undefined,
       });
-      if (spec.writesTargetFlags && targetArns.length > 0) {
-        fn.role.addToPrincipalPolicy(
-          new PolicyStatement({
-            sid: 'ReadAndWriteTargetFlags',
-            actions: [...TARGET_FLAG_ACTIONS],
-            resources: targetArns,
-          }),
-        );
+      if (spec.writesTargetFlags) {
+        for (const statement of targetFlagStatements('ReadAndWriteTargetFlags', props.targets)) fn.role.addToPrincipalPolicy(statement);
       }
       if (spec.readsAlarms) grantAlarmReads(fn);
       if (spec.readsMetrics) grantMetricReads(fn);

@@ -388,7 +388,13 @@ export class LambdaFlagWriter implements FlagWriter {
         }
         const version = aliasCfg.FunctionVersion ?? '$LATEST';
         original ??= version;
-        const served = await this.getFunction(`${fn}:${version}`, priority, deadline);
+        // Read through the alias (the IAM grant is on the alias): it must still point where GetAlias said.
+        const served = await this.getFunction(`${fn}:${alias}`, priority, deadline);
+        if (served.Version !== version) {
+          lastReason = `alias ${alias} of ${fn} moved while Phasegate was reading it`;
+          races++;
+          continue;
+        }
         const existing = served.Environment?.Variables ?? {};
         const wanted = Object.fromEntries(Object.entries(values).filter(([name]) => !(absentIsSafe.includes(name) && existing[name] === undefined)));
         const merge = mergeEnvironment(target, existing, wanted);

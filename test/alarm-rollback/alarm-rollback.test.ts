@@ -5,6 +5,7 @@ import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
 import { MAX_ROLLBACK_CONTINUATIONS, ROLLBACK_CONTINUATION_KIND, type RollbackContinuationRequest } from '../../lambdas/core/rollback';
 import { rollbackFinished, rollbackStarted, type AuditEvent, type RolloutState } from '../../lambdas/core/rollout-state';
 import { localDynamoClient } from '../../local/dynamo';
+import { parseTarget } from '../../lambdas/core/target';
 import { alarmName } from '../../lambdas/core/alarm-names';
 import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags';
 import { decide, rollBack, type Person, type RollbackPorts } from '../../lambdas/core/operations';
@@ -45,10 +46,12 @@ beforeEach(() => {
 });
 
 /** A plan over two targets (or `targets` of them): error rate tightens per phase; an LLM sub-feature comes on in the last phase. */
-function llmPlan(feature: string, options: { targets?: number; rollbackTo?: 'off' | 'previous-phase' } = {}): Plan {
+function llmPlan(feature: string, options: { targets?: number; rollbackTo?: 'off' | 'previous-phase'; alias?: string } = {}): Plan {
   return parsePlan({
     feature,
-    targets: options.targets ? Array.from({ length: options.targets }, (_, i) => `${feature}-fn-${i}`) : [`${feature}-api`, `${feature}-worker`],
+    targets: options.targets
+      ? Array.from({ length: options.targets }, (_, i) => `${feature}-fn-${i}`)
+      : [`${feature}-api${options.alias ? `:${options.alias}` : ''}`, `${feature}-worker`],
     ...(options.rollbackTo ? { rollback: { to: options.rollbackTo } } : {}),
     flags: { enabled: { name: 'DISABLE_X', inverted: true } },
     subFeatures: [{ id: 'llm-parsing', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
@@ -71,12 +74,16 @@ interface Rollout {
 /** Walk a fresh feature through the real steps to phase `phaseIndex`, waiting for approval unless `baking`. */
 async function rolloutAt(
   phaseIndex: number,
-  options: { baking?: boolean; targets?: number; rollbackTo?: 'off' | 'previous-phase'; variables?: Record<string, string> } = {},
+  options: { baking?: boolean; targets?: number; rollbackTo?: 'off' | 'previous-phase'; variables?: Record<string, string>; alias?: string } = {},
 ): Promise<Rollout> {
   const feature = `alarm-${++n}`;
   features.push(feature);
   const plan = llmPlan(feature, options);
-  for (const t of plan.targets) aws.lambda.addFunction(t, { KEEP_ME: 'yes', ...options.variables });
+  for (const t of plan.targets) {
+    const { functionName, alias } = parseTarget(t);
+    aws.lambda.addFunction(functionName, { KEEP_ME: 'yes', ...options.variables });
+    if (alias) aws.lambda.addAlias(functionName, alias);
+  }
   const executionArn = `arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-${feature}:run-${n}`;
   const stopped: Rollout['stopped'] = [];
   aws.sfn.registerExecution(
@@ -403,6 +410,23 @@ async function rollbackStartedState(feature: string): Promise<RolloutState> {
   await aws.ports.store.saveTransition(state, t);
   return t.next;
 }
+
+describe('alias targets', () => {
+  it('phases reach the alias\'s published version, and an alarm rollback publishes the safe values and moves the alias', async () => {
+    const r = await rolloutAt(0, { alias: 'live' });
+    const [aliased] = r.plan.targets as [string];
+    const fn = parseTarget(aliased).functionName;
+    expect(aws.lambda.environmentServedBy(fn, 'live')).toMatchObject(phaseFlagValues(r.plan, 0));
+    const versionInPhase = aws.lambda.aliasOf(fn, 'live').functionVersion;
+    const outcome = await handleAlarmEvent(ports, context, event(r.plan.feature, 'error-rate-admin'));
+    expect(outcome).toMatchObject({ outcome: 'rolled-back', timeToSafeMs: expect.any(Number) });
+    expect(aws.lambda.environmentServedBy(fn, 'live')).toMatchObject(offFlagValues(r.plan));
+    expect(aws.lambda.aliasOf(fn, 'live').functionVersion).not.toBe(versionInPhase);
+    // Time-to-safe includes the publish and the alias move: they happened before it was recorded.
+    const moves = aws.lambda.calls.filter((c) => c.command === 'UpdateAlias' && c.functionName === fn);
+    expect(moves.length).toBe(2);
+  });
+});
 
 describe('correctness of the rollback path', () => {
   it('finishes the wrap-up when the "rolled-back" audit write failed after the state write landed', async () => {

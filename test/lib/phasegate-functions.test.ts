@@ -208,3 +208,22 @@ describe('functions in the project stacks', () => {
     }
   });
 });
+
+describe('alias targets get exactly what publishing a version and moving the alias takes', () => {
+  it('PublishVersion on the function, GetAlias/UpdateAlias/GetFunction on that alias only; plain targets nothing more', () => {
+    const { template } = functionsStack(['orders-api', 'checkout:live', 'arn:aws:lambda:eu-west-1:210987654321:function:billing:prod']);
+    const role = functionRoleId(template, 'apply-phase');
+    const statements = policyStatements(template).filter((p) => p.roles.includes(role)).map((p) => p.statement);
+    const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
+    expect(asArray(bySid.ReadAndWriteTargetFlags!.Action).sort()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration']);
+    expect(JSON.stringify(bySid.ReadAndWriteTargetFlags!.Resource)).toContain('function:checkout');
+    expect(JSON.stringify(bySid.ReadAndWriteTargetFlags!.Resource)).not.toContain('checkout:live');
+    expect(bySid.ReadAndWriteTargetFlagsPublishVersions!.Action).toBe('lambda:PublishVersion');
+    expect(asArray(bySid.ReadAndWriteTargetFlagsPublishVersions!.Resource)).toHaveLength(2);
+    expect(JSON.stringify(bySid.ReadAndWriteTargetFlagsPublishVersions!.Resource)).not.toContain('orders-api');
+    expect(asArray(bySid.ReadAndWriteTargetFlagsMoveAliases!.Action).sort()).toEqual(['lambda:GetAlias', 'lambda:GetFunction', 'lambda:UpdateAlias']);
+    const aliases = JSON.stringify(bySid.ReadAndWriteTargetFlagsMoveAliases!.Resource);
+    expect(aliases).toContain('function:checkout:live');
+    expect(aliases).toContain('arn:aws:lambda:eu-west-1:210987654321:function:billing:prod');
+  });
+});
