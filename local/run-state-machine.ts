@@ -121,6 +121,24 @@ const DEFAULT_FAIL_STATE_CAUSE = 'Execution failed because of a Fail state';
 // Validation costs about 0.1 s; rehearsals and benchmarks run the same definition many times.
 const validatedDefinitions = new WeakSet<object>();
 
+/**
+ * How long each Wait state of a definition lasts in a local run, in milliseconds: `waitMs` where it names the state
+ * (or for all), else the state's `Seconds` times `waitScale`, else (a `SecondsPath` or timestamp wait) `dynamicWaitMs`.
+ */
+export function waitTimeOverrides(
+  states: readonly (readonly [string, AslState])[],
+  options: Pick<LocalRunOptions, 'waitMs' | 'waitScale' | 'dynamicWaitMs'>,
+): Record<string, number> {
+  const { waitMs, waitScale = 0.001, dynamicWaitMs = 0 } = options;
+  const overrides: Record<string, number> = {};
+  for (const [name, state] of states) {
+    if (state.Type !== 'Wait') continue;
+    const fixed = typeof waitMs === 'number' ? waitMs : waitMs?.[name];
+    overrides[name] = fixed ?? (typeof state.Seconds === 'number' ? state.Seconds * 1000 * waitScale : dynamicWaitMs);
+  }
+  return overrides;
+}
+
 /** Starts a local execution and returns at once; see {@link runLocalStateMachine}. */
 export function startLocalExecution(options: LocalRunOptions): LocalExecution {
   return new LocalRun(options).start();
@@ -332,14 +350,7 @@ class LocalRun {
   }
 
   private waitOverrides(states: [string, AslState][]): Record<string, number> {
-    const { waitMs, waitScale = 0.001, dynamicWaitMs = 0 } = this.options;
-    const overrides: Record<string, number> = {};
-    for (const [name, state] of states) {
-      if (state.Type !== 'Wait') continue;
-      const fixed = typeof waitMs === 'number' ? waitMs : waitMs?.[name];
-      overrides[name] = fixed ?? (typeof state.Seconds === 'number' ? state.Seconds * 1000 * waitScale : dynamicWaitMs);
-    }
-    return overrides;
+    return waitTimeOverrides(states, this.options);
   }
 
   private async runTask(binding: TaskBinding, input: unknown): Promise<unknown> {

@@ -6,6 +6,7 @@ import {
   LocalRunnerError,
   runLocalStateMachine,
   startLocalExecution,
+  waitTimeOverrides,
   type LocalExecution,
   type LocalLambdaHandler,
   type LocalRunOptions,
@@ -187,10 +188,18 @@ describe('runLocalStateMachine', () => {
       });
       return timestamps.StateExited - timestamps.StateEntered;
     };
-    const scaled = await bakeMs({});
-    expect(scaled).toBeGreaterThanOrEqual(55);
-    expect(scaled).toBeLessThan(1000);
-    expect(await bakeMs({ waitMs: { Bake: 0 } })).toBeLessThan(30);
+    // The run really waits (a wait never ends early, however busy the machine)...
+    expect(await bakeMs({})).toBeGreaterThanOrEqual(55);
+    // ...for exactly what the runner tells aws-local-stepfunctions: checked as configured, not as timed.
+    const states: [string, AslState][] = [
+      ['Bake', { Type: 'Wait', Seconds: 60, Next: 'Done' }],
+      ['Until', { Type: 'Wait', TimestampPath: '$.at', Next: 'Done' }],
+      ['Done', { Type: 'Succeed' }],
+    ];
+    expect(waitTimeOverrides(states, {})).toEqual({ Bake: 60, Until: 0 });
+    expect(waitTimeOverrides(states, { waitScale: 0.01, dynamicWaitMs: 5 })).toEqual({ Bake: 600, Until: 5 });
+    expect(waitTimeOverrides(states, { waitMs: { Bake: 0 } })).toEqual({ Bake: 0, Until: 0 });
+    expect(waitTimeOverrides(states, { waitMs: 7 })).toEqual({ Bake: 7, Until: 7 });
   });
 
   it('retries an error named in Retry, and gives the handler the same input again', async () => {
