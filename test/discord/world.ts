@@ -75,7 +75,8 @@ export async function discordWorld(
     flagWriter: { sleep: async () => undefined, pollMs: 0 },
     ...(options.base64Bodies ? { base64Bodies: true } : {}),
     customize: (ports) => {
-      const withClock = { ...ports, clock: aws.clock };
+      // Decisions are answered inline however slow a busy machine is; tests of deferral set a short budget themselves.
+      const withClock = { ...ports, clock: aws.clock, inlineBudgetMs: 30_000 };
       return options.customize ? options.customize(withClock) : withClock;
     },
   });

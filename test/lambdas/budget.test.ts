@@ -214,10 +214,10 @@ async function startRollout(plan: Plan): Promise<void> {
   await store.saveTransition(undefined, t);
 }
 
-async function until(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 2));
+/** Wait for a condition by checking it, a bounded number of times: a slow machine takes longer, never fails. */
+async function until(check: () => Promise<boolean>, checks = 2000): Promise<void> {
+  for (let i = 0; !(await check()); i++) {
+    if (i >= checks) throw new Error(`condition not reached after ${checks} checks`);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
