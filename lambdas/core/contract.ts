@@ -51,6 +51,13 @@ export const ENV = {
   discordApplicationId: 'PHASEGATE_DISCORD_APPLICATION_ID',
   /** JSON array of the Discord channel ids that rollback alerts are posted to (the `rollback-alerts` function). */
   alertChannels: 'PHASEGATE_ALERT_CHANNELS',
+  /** JSON array of the stage's feature ids, for the drift reconcile (its state machines' ARNs are not needed). */
+  features: 'PHASEGATE_FEATURES',
+  /**
+   * JSON array of the IAM role ARNs of Phasegate's own functions: CloudTrail events of calls they made are Phasegate's
+   * own flag writes, never drift.
+   */
+  ownRoles: 'PHASEGATE_OWN_ROLES',
 } as const;
 
 /** CloudWatch metrics Phasegate emits (Embedded Metric Format) and alarms on. Dimension: `Feature` (and `Stage`). */
@@ -112,6 +119,8 @@ export const KEYS = {
   audit: (at: string, suffix: string): string => `AUDIT#${at}#${suffix}`,
   /** A sub-feature's LLM budget for one UTC day (`YYYY-MM-DD`). */
   budget: (subFeature: string, day: string): string => `BUDGET#${subFeature}#${day}`,
+  /** Drift bookkeeping of one target of the feature (recent repairs, back-off). */
+  drift: (target: string): string => `DRIFT#${target}`,
   /** Where the Discord approval request of one execution's phase was posted (channel and message id). */
   discordMessage: (executionId: string, phaseIndex: number): string =>
     `DISCORD#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
@@ -172,7 +181,7 @@ export const LLM_BUDGET = {
  * Deployed functions that are not steps of the state machine: each is `lambdas/<name>/index.ts` exporting
  * `handler`, built by its own construct.
  */
-export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions', 'daily-report', 'rollback-alerts'] as const;
+export const AUXILIARY_FUNCTIONS = ['alarm-rollback', 'discord-interactions', 'daily-report', 'rollback-alerts', 'reconcile'] as const;
 
 /** One of {@link AUXILIARY_FUNCTIONS}. */
 export type AuxiliaryFunctionName = (typeof AUXILIARY_FUNCTIONS)[number];
@@ -182,3 +191,21 @@ export const ALARM_STATE_CHANGE = { source: 'aws.cloudwatch', detailType: 'Cloud
 
 /** Every alarm Phasegate creates is named `phasegate-<stage>-<feature>-<metric>` (see lambdas/core/alarm-names.ts). */
 export const ALARM_NAME_PREFIX = 'phasegate';
+
+/**
+ * The Lambda API calls that change what a target serves, as CloudTrail delivers them to EventBridge ("AWS API Call
+ * via CloudTrail", source `aws.lambda`). CloudTrail names Lambda's calls with their API version
+ * (`UpdateFunctionConfiguration20150331v2`, `UpdateFunctionCode20150331v2`, `PublishVersion20150331`,
+ * `UpdateAlias20150331`, `CreateFunction20150331`), so the rule and the handler match by prefix. Such events reach
+ * EventBridge only where a trail logs management events
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html).
+ */
+export const LAMBDA_API_CALL = {
+  source: 'aws.lambda',
+  detailType: 'AWS API Call via CloudTrail',
+  eventSource: 'lambda.amazonaws.com',
+  eventNamePrefixes: ['UpdateFunctionConfiguration', 'UpdateFunctionCode', 'PublishVersion', 'UpdateAlias', 'CreateFunction', 'CreateAlias'],
+} as const;
+
+/** `kind` of the scheduled reconcile's event (the EventBridge Scheduler schedule's input). */
+export const RECONCILE_SCHEDULE_KIND = 'phasegate.reconcile-schedule';

@@ -253,6 +253,34 @@ export type RolloutNotification =
       readonly subFeature?: string;
     }
   | {
+      readonly kind: 'drift-repaired';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      /** Who changed the targets and how (`userIdentity` and `eventName` of the CloudTrail event), or how it was found. */
+      readonly changedBy: string;
+      readonly eventName?: string;
+      /** Each target put back, with the variables that had drifted (value expected / value found, null when absent). */
+      readonly targets: readonly { readonly target: string; readonly variables: readonly { name: string; expected: string; actual: string | null }[] }[];
+      /** Targets that could not be put back yet, and why. */
+      readonly failedTargets: readonly { readonly target: string; readonly error: string }[];
+      /** The change (or its detection) -> the flags back, in ms. */
+      readonly repairMs: number;
+    }
+  | {
+      readonly kind: 'drift-backoff';
+      readonly feature: string;
+      readonly stage: string;
+      readonly executionId: string;
+      readonly target: string;
+      /** Repairs of the target within the window that made Phasegate back off. */
+      readonly repairs: number;
+      readonly windowMinutes: number;
+      /** Until when drift of the target is left as it is (ISO 8601). */
+      readonly until: string;
+      readonly changedBy: string;
+    }
+  | {
       readonly kind: 'paused' | 'resumed';
       readonly feature: string;
       readonly stage: string;
@@ -260,6 +288,47 @@ export type RolloutNotification =
       readonly by: Actor;
       readonly reason?: string;
     };
+
+/** The last change of a target's configuration that Phasegate saw from someone else (a CloudTrail event). */
+export interface TargetChange {
+  /** The principal that made the call (`userIdentity.arn`), with the service it went through when known. */
+  readonly by: string;
+  /** The CloudTrail event name without its API version (`UpdateFunctionConfiguration`). */
+  readonly eventName?: string;
+  /** When the call was made (ISO 8601). */
+  readonly at: string;
+}
+
+/**
+ * Drift bookkeeping of one target of one feature: the repairs Phasegate made lately and whether it is backing off
+ * a target that keeps drifting. Every write is conditional on the `version` read.
+ */
+export interface DriftRecord {
+  readonly feature: string;
+  readonly target: string;
+  /** 0 for a record not stored yet; incremented by every write. */
+  readonly version: number;
+  /** When each repair since the last back-off was made (ISO 8601), oldest first. */
+  readonly repairs: readonly string[];
+  /** How many back-offs in a row (0: not backing off); each doubles the wait. */
+  readonly backoffLevel: number;
+  /** Drift is left alone until then (ISO 8601). */
+  readonly backoffUntil?: string;
+  /** When the channel was told that Phasegate backs off this target (once per streak). */
+  readonly announcedAt?: string;
+  readonly lastChange?: TargetChange;
+}
+
+/** Persistence of {@link DriftRecord}s (the state table). */
+export interface DriftLedger {
+  /** The record of a target, read consistently; undefined when none was stored. */
+  get(feature: string, target: string): Promise<DriftRecord | undefined>;
+  /**
+   * Store `next` (whose version is `previous.version + 1`, or 1), conditional on `previous` being what is stored.
+   * Throws `ConflictError` when another reconcile wrote first.
+   */
+  put(previous: DriftRecord | undefined, next: DriftRecord): Promise<void>;
+}
 
 /** Tells people what happened. Best effort: a failed notification never fails the rollout step. */
 export interface Notifier {

@@ -60,6 +60,8 @@ export type AuditAction =
   | 'paused'
   | 'resumed'
   | 'budget-cap-changed'
+  | 'drift-repaired'
+  | 'drift-backed-off'
   | 'refused';
 
 /** One line of the append-only audit trail. */

@@ -20,6 +20,7 @@ import {
   type RolloutBaseline,
   type RolloutState,
 } from './rollout-state';
+import { reconcileFeature, unknownCause } from './reconcile';
 import { requirePhaseIndex, type StepPayload } from './step-payload';
 import { ownValue } from './own';
 
@@ -173,6 +174,11 @@ export function applyHoldRules(
 export async function gateStep(ports: StepPorts, p: StepPayload): Promise<GateResult> {
   const phaseIndex = requirePhaseIndex(p);
   const feature = p.plan.feature;
+  // Drift backstop: a target redeployed during the bake is put back before the phase is judged.
+  await reconcileFeature(ports, { feature, cause: unknownCause('gate') }).catch((err: unknown) => {
+    if (err instanceof TransientError) throw err;
+    console.warn(JSON.stringify({ message: 'drift check at the gate failed', feature, error: (err as Error).message }));
+  });
   const state = assertOwnedBy(await ports.store.getState(feature), feature, p.executionId);
   const phase = state.plan.phases[phaseIndex]!;
   const watched = phase.gates.alarms;

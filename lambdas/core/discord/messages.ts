@@ -232,6 +232,35 @@ export function notificationMessage(n: RolloutNotification): DiscordMessage {
         ),
       ]);
     }
+    case 'drift-repaired': {
+      const by = `${escapeMarkdown(n.changedBy)}${n.eventName ? ` (${n.eventName})` : ''}`;
+      const repaired = n.targets.map((t) => `✓ ${t.target}: ${t.variables.map((v) => `${v.name} ${v.actual === null ? 'was gone' : `was "${escapeMarkdown(v.actual)}"`}, back to "${escapeMarkdown(v.expected)}"`).join('; ')}`);
+      return message([
+        embed(
+          n.failedTargets.length > 0 ? `🔧 ${n.feature}: flags drifted, not every target repaired yet` : `🔧 ${n.feature}: flags drifted and were repaired`,
+          n.failedTargets.length > 0 ? COLORS.bad : COLORS.waiting,
+          `Changed by ${by}. Phasegate wrote back only the variables that differed${n.targets.length > 0 ? `, ${formatMs(n.repairMs)} after the change` : ''}.` +
+            ' Keep these variables out of the target\'s own IaC (README: "Your own deploys and Phasegate").',
+          [
+            ...(repaired.length > 0 ? [field('Repaired', lines(repaired))] : []),
+            ...(n.failedTargets.length > 0 ? [field('Not repaired yet', lines(n.failedTargets.map((t) => `✗ ${t.target}: ${escapeMarkdown(t.error)}`)))] : []),
+          ],
+          footer,
+        ),
+      ]);
+    }
+    case 'drift-backoff':
+      return message([
+        embed(
+          `🔁 ${n.feature}: ${n.target} keeps drifting, Phasegate backs off`,
+          COLORS.bad,
+          `Repaired ${n.repairs} times in ${n.windowMinutes} minutes (last change by ${escapeMarkdown(n.changedBy)}). Its drift is left as it is until ${when(n.until, 'f')}, ` +
+            'then repaired again, backing off longer each time. Its pipeline is probably redeploying its environment: take the feature\'s variables out of it. ' +
+            `\`phasegate verify ${n.feature}\` shows what it serves now.`,
+          [],
+          footer,
+        ),
+      ]);
     case 'paused':
       return message([embed(`⏸️ ${n.feature}: paused`, COLORS.waiting, `By ${who(n.by)}${n.reason ? `: ${escapeMarkdown(n.reason)}` : ''}. Gates hold and approvals wait until it is resumed.`, [], footer)]);
     case 'resumed':
