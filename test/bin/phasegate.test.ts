@@ -12,7 +12,8 @@ function runApp(context: Record<string, unknown>, outdir: string): { status: num
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
-    timeout: 60_000,
+    // A hang guard, not a speed limit: synth of a stack is slow on a busy machine.
+    timeout: 570_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

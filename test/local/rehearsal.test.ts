@@ -8,7 +8,8 @@ import { closeRehearsalResources, rehearse, RehearsalInputError } from '../../lo
 const ROOT = join(__dirname, '..', '..');
 const run = promisify(execFile);
 
-jest.setTimeout(180_000);
+// Hang guards, not speed limits (the suite must pass on a busy machine): see jest.config.js.
+jest.setTimeout(600_000);
 
 afterAll(() => closeRehearsalResources());
 
@@ -105,7 +106,7 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
 
 describe('npm run rehearse (the command line)', () => {
   const cli = (args: string[]) =>
-    run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'local/rehearse.ts'), ...args], { cwd: ROOT, timeout: 150_000 }).then(
+    run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'local/rehearse.ts'), ...args], { cwd: ROOT, timeout: 570_000 }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
@@ -141,10 +142,15 @@ describe('npm run rehearse -- --manual with the CLI', () => {
     const out: string[] = [];
     const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => out.push(t), env: { ...process.env, PHASEGATE_SESSION_FILE: sessionFile }, cwd: ROOT };
     // Approve each phase as it comes up (canary needs none; ramp and full do).
+    let ended = false;
+    running.then(
+      () => (ended = true),
+      () => (ended = true),
+    );
     for (const phase of ['ramp', 'full']) {
-      const deadline = Date.now() + 60_000;
+      // Wait for the request itself, however long a busy machine takes; fail only if the rehearsal ended without it.
       while (!waiting.some((l) => l.startsWith(`phase ${phase} waits for approval`))) {
-        if (Date.now() > deadline) throw new Error(`phase ${phase} never asked for approval: ${waiting.join(' | ')}`);
+        if (ended) throw new Error(`the rehearsal ended before phase ${phase} asked for approval: ${waiting.join(' | ')}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(await main(['approve', 'cohort-analyzer', '--note', `ok ${phase}`, '--local'], io)).toBe(0);
