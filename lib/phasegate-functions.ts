@@ -30,7 +30,8 @@ const FUNCTION_SPECS: Readonly<Record<PhasegateFunctionName, FunctionSpec>> = {
   'start-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false, readsMetrics: true },
   // Applying flags and rolling back wait for every target's LastUpdateStatus to become Successful.
   'apply-phase': { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },
-  gate: { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: true, readsMetrics: true },
+  // The gate repairs drift of the phase's flags first (waiting out a target's own update in progress).
+  gate: { timeout: Duration.minutes(2), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: true, readsMetrics: true },
   'request-approval': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
   'finish-rollout': { timeout: Duration.seconds(30), tableAccess: 'readWrite', writesTargetFlags: false, readsAlarms: false },
   rollback: { timeout: Duration.minutes(5), tableAccess: 'readWrite', writesTargetFlags: true, readsAlarms: false },

@@ -8,6 +8,7 @@ import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineOutpu
 import { LlmBudgetAccess } from './llm-budget-access';
 import { AlarmRollback } from './alarm-rollback';
 import { DailyReport } from './daily-report';
+import { DriftReconcile } from './drift-reconcile';
 import { FeatureAlarms } from './feature-alarms';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS, type PhasegateDiscordSettings } from './discord-endpoint';
 import { PhasegateFunctions } from './phasegate-functions';
@@ -66,6 +67,8 @@ export class PhasegateStack extends Stack {
   public readonly alarmRollback?: AlarmRollback;
   /** The alarms and topic that report a failed automatic rollback (and post it to Discord); undefined without plans. */
   public readonly rollbackAlerts?: RollbackAlerts;
+  /** Drift self-healing: the reconcile function, its CloudTrail rule and schedule; undefined without plans. */
+  public readonly driftReconcile?: DriftReconcile;
   /** The daily phase report's function and schedules; undefined when no plan has a `report` setting. */
   public readonly dailyReport?: DailyReport;
 
@@ -136,6 +139,20 @@ export class PhasegateStack extends Stack {
         ...(discordConfigured ? { discord: { notifications: this.discord, channelIds: alertChannels } } : {}),
         production,
         logRetention: props.logRetention,
+      });
+      this.driftReconcile = new DriftReconcile(this, 'DriftReconcile', {
+        stage: props.stage,
+        table: this.stateTable.table,
+        features: props.plans.map((plan) => plan.feature),
+        targets: props.plans.flatMap((plan) => plan.targets),
+        ownRoles: [
+          ...(['apply-phase', 'gate', 'rollback'] as const).map((step) => this.functions.constructs[step].role),
+          this.alarmRollback.function.role,
+          this.discord.handler.role,
+        ],
+        production,
+        logRetention: props.logRetention,
+        ...(discordConfigured ? { discord: this.discord } : {}),
       });
     }
     if (props.plans.some((plan) => plan.report !== undefined)) {

@@ -64,6 +64,7 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
     ...table('read the state, record the gate result', 'GetItem', 'PutItem'),
     { action: 'cloudwatch:DescribeAlarms', resource: 'any', why: 'read the gate alarms\' states, composite alarms included (returned only with Resource "*")' },
     { action: 'cloudwatch:GetMetricData', resource: 'any', why: 'read the bands\' metrics over the bake window' },
+    ...targets('repair drift of the phase\'s flags before judging the phase'),
     botToken('announce the gate result in Discord'),
   ],
   'request-approval': [
@@ -108,6 +109,11 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
     botToken('post the report in Discord'),
   ],
   'rollback-alerts': [botToken('post rollback alerts in Discord')],
+  reconcile: [
+    ...table('read the rollout states and drift records, record repairs and back-offs (drift records and audit items)', 'GetItem', 'PutItem'),
+    ...targets('repair drift: write back the flags a target\'s own deploy replaced'),
+    botToken('announce repaired drift in Discord'),
+  ],
 };
 
 /** The DynamoDB actions a function calls on the state table, from {@link AWS_CALLS}. */

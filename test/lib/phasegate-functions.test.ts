@@ -33,7 +33,7 @@ describe('PhasegateFunctions', () => {
     expect(roles.sort()).toEqual([...PHASEGATE_FUNCTIONS].sort());
   });
 
-  it.each(PHASEGATE_FUNCTIONS.map((name) => ({ name, timeout: ['apply-phase', 'rollback'].includes(name) ? 300 : 30 })))(
+  it.each(PHASEGATE_FUNCTIONS.map((name) => ({ name, timeout: ['apply-phase', 'rollback'].includes(name) ? 300 : name === 'gate' ? 120 : 30 })))(
     '$name: nodejs22.x on arm64, traced, 256 MB, $timeout s, contract environment',
     ({ name, timeout }) => {
       template.hasResourceProperties('AWS::Lambda::Function', {
@@ -57,7 +57,7 @@ describe('PhasegateFunctions', () => {
   );
 
   it('tells the flag-writing functions how long to wait for a configuration update, inside their timeout', () => {
-    for (const name of ['apply-phase', 'rollback']) {
+    for (const name of ['apply-phase', 'gate', 'rollback']) {
       const fn = template.findResources('AWS::Lambda::Function')[functionId(template, name)]!;
       const wait = Number(fn.Properties.Environment.Variables[ENV.flagWriteTimeoutSeconds]);
       expect(wait).toBeGreaterThan(0);
@@ -76,12 +76,12 @@ describe('PhasegateFunctions', () => {
     functionsStack(['orders-api'], true).template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain' });
   });
 
-  it('lets only apply-phase and rollback read (GetFunction) and update configurations, only of the targets (names made ARNs, ARNs kept)', () => {
+  it('lets only apply-phase, the gate (drift repair) and rollback read (GetFunction) and update configurations, only of the targets (names made ARNs, ARNs kept)', () => {
     const writers = policyStatements(template).filter(({ statement }) =>
       asArray(statement.Action).some((a: string) => a.startsWith('lambda:') || a.includes('*')),
     );
     const owners = writers.flatMap((w) => w.roles).sort();
-    expect(owners).toEqual([functionRoleId(template, 'apply-phase'), functionRoleId(template, 'rollback')].sort());
+    expect(owners).toEqual([functionRoleId(template, 'apply-phase'), functionRoleId(template, 'gate'), functionRoleId(template, 'rollback')].sort());
     for (const { statement } of writers) {
       expect(asArray(statement.Action).sort()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration']);
       expect(asArray(statement.Resource).sort()).toEqual(
