@@ -19,6 +19,7 @@ import { systemClock } from '../lambdas/core/ports';
 import { principalName, rolesFromPrincipal } from '../lambdas/core/principal';
 import type { Actor } from '../lambdas/core/rollout-state';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, stackName } from '../lib/naming';
+import { DynamoDriftLedger } from '../lambdas/adapters/dynamo-drift-ledger';
 import { CoreBackend, type Backend } from './backend';
 import { ConfigError } from './errors';
 
@@ -174,6 +175,7 @@ export async function connectAws(options: AwsConnectOptions): Promise<Backend> {
       stopper: new SfnExecutionStopper(sfn),
       starter: cliRolloutStarter(stack.stateMachines, sfn),
       budgets: new DynamoLlmBudgetStore(stack.tableName, dynamo),
+      ledger: new DynamoDriftLedger(stack.tableName, dynamo),
       metrics: new CloudWatchMetricsReader(cloudwatch),
       clock: systemClock,
     },

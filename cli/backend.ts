@@ -4,7 +4,8 @@ import { decide, pauseRollout, requestStart, resumeRollout, type DecideResult, t
 import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
 import { phaseReportOf } from '../lambdas/core/daily-report';
-import type { FeatureBudgetStatus, LlmBudgetStore, MetricsReader } from '../lambdas/core/ports';
+import type { DriftLedger, FeatureBudgetStatus, LlmBudgetStore, MetricsReader, TargetInspection } from '../lambdas/core/ports';
+import { verifyFeature, type FeatureVerification } from '../lambdas/core/reconcile';
 import { isReportable, type PhaseReport } from '../lambdas/core/report';
 import { requestRollback } from '../lambdas/core/rollback-request';
 import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
@@ -32,6 +33,10 @@ export interface Backend {
   budget(req: BudgetCommand): Promise<FeatureBudgetStatus>;
   /** The daily phase report of a feature's active rollout, made now. */
   report(feature: string): Promise<PhaseReport>;
+  /** Per target: expected and actual flags, drift, last change (read-only). */
+  verify(feature: string): Promise<FeatureVerification>;
+  /** The plan a feature runs (its rollout's, else the deployed one) and what its targets (or `target` alone) serve now. */
+  inspect(req: { feature: string; target?: string }): Promise<{ plan: Plan; targets: TargetInspection[] }>;
   /** Release connections. */
   close(): Promise<void>;
 }
@@ -62,7 +67,14 @@ export interface BudgetCommand {
 export type OperatorPorts = DecidePorts &
   RollbackPorts &
   ControlPorts &
-  StartPorts & { readonly budgets?: LlmBudgetStore; /** Reads gate metrics for `report`. */ readonly metrics?: MetricsReader };
+  StartPorts & {
+    readonly budgets?: LlmBudgetStore;
+    /** Reads gate metrics for `report`. */
+    readonly metrics?: MetricsReader;
+    /** Drift records, for who last changed a target in `verify`. @default - not shown */
+    readonly ledger?: DriftLedger;
+  };
+
 
 /** How a {@link CoreBackend} is wired. */
 export interface CoreBackendConfig {
@@ -183,6 +195,25 @@ export class CoreBackend implements Backend {
       throw new RefusedError('NOT_FOUND', `${feature} has no active rollout on stage ${this.config.stage} (it is ${state.status}${state.phaseIndex < 0 ? ', before its first phase' : ''}): nothing to report`);
     }
     return report;
+  }
+
+  async verify(feature: string): Promise<FeatureVerification> {
+    const { ports } = this.config;
+    this.requireKnown(feature);
+    return verifyFeature({ store: ports.store, flags: ports.flags, clock: ports.clock, ...(ports.ledger ? { ledger: ports.ledger } : {}) }, feature);
+  }
+
+  async inspect(req: { feature: string; target?: string }): Promise<{ plan: Plan; targets: TargetInspection[] }> {
+    const state = await this.config.ports.store.getState(req.feature);
+    const plan = state?.plan ?? (await this.config.deployedPlan(req.feature));
+    if (!plan) {
+      this.requireKnown(req.feature);
+      throw new RefusedError('NOT_FOUND', `no plan of ${req.feature} found on stage ${this.config.stage}`);
+    }
+    if (req.target !== undefined && !plan.targets.includes(req.target)) {
+      throw new RefusedError('NOT_FOUND', `${req.target} is not a target of ${req.feature} (targets: ${plan.targets.join(', ')})`);
+    }
+    return { plan, targets: await this.config.ports.flags.inspect(req.target !== undefined ? [req.target] : plan.targets) };
   }
 
   async close(): Promise<void> {

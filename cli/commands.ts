@@ -1,6 +1,7 @@
 import { PlanObjectSchema } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { renderPhaseReport } from '../lambdas/core/report';
+import { explainFlags } from '../lambdas/core/explain';
 import type { Backend } from './backend';
 import { EXIT, UsageError } from './errors';
 import { readPlanFile, renderTimeline, renderValidation, planTimeline, validatePlanFile } from './plan-view';
@@ -12,7 +13,9 @@ import {
   renderFeatureStatus,
   renderHistory,
   renderRollback,
+  renderExplanation,
   renderStageStatus,
+  renderVerification,
   statusSummary,
   type StageStatus,
 } from './views';
@@ -344,11 +347,61 @@ const planShow: CommandSpec = {
   },
 };
 
+const verify: CommandSpec = {
+  path: ['verify'],
+  args: [FEATURE],
+  summary: "each target's flags against what the rollout says: drift, last change (exit 1 on drift)",
+  details:
+    'Reads every target (and alias) of the feature now: the expected and actual value of each flag variable, the ' +
+    'drift, when the target was last changed and by whom (when Phasegate saw the CloudTrail event). Read-only: the ' +
+    'reconcile repairs drift. Exits 1 when a target drifts or cannot be read.',
+  options: {},
+  scope: 'stage',
+  group: 'Read',
+  async run(ctx) {
+    const feature = featureArg(ctx, this);
+    const report = await (await ctx.backend()).verify(feature);
+    ctx.print(renderVerification(report, ctx.now, ctx.width), report);
+    return report.drifted ? EXIT.failed : EXIT.ok;
+  },
+};
+
+const flagsExplain: CommandSpec = {
+  path: ['flags', 'explain'],
+  args: [FEATURE],
+  summary: 'what a user gets from the flags a target serves now, and why',
+  details:
+    "Reads the target's live variables and evaluates them with @phasegate/runtime, the reader target functions use: " +
+    'per feature and sub-feature, on or off, and why (kill switch, role match, bucket against percent, parent feature).',
+  options: {
+    user: { type: 'string', value: 'id', help: 'the user id (needed for a percentage between 0 and 100)' },
+    role: { type: 'string', value: 'role', help: "the user's role; comma-separated for several" },
+    target: { type: 'string', value: 'fn', help: 'one target of the feature (default: every target)' },
+  },
+  scope: 'stage',
+  group: 'Read',
+  async run(ctx) {
+    const feature = featureArg(ctx, this);
+    const userId = optional(ctx, 'user');
+    const roles = (optional(ctx, 'role') ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+    const target = optional(ctx, 'target');
+    const { plan, targets } = await (await ctx.backend()).inspect({ feature, ...(target !== undefined ? { target } : {}) });
+    const user = { ...(userId !== undefined ? { userId } : {}), roles };
+    const explained = targets.map((t) =>
+      t.ok ? { target: t.target, flags: explainFlags(plan, t.variables ?? {}, user) } : { target: t.target, error: t.error ?? 'unreadable', flags: [] },
+    );
+    ctx.print(renderExplanation(feature, user, explained, ctx.width), { feature, user, targets: explained });
+    return explained.some((t) => 'error' in t) ? EXIT.failed : EXIT.ok;
+  },
+};
+
 /** Every command, in the order the help lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
   status,
   history,
   report,
+  verify,
+  flagsExplain,
   budget,
   start,
   decideCommand('approve'),

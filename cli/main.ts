@@ -114,7 +114,7 @@ function splitCommand(argv: readonly string[]): { words: string[]; rest: string[
     const token = argv[i]!;
     // `plan` and `help` take the next word too: `plan show`, `help rollback`, `help plan show`.
     const prefix = words[0] === 'help' ? words.slice(1) : words;
-    const wantWord = words.length === 0 || prefix.length === 0 || (prefix[0] === 'plan' && prefix.length === 1);
+    const wantWord = words.length === 0 || prefix.length === 0 || ((prefix[0] === 'plan' || prefix[0] === 'flags') && prefix.length === 1);
     if (token.startsWith('-') || !wantWord) {
       rest.push(token);
       if (VALUE_OPTIONS.has(token) && i + 1 < argv.length) rest.push(argv[++i]!);

@@ -1,3 +1,5 @@
+import type { FlagExplanation } from '../lambdas/core/explain';
+import type { FeatureVerification } from '../lambdas/core/reconcile';
 import { formatUsd } from '../lambdas/core/budget';
 import { durationToSeconds, formatSeconds } from '../lambdas/core/plan/duration';
 import type { PhasegateRole } from '../lambdas/core/plan/schema';
@@ -5,7 +7,7 @@ import type { DecideResult, RollbackOutcome } from '../lambdas/core/operations';
 import type { FeatureBudgetStatus } from '../lambdas/core/ports';
 import type { Actor, AuditEvent, RolloutState, RolloutStatus, RolloutStep } from '../lambdas/core/rollout-state';
 import type { FeatureStatus } from './backend';
-import { DEFAULT_WIDTH, ago, field, table, utcTime, wrap } from './format';
+import { DEFAULT_WIDTH, ago, field, table, truncate, utcTime, wrap } from './format';
 
 /** How the CLI shows rollouts, audit trails and the outcome of operations: JSON shapes and text for people. */
 
@@ -283,3 +285,42 @@ export function renderBudget(status: FeatureBudgetStatus, width = DEFAULT_WIDTH)
   return lines;
 }
 
+
+/** `phasegate verify`: per target, the flags that drift (expected / actual) and when and by whom it last changed. */
+export function renderVerification(v: FeatureVerification, now: Date, width = DEFAULT_WIDTH): string[] {
+  const out = [`${v.feature}: ${v.status ?? 'never rolled out'}${v.phase ? `, phase ${v.phase}` : ''}${v.basis ? ` (expected: ${v.basis === 'safe' ? 'the safe values' : `the flags of ${v.phase ?? 'the phase'}`})` : ''}`];
+  if (v.note) return [...out, ...wrap(v.note, width)];
+  for (const t of v.targets) {
+    const state = !t.readable ? 'UNREADABLE' : t.drift.length > 0 ? `DRIFT (${t.drift.length} variable${t.drift.length === 1 ? '' : 's'})` : 'ok';
+    out.push('', truncate(`${t.target}${t.version ? ` (version ${t.version})` : ''}: ${state}`, width));
+    if (!t.readable) out.push(...wrap(`  ${t.error ?? ''}`, width));
+    for (const d of t.drift) out.push(truncate(`  ${d.name}: expected "${d.expected}", actual ${d.actual === null ? '(absent)' : `"${d.actual}"`}`, width));
+    if (t.lastModified) out.push(truncate(`  last changed ${ago(t.lastModified, now)} (${utcTime(t.lastModified)})${t.lastUpdateStatus && t.lastUpdateStatus !== 'Successful' ? `, update ${t.lastUpdateStatus}` : ''}`, width));
+    if (t.lastChange) out.push(truncate(`  last change by others: ${t.lastChange.by}${t.lastChange.eventName ? ` (${t.lastChange.eventName})` : ''} ${ago(t.lastChange.at, now)}`, width));
+    if (t.backoffUntil) out.push(truncate(`  keeps drifting: Phasegate leaves it until ${utcTime(t.backoffUntil)}`, width));
+  }
+  out.push('', ...wrap(v.drifted ? 'Drift found: the next reconcile (CloudTrail event, gate or the 15-minute check) repairs it.' : 'Every target serves what the rollout says.', width));
+  return out;
+}
+
+/** `phasegate flags explain`: what the user gets on each target, per feature and sub-feature, and why. */
+export function renderExplanation(
+  feature: string,
+  user: { userId?: string; roles: readonly string[] },
+  targets: readonly { target: string; error?: string; flags: readonly FlagExplanation[] }[],
+  width = DEFAULT_WIDTH,
+): string[] {
+  const out = [`${feature} for user ${user.userId ?? '(no id)'} with role ${user.roles.join(', ') || '(none)'}:`];
+  for (const t of targets) {
+    out.push('', t.target);
+    if (t.error) {
+      out.push(...wrap(`  cannot read it: ${t.error}`, width));
+      continue;
+    }
+    for (const f of t.flags) {
+      out.push(truncate(`  ${f.key}: ${f.enabled ? 'ON' : 'off'} (${f.evaluation.reason})`, width), ...wrap(`    ${f.why}`, width));
+      out.push(truncate(`    ${Object.entries(f.variables).map(([k, v]) => `${k}=${v === null ? '(absent)' : JSON.stringify(v)}`).join(' ')}`, width));
+    }
+  }
+  return out;
+}

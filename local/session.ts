@@ -24,8 +24,9 @@ import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
 import { ConflictError, FlagWriteError, PlanInvalidError, RefusedError } from '../lambdas/core/errors';
 import type { DecideResult, RollbackOutcome } from '../lambdas/core/operations';
 import type { PhaseReport } from '../lambdas/core/report';
+import type { FeatureVerification } from '../lambdas/core/reconcile';
 import { PhasegateRoleSchema, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
-import { systemClock, type Clock, type ExecutionStopper, type FeatureBudgetStatus, type FlagWriter, type LlmBudgetStore, type MetricsReader, type Notifier, type RolloutStarter, type RolloutStore, type TaskTokens } from '../lambdas/core/ports';
+import { systemClock, type Clock, type ExecutionStopper, type FeatureBudgetStatus, type FlagWriter, type LlmBudgetStore, type MetricsReader, type Notifier, type RolloutStarter, type RolloutStore, type TargetInspection, type TaskTokens } from '../lambdas/core/ports';
 import { LOCAL_PRINCIPAL_PREFIX, rolesFromPrincipal } from '../lambdas/core/principal';
 import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
 import { CoreBackend, type Backend, type BudgetCommand, type DecideCommand, type FeatureStatus } from '../cli/backend';
@@ -139,6 +140,8 @@ const SessionRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('resume'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('start'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('report'), actor: ActorSchema, feature }),
+  z.object({ op: z.literal('verify'), actor: ActorSchema, feature }),
+  z.object({ op: z.literal('inspect'), actor: ActorSchema, feature, target: z.string().optional() }),
   z.object({
     op: z.literal('budget'),
     actor: ActorSchema,
@@ -282,6 +285,10 @@ export async function startSessionServer(options: SessionServerOptions): Promise
             return backend.budget({ feature: r.feature, ...(r.set ? { set: r.set } : {}) });
           case 'report':
             return backend.report(r.feature);
+          case 'verify':
+            return backend.verify(r.feature);
+          case 'inspect':
+            return backend.inspect({ feature: r.feature, ...(r.target !== undefined ? { target: r.target } : {}) });
         }
       })();
       send(res, 200, { ok: true, result: result ?? null });
@@ -444,6 +451,14 @@ export class SessionClient implements Backend {
 
   report(feature: string): Promise<PhaseReport> {
     return this.call('report', { feature });
+  }
+
+  verify(feature: string): Promise<FeatureVerification> {
+    return this.call('verify', { feature });
+  }
+
+  inspect(req: { feature: string; target?: string }): Promise<{ plan: Plan; targets: TargetInspection[] }> {
+    return this.call('inspect', { ...req });
   }
 
   async close(): Promise<void> {
