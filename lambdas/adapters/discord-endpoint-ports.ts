@@ -13,6 +13,7 @@ import { DiscordNotifier, DynamoApprovalMessages } from './discord-notifier';
 import { DynamoLlmBudgetStore } from './dynamo-budget-store';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
+import { DynamoRollbackActivity } from './dynamo-rollback-activity';
 import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { LambdaSelfInvoker } from './lambda-self-invoker';
 import { Logger, type LambdaContextLike } from './logger';
@@ -125,6 +126,8 @@ export function discordEndpointPortsFromEnv(
     tokens: new SfnTaskTokens(),
     flags: new LambdaFlagWriter(undefined, {
       settleTimeoutMs: (Number.isFinite(flagTimeout) ? flagTimeout : 60) * 1000,
+      // Its rollbacks mark the stage too, so applies elsewhere leave them the Lambda API quota.
+      rollbackActivity: new DynamoRollbackActivity(tableName, dynamo),
       ...clients.flagWriter,
     }),
     clock: systemClock,

@@ -43,9 +43,9 @@ export interface LambdaCallSchedulerOptions {
   readonly minRatePerSecond?: number;
   /** Throttled retries of one call before it gives up (when it has no deadline). @default 50 */
   readonly maxThrottledRetries?: number;
-  /** How long an apply waits between checks while a rollback is active. @default 1000 ms */
+  /** How long an apply waits between checks while a rollback is active. @default 200 ms */
   readonly yieldPollMs?: number;
-  /** How long one answer of {@link RollbackActivity.isActive} is trusted. @default 1000 ms */
+  /** How long one answer of {@link RollbackActivity.isActive} is trusted. @default 200 ms */
   readonly activityCacheMs?: number;
   /** Applies hold their control-plane calls while this says a rollback is active. @default - never hold */
   readonly rollbackActivity?: RollbackActivity;
@@ -84,6 +84,8 @@ class Bucket {
   rate: number;
   lastRefill: number;
   pausedUntil = 0;
+  /** Incremented by each rate cut: 429s of calls sent before the last cut do not cut again. */
+  generation = 0;
   calls = 0;
   throttled = 0;
   readonly queue: Waiter[] = [];
@@ -146,8 +148,8 @@ export class LambdaCallScheduler {
     this.sleep = options.sleep ?? realSleep;
     this.minRate = options.minRatePerSecond ?? 1;
     this.maxThrottledRetries = options.maxThrottledRetries ?? 50;
-    this.yieldPollMs = options.yieldPollMs ?? 1000;
-    this.activityCacheMs = options.activityCacheMs ?? 1000;
+    this.yieldPollMs = options.yieldPollMs ?? 200;
+    this.activityCacheMs = options.activityCacheMs ?? 200;
     this.activity = options.rollbackActivity;
     const bucket = (quota: LambdaQuota): Bucket =>
       new Bucket(options.ratePerSecond?.[quota] ?? DEFAULT_RATE[quota], options.burst?.[quota] ?? DEFAULT_BURST[quota], this.now());
@@ -186,9 +188,17 @@ export class LambdaCallScheduler {
     const seq = this.seq++;
     let lastThrottle: unknown;
     for (let throttles = 0; ; throttles++) {
-      if (priority === 'apply' && quota === 'control-plane') await this.yieldToRollbacks(options.deadline);
+      const yields = priority === 'apply' && quota === 'control-plane';
+      if (yields) await this.yieldToRollbacks(options.deadline);
       await this.acquire(bucket, PRIORITY[priority], seq, options.deadline, lastThrottle);
+      // Checked again with the token in hand: a rollback may have started while this apply waited in the queue.
+      if (yields && (await this.rollbackActive())) {
+        this.giveBack(bucket);
+        throttles--;
+        continue;
+      }
       bucket.calls += 1;
+      const generation = bucket.generation;
       try {
         const result = await send();
         bucket.rate = Math.min(bucket.maxRate, bucket.rate + bucket.maxRate / 10);
@@ -196,10 +206,17 @@ export class LambdaCallScheduler {
       } catch (err) {
         if (!isThrottle(err)) throw err;
         lastThrottle = err;
-        this.throttledOn(bucket, err);
+        this.throttledOn(bucket, err, generation);
         if (options.deadline === undefined && throttles + 1 >= this.maxThrottledRetries) throw err;
       }
     }
+  }
+
+  /** Put back a token taken for a call that is not made after all. */
+  private giveBack(bucket: Bucket): void {
+    bucket.refill(this.now());
+    bucket.tokens = Math.min(bucket.capacity, bucket.tokens + 1);
+    this.pump(bucket);
   }
 
   /** Hold an apply's control-plane call while a rollback is active somewhere in the stage. */
@@ -215,10 +232,13 @@ export class LambdaCallScheduler {
   /**
    * A 429: somebody else spends the same quota (or this bucket's idea of it was too generous). Halve the rate, empty
    * the bucket and pause it. Lambda's retry-after is in whole seconds, coarser than one token of a 15/s quota, so the
-   * pause is one interval at the new rate, never longer than the hint.
+   * pause is one interval at the new rate, never longer than the hint. A burst of calls sent at the same rate that all
+   * meet a 429 cuts the rate once, not once per call (`generation`: the calls sent before the last cut).
    */
-  private throttledOn(bucket: Bucket, err: unknown): void {
+  private throttledOn(bucket: Bucket, err: unknown, generation: number): void {
     bucket.throttled += 1;
+    if (generation !== bucket.generation) return;
+    bucket.generation += 1;
     bucket.rate = Math.max(this.minRate, bucket.rate / 2);
     bucket.tokens = 0;
     bucket.lastRefill = this.now();

@@ -28,7 +28,7 @@ export interface LambdaFlagWriterOptions {
   readonly rollbackActivity?: RollbackActivity;
   /** How long a write may take when the caller gives no deadline. @default 60 s */
   readonly settleTimeoutMs?: number;
-  /** First poll interval while an update is in progress (grows to 4x). @default 250 */
+  /** Poll interval while an update is in progress (4x after the first 3 s). @default 250 */
   readonly pollMs?: number;
   /** Stale-RevisionId retries (412) of one target before it is reported pending. @default 20 */
   readonly maxConflicts?: number;
@@ -74,6 +74,9 @@ function lambdaTime(value: string): string {
   const t = Date.parse(value.replace(/\+0000$/, 'Z'));
   return Number.isFinite(t) ? new Date(t).toISOString() : value;
 }
+
+/** How long updates are polled at the fast interval before backing off. */
+const SETTLE_FAST_POLL_MS = 3_000;
 
 /** The heartbeat of the rollback marker: written this often, valid for three times as long. */
 const MARKER_HEARTBEAT_MS = 10_000;
@@ -474,8 +477,11 @@ export class LambdaFlagWriter implements FlagWriter {
 
   /** Poll GetFunction until the update is no longer InProgress; a pending {@link TargetError} at the deadline. */
   private async untilSettled(functionName: string, priority: CallPriority, deadline: number, reason: () => string): Promise<FunctionConfiguration> {
+    const started = this.now();
     for (let polls = 0; ; polls++) {
-      const wait = Math.min(this.pollMs * 2 ** Math.min(polls, 2), Math.max(0, deadline - this.now()));
+      // Every pollMs for the first seconds (an update usually settles within them), then backing off to 4x.
+      const slow = this.now() - started >= SETTLE_FAST_POLL_MS;
+      const wait = Math.min(slow ? this.pollMs * 4 : this.pollMs, Math.max(0, deadline - this.now()));
       if (this.now() + wait >= deadline && polls > 0) throw new TargetError(functionName, `not safe yet when the deadline came: ${reason()}`, true);
       await this.sleep(wait);
       const config = await this.getFunction(functionName, priority, deadline);
