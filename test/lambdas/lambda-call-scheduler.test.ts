@@ -86,4 +86,36 @@ describe('LambdaCallScheduler', () => {
     const s = scheduler({ rollbackActivity: activity });
     await expect(s.call('control-plane', 'apply', async () => 'never', { deadline: time.now() + 4_000 })).rejects.toBeInstanceOf(QuotaDeadlineError);
   });
+
+  it('a burst of calls that all meet a 429 cuts the rate once, not once per call', async () => {
+    const s = scheduler();
+    const failedOnce = new Set<number>();
+    const ratesOnRetry: number[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        s.call('control-plane', 'rollback', async () => {
+          if (!failedOnce.has(i)) {
+            failedOnce.add(i);
+            throw rateExceeded(1);
+          }
+          ratesOnRetry.push(s.stats()['control-plane'].ratePerSecond);
+        }),
+      ),
+    );
+    expect(s.stats()['control-plane'].throttled).toBe(8);
+    expect(Math.min(...ratesOnRetry)).toBeGreaterThanOrEqual(14.5 / 2);
+  });
+
+  it('an apply already queued when a rollback starts yields with its token in hand', async () => {
+    let activeFrom = Infinity;
+    const activity: RollbackActivity = { isActive: async () => time.now() >= activeFrom && time.now() < 10_000, markActive: async () => undefined, clear: async () => undefined };
+    const s = scheduler({ rollbackActivity: activity, ratePerSecond: { 'control-plane': 1 }, burst: { 'control-plane': 1 } });
+    const at: number[] = [];
+    const first = s.call('control-plane', 'apply', async () => void at.push(time.now()));
+    const second = s.call('control-plane', 'apply', async () => void at.push(time.now()));
+    await first;
+    activeFrom = time.now(); // a rollback starts while the second apply waits for its token
+    await second;
+    expect(at[1]).toBeGreaterThanOrEqual(10_000);
+  });
 });
