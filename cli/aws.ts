@@ -7,6 +7,7 @@ import { DescribeStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { CloudWatchMetricsReader } from '../lambdas/adapters/cloudwatch-metrics-reader';
 import { DynamoLlmBudgetStore } from '../lambdas/adapters/dynamo-budget-store';
+import { DynamoRollbackActivity } from '../lambdas/adapters/dynamo-rollback-activity';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
 import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
 import { SfnExecutionStopper } from '../lambdas/adapters/sfn-execution-stopper';
@@ -171,7 +172,8 @@ export async function connectAws(options: AwsConnectOptions): Promise<Backend> {
     ports: {
       store: new DynamoRolloutStore(stack.tableName, dynamo),
       tokens: new SfnTaskTokens(sfn),
-      flags: new LambdaFlagWriter(lambda),
+      // The CLI's rollbacks mark the stage like the functions' do, so applies leave them the Lambda API quota.
+      flags: new LambdaFlagWriter(lambda, { rollbackActivity: new DynamoRollbackActivity(stack.tableName, dynamo) }),
       stopper: new SfnExecutionStopper(sfn),
       starter: cliRolloutStarter(stack.stateMachines, sfn),
       budgets: new DynamoLlmBudgetStore(stack.tableName, dynamo),
