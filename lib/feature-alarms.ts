@@ -49,6 +49,8 @@ export interface FeatureAlarmsProps {
  */
 export function alarmEvaluation(spec: RollbackAlarmSpec): { period: Duration; evaluationPeriods: number } {
   if (spec.kind === 'llm-spend') return { period: Duration.days(1), evaluationPeriods: 1 };
+  // A rate ("5 per hour") sums one period of its own length.
+  if (spec.perSeconds) return { period: Duration.seconds(spec.perSeconds), evaluationPeriods: 1 };
   const sustained = spec.sustainedSeconds ?? 0;
   const periodSeconds = sustained > 3600 ? 300 : 60;
   return { period: Duration.seconds(periodSeconds), evaluationPeriods: Math.max(1, Math.ceil(sustained / periodSeconds)) };
@@ -185,14 +187,18 @@ export function alarmMetric(spec: RollbackAlarmSpec, plan: Plan, period: Duratio
         label: spec.label,
       });
     }
-    case 'custom':
-      return new Metric({
+    case 'custom': {
+      const metric = new Metric({
         namespace: spec.custom!.namespace,
         metricName: spec.custom!.metricName,
         dimensionsMap: { ...spec.custom!.dimensions },
         statistic: spec.statistic,
         period,
       });
+      // A count that emits nothing while healthy reads missing periods as 0, as the gate does.
+      if (!spec.missingAsZero) return metric;
+      return new MathExpression({ expression: 'FILL(m0, 0)', usingMetrics: { m0: metric }, period, label: `${spec.label} (no data = 0)` });
+    }
     case 'llm-spend': {
       const m = llmSpendMetric(plan.feature, spec.subFeature!);
       return new Metric({ namespace: m.namespace, metricName: m.metricName, dimensionsMap: m.dimensions, statistic: 'Sum', period });
@@ -212,9 +218,13 @@ function graphWidgets(plan: Plan, stage: string, specs: readonly RollbackAlarmSp
       const period = metric.kind === 'llm-spend' ? Duration.hours(1) : Duration.minutes(5);
       const annotations = plan.phases.flatMap((phase, p) => {
         const band = phaseGateMetrics(plan, p).find((m) => m.id === metric.id)?.band;
+        const worse = band?.direction === 'lower-is-better' ? '>' : '<';
         return band
           ? [
-              { value: band.rollback, label: `${phase.name}: roll back ${band.direction === 'lower-is-better' ? '>' : '<'} ${formatFigure(band.rollback, metric.unit)}`, color: '#d62728' },
+              ...(band.rollback !== undefined
+                ? [{ value: band.rollback, label: `${phase.name}: roll back ${worse} ${formatFigure(band.rollback, metric.unit)}`, color: '#d62728' }]
+                : []),
+              ...(band.warn !== undefined ? [{ value: band.warn, label: `${phase.name}: warn ${worse} ${formatFigure(band.warn, metric.unit)}`, color: '#ff7f0e' }] : []),
               { value: band.proceed, label: `${phase.name}: proceed ${band.direction === 'lower-is-better' ? '<' : '>'} ${formatFigure(band.proceed, metric.unit)}`, color: '#2ca02c' },
             ]
           : [];

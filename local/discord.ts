@@ -14,7 +14,7 @@
 import './node-compat';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import type { APIEmbed } from 'discord-api-types/v10';
@@ -27,7 +27,7 @@ import { stagePlanOf } from '../lambdas/core/discord/directory';
 import { createInteractionEndpoint, type InteractionEndpointPorts } from '../lambdas/core/discord/endpoint';
 import { REASON_INPUT_ID } from '../lambdas/core/discord/interaction';
 import { discordParameterNames } from '../lambdas/core/discord/parameters';
-import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
+import { BUILT_IN_ROLES, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
 import type { TemplateFunction } from './asl';
 import { FakeSsm } from './fakes/ssm';
 
@@ -53,15 +53,27 @@ export const LOCAL_DISCORD = {
     pm: '1100000000000000012',
     developer: '1100000000000000013',
     'on-call': '1100000000000000014',
-  } satisfies Record<PhasegateRole, string>,
+  } satisfies Record<(typeof BUILT_IN_ROLES)[number], string>,
 } as const;
 
-/** The `discord` settings of a plan for the local world: its channel, and each local role mapped to its Phasegate role. */
-export function localDiscordSettings(channelId: string = LOCAL_DISCORD.channelId): Plan['discord'] {
-  return {
-    channelId,
-    roles: Object.fromEntries(Object.entries(LOCAL_DISCORD.roles).map(([role, id]) => [id, [role as PhasegateRole]])),
-  };
+/**
+ * The local Discord role id of a Phasegate role: the fixed one of a built-in role, and for a team's own role
+ * (`product-owner`) an id derived from its name, the same in every run.
+ */
+export function localRoleId(role: PhasegateRole): string {
+  const fixed = (LOCAL_DISCORD.roles as Readonly<Record<string, string>>)[role];
+  if (fixed !== undefined && Object.hasOwn(LOCAL_DISCORD.roles, role)) return fixed;
+  const digits = createHash('sha256').update(role).digest().readBigUInt64BE(0) % 10n ** 16n;
+  return `12${digits.toString().padStart(16, '0')}`;
+}
+
+/**
+ * The `discord` settings of a plan for the local world: its channel, and each local role mapped to its Phasegate role,
+ * the built-in ones and the team roles given (a plan's `roles`).
+ */
+export function localDiscordSettings(channelId: string = LOCAL_DISCORD.channelId, teamRoles: readonly PhasegateRole[] = []): Plan['discord'] {
+  const roles: PhasegateRole[] = [...BUILT_IN_ROLES, ...teamRoles.filter((r) => !(BUILT_IN_ROLES as readonly string[]).includes(r))];
+  return { channelId, roles: Object.fromEntries(roles.map((role) => [localRoleId(role), [role]])) };
 }
 
 /** A person in the local Discord server (or in a direct message, with `dm`). */
@@ -76,7 +88,7 @@ export interface DiscordTestUser {
 
 /** A member holding the local roles of the given Phasegate roles. */
 export function discordUser(name: string, roles: readonly PhasegateRole[] = [], options: { id?: string; dm?: boolean } = {}): DiscordTestUser {
-  return { id: options.id ?? snowflake(), name, roleIds: roles.map((r) => LOCAL_DISCORD.roles[r]), ...(options.dm ? { dm: true } : {}) };
+  return { id: options.id ?? snowflake(), name, roleIds: roles.map(localRoleId), ...(options.dm ? { dm: true } : {}) };
 }
 
 // ---- signing --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import { ConflictError, FlagWriteError, PlanInvalidError, RefusedError } from '.
 import type { DecideResult, RollbackOutcome } from '../lambdas/core/operations';
 import type { PhaseReport } from '../lambdas/core/report';
 import type { FeatureVerification } from '../lambdas/core/reconcile';
-import { PhasegateRoleSchema, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
+import { BUILT_IN_ROLES, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
 import { systemClock, type Clock, type ExecutionStopper, type FeatureBudgetStatus, type FlagWriter, type LlmBudgetStore, type MetricsReader, type Notifier, type RolloutStarter, type RolloutStore, type TargetInspection, type TaskTokens } from '../lambdas/core/ports';
 import { LOCAL_PRINCIPAL_PREFIX, rolesFromPrincipal } from '../lambdas/core/principal';
 import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
@@ -56,13 +56,13 @@ export interface SessionInfo {
   readonly features: readonly string[];
 }
 
-/** Every Phasegate role: what a local caller holds in their own sandbox unless the plan maps them. */
-const EVERY_ROLE: readonly PhasegateRole[] = PhasegateRoleSchema.options;
+/** Every Phasegate role of the plan (the built-in ones and its team roles): a local caller's own sandbox. */
+const everyRole = (plan: Plan | undefined): readonly PhasegateRole[] => [...BUILT_IN_ROLES, ...(plan?.roles ?? [])];
 
 /** The roles of a caller of the rehearsal: the plan's mapping when it maps the principal, otherwise every role. */
 export function sandboxRoles(plan: Plan | undefined, caller: Actor): readonly PhasegateRole[] {
   const mapped = plan ? rolesFromPrincipal(plan, caller.id) : [];
-  return mapped.length > 0 ? mapped : EVERY_ROLE;
+  return mapped.length > 0 ? mapped : everyRole(plan);
 }
 
 /** The project's root: the nearest directory above this file holding package.json (works from `local/` and `dist/local/`). */

@@ -112,6 +112,8 @@ function encode(set: PlanFlagSet, on: boolean, roles: readonly string[], percent
 export function phaseFlagValues(plan: Plan, phaseIndex: number, options: { subFeaturesOff?: readonly string[] } = {}): Record<string, string> {
   const phase = plan.phases[phaseIndex];
   if (!phase) throw new RangeError(`plan "${plan.feature}" has no phase ${phaseIndex}`);
+  // A dark phase (a dry run: deployed with the feature off) writes the off values, and bakes and gates on them.
+  if (phase.dark) return offFlagValues(plan);
   const values: Record<string, string> = {};
   for (const set of planFlagSets(plan)) {
     if (set.subFeatureId === undefined) {

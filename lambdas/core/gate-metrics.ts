@@ -1,7 +1,7 @@
 import { functionNameOf } from './target';
 import { alarmName, compositeAlarmName } from './alarm-names';
 import { METRICS } from './contract';
-import { durationToSeconds } from './plan/duration';
+import { durationToSeconds, formatSeconds } from './plan/duration';
 import type { Band, Plan } from './plan/schema';
 import { ownValue } from './own';
 
@@ -24,9 +24,22 @@ export type BandDirection = 'lower-is-better' | 'higher-is-better';
 export interface ResolvedBand {
   readonly direction: BandDirection;
   readonly proceed: number;
-  readonly rollback: number;
+  /** Past this the gate rolls back; undefined for a metric that is only watched (a warning band alone). */
+  readonly rollback?: number;
+  /** Past this the channel is warned; the gate neither holds nor rolls back for it. */
+  readonly warn?: number;
   readonly sustainedSeconds?: number;
-  readonly baseline?: { readonly proceedWithin: number; readonly rollbackBeyond: number; readonly windowSeconds: number };
+  /** The thresholds are per this many seconds: the bake's total is scaled to it (a rate such as "5 per hour"). */
+  readonly perSeconds?: number;
+  /** No data in the bake reads as 0 (a count that emits nothing while healthy) instead of holding. */
+  readonly missingAsZero?: boolean;
+  readonly baseline?: {
+    readonly proceedWithin: number;
+    readonly rollbackBeyond: number;
+    readonly windowSeconds: number;
+    /** The baseline the plan states (measured before the rollout): used instead of the captured one, and alarmed on. */
+    readonly value?: number;
+  };
 }
 
 /** One metric a phase's gate checks. */
@@ -51,24 +64,39 @@ export interface GateMetric {
 export const DEFAULT_BASELINE_WINDOW_SECONDS = 86_400;
 
 /** A plan's band with its direction resolved (the validator guarantees one complete direction). */
-export function resolveBand(band: Band): ResolvedBand {
-  const lower = band.proceedBelow !== undefined && band.rollbackAbove !== undefined;
-  const base = lower
-    ? { direction: 'lower-is-better' as const, proceed: band.proceedBelow!, rollback: band.rollbackAbove! }
-    : { direction: 'higher-is-better' as const, proceed: band.proceedAbove!, rollback: band.rollbackBelow! };
+export function resolveBand(band: Band & { per?: string; missingData?: 'hold' | 'zero' }): ResolvedBand {
+  const lower = band.proceedBelow !== undefined;
+  const rollback = lower ? band.rollbackAbove : band.rollbackBelow;
+  const warn = lower ? band.warnAbove : band.warnBelow;
   return {
-    ...base,
+    direction: lower ? 'lower-is-better' : 'higher-is-better',
+    proceed: lower ? band.proceedBelow! : band.proceedAbove!,
+    ...(rollback !== undefined ? { rollback } : {}),
+    ...(warn !== undefined ? { warn } : {}),
     ...(band.sustainedFor ? { sustainedSeconds: durationToSeconds(band.sustainedFor) } : {}),
+    ...(band.per ? { perSeconds: durationToSeconds(band.per) } : {}),
+    ...(band.missingData === 'zero' ? { missingAsZero: true } : {}),
     ...(band.baseline
       ? {
           baseline: {
             proceedWithin: band.baseline.proceedWithin ?? band.baseline.rollbackBeyond,
             rollbackBeyond: band.baseline.rollbackBeyond,
             windowSeconds: band.baseline.window ? durationToSeconds(band.baseline.window) : DEFAULT_BASELINE_WINDOW_SECONDS,
+            ...(band.baseline.value !== undefined ? { value: band.baseline.value } : {}),
           },
         }
       : {}),
   };
+}
+
+/**
+ * The threshold of a band's immediate baseline alarm: the stated baseline times `rollbackBeyond` (lower is better),
+ * or divided by it (higher is better); undefined when the plan states no baseline value.
+ */
+export function baselineAlarmThreshold(band: ResolvedBand): number | undefined {
+  const b = band.baseline;
+  if (b?.value === undefined) return undefined;
+  return band.direction === 'lower-is-better' ? b.value * b.rollbackBeyond : b.value / b.rollbackBeyond;
 }
 
 /** The metrics phase `phaseIndex` gates on, in a stable order: the targets' metrics, custom metrics, LLM spend. */
@@ -83,12 +111,16 @@ export function phaseGateMetrics(plan: Plan, phaseIndex: number): GateMetric[] {
     const stat = g.durationMs.statistic;
     out.push({ id: 'duration-ms', kind: 'duration-ms', label: `${stat} duration`, unit: 'ms', statistic: stat, band: resolveBand(g.durationMs) });
   }
-  if (g.throttles) out.push({ id: 'throttles', kind: 'throttles', label: 'throttles', unit: 'count', statistic: 'Sum', band: resolveBand(g.throttles) });
+  if (g.throttles) {
+    // Lambda publishes no Throttles datapoint in a period without throttles: no data is zero, always.
+    const band = resolveBand({ ...g.throttles, missingData: 'zero' });
+    out.push({ id: 'throttles', kind: 'throttles', label: band.perSeconds ? `throttles per ${formatSeconds(band.perSeconds)}` : 'throttles', unit: 'count', statistic: 'Sum', band });
+  }
   for (const m of g.metrics ?? []) {
     out.push({
       id: m.name,
       kind: 'custom',
-      label: m.name,
+      label: m.per ? `${m.name} per ${formatSeconds(durationToSeconds(m.per))}` : m.name,
       unit: 'value',
       statistic: m.statistic,
       band: resolveBand(m),
@@ -132,6 +164,12 @@ export interface RollbackAlarmSpec {
   readonly statistic: string;
   /** The rollback threshold; `direction` says which side breaches. */
   readonly threshold: number;
+  /** The alarm compares with the plan's stated baseline (`threshold` is the baseline times rollbackBeyond). */
+  readonly baseline?: { readonly value: number; readonly rollbackBeyond: number };
+  /** The alarm sums periods of this length (a rate such as "5 per hour"). */
+  readonly perSeconds?: number;
+  /** The alarm reads missing data as 0 (FILL), as the gate does. */
+  readonly missingAsZero?: boolean;
   readonly direction: BandDirection;
   /** How long the value must stay in the rollback band before the alarm fires. */
   readonly sustainedSeconds?: number;
@@ -151,16 +189,23 @@ export interface RollbackAlarmSpec {
  * daily cost alarm at its `hardLimitUsd` that applies in every phase.
  */
 /** The rollback alarm spec of a gate metric: its rollback band becomes the alarm threshold. */
-export function alarmSpecOf(feature: string, metric: GateMetric, name: string, phases: string[]): RollbackAlarmSpec {
+export function alarmSpecOf(feature: string, metric: GateMetric, name: string, phases: string[], rule: 'band' | 'baseline' = 'band'): RollbackAlarmSpec {
+  const b = metric.band;
+  // A metric that is only watched has no rollback threshold: its spec (for a dashboard graph) carries the warning one.
+  const threshold = rule === 'baseline' ? baselineAlarmThreshold(b) : (b.rollback ?? b.warn ?? b.proceed);
+  if (threshold === undefined) throw new RangeError(`gate metric ${metric.id} states no baseline value to alarm on`);
   return {
     name,
     feature,
     metricId: metric.id,
     kind: metric.kind,
-    label: metric.label,
+    label: rule === 'baseline' ? `${metric.label} against its baseline` : metric.label,
     unit: metric.unit,
     statistic: metric.statistic,
-    threshold: metric.band.rollback,
+    threshold,
+    ...(rule === 'baseline' ? { baseline: { value: b.baseline!.value!, rollbackBeyond: b.baseline!.rollbackBeyond } } : {}),
+    ...(b.perSeconds ? { perSeconds: b.perSeconds } : {}),
+    ...(b.missingAsZero ? { missingAsZero: true } : {}),
     direction: metric.band.direction,
     ...(metric.band.sustainedSeconds ? { sustainedSeconds: metric.band.sustainedSeconds } : {}),
     phases,
@@ -170,24 +215,31 @@ export function alarmSpecOf(feature: string, metric: GateMetric, name: string, p
 }
 
 export function featureAlarmSpecs(plan: Plan, stage: string): RollbackAlarmSpec[] {
-  const groups = new Map<string, { metric: GateMetric; phases: string[] }>();
   const rulesPerMetric = new Map<string, Set<string>>();
+  const groups = new Map<string, { metric: GateMetric; phases: string[]; rule: 'band' | 'baseline'; id: string }>();
+  const add = (metric: GateMetric, phase: string, rule: 'band' | 'baseline', threshold: number): void => {
+    const b = metric.band;
+    // A metric only watched (a warning band) has no rollback threshold: no alarm. A stated baseline gets its own.
+    const id = rule === 'baseline' ? `${metric.id}-baseline` : metric.id;
+    const key = JSON.stringify([id, metric.statistic, b.direction, threshold, b.sustainedSeconds ?? 0, b.perSeconds ?? 0, b.missingAsZero ?? false, metric.custom ?? null]);
+    const group = groups.get(key);
+    if (group) group.phases.push(phase);
+    else groups.set(key, { metric, phases: [phase], rule, id });
+    const rules = rulesPerMetric.get(id) ?? new Set<string>();
+    rules.add(key);
+    rulesPerMetric.set(id, rules);
+  };
   plan.phases.forEach((phase, i) => {
     for (const metric of phaseGateMetrics(plan, i)) {
       if (metric.kind === 'llm-spend') continue;
-      const b = metric.band;
-      const key = JSON.stringify([metric.id, metric.statistic, b.direction, b.rollback, b.sustainedSeconds ?? 0, metric.custom ?? null]);
-      const group = groups.get(key);
-      if (group) group.phases.push(phase.name);
-      else groups.set(key, { metric, phases: [phase.name] });
-      const rules = rulesPerMetric.get(metric.id) ?? new Set<string>();
-      rules.add(key);
-      rulesPerMetric.set(metric.id, rules);
+      if (metric.band.rollback !== undefined) add(metric, phase.name, 'band', metric.band.rollback);
+      const baseline = baselineAlarmThreshold(metric.band);
+      if (baseline !== undefined) add(metric, phase.name, 'baseline', baseline);
     }
   });
-  const specs: RollbackAlarmSpec[] = [...groups.values()].map(({ metric, phases }) => {
-    const shared = rulesPerMetric.get(metric.id)!.size === 1;
-    return alarmSpecOf(plan.feature, metric, alarmName(stage, plan.feature, shared ? metric.id : `${metric.id}-${phases[0]}`), phases);
+  const specs: RollbackAlarmSpec[] = [...groups.values()].map(({ metric, phases, rule, id }) => {
+    const shared = rulesPerMetric.get(id)!.size === 1;
+    return alarmSpecOf(plan.feature, metric, alarmName(stage, plan.feature, shared ? id : `${id}-${phases[0]}`), phases, rule);
   });
   for (const sub of plan.subFeatures) {
     if (!sub.llm) continue;
@@ -217,11 +269,12 @@ export function compositeMembers(specs: readonly RollbackAlarmSpec[]): RollbackA
   const loosest = new Map<string, RollbackAlarmSpec>();
   for (const spec of specs) {
     if (spec.kind === 'llm-spend') continue;
-    const current = loosest.get(spec.metricId);
+    const key = spec.baseline ? `${spec.metricId}-baseline` : spec.metricId;
+    const current = loosest.get(key);
     const looser = (a: RollbackAlarmSpec, b: RollbackAlarmSpec): boolean =>
       a.direction === 'lower-is-better' ? a.threshold > b.threshold : a.threshold < b.threshold;
     if (!current || looser(spec, current) || (spec.threshold === current.threshold && (spec.sustainedSeconds ?? 0) > (current.sustainedSeconds ?? 0))) {
-      loosest.set(spec.metricId, spec);
+      loosest.set(key, spec);
     }
   }
   return [...loosest.values(), ...specs.filter((s) => s.kind === 'llm-spend')];

@@ -33,6 +33,8 @@ export interface MetricVerdict {
   readonly value?: number;
   readonly baseline?: number;
   readonly subFeature?: string;
+  /** The value is past the band's warning threshold: the channel is told; the decision is not changed by it. */
+  readonly warning?: string;
 }
 
 /** Everything a gate needs to decide on its bands. */
@@ -47,6 +49,8 @@ export interface BandInputs {
   readonly baseline?: Readonly<Record<string, number | null | undefined>>;
   /** End of the bake window (ISO): the sustained-for check looks back from here. */
   readonly windowEnd: string;
+  /** Start of the bake window (ISO): a rate (`per`) scales the window's total to its period. */
+  readonly windowStart?: string;
 }
 
 /** The combined verdict of a phase's bands. */
@@ -101,19 +105,29 @@ export function formatThreshold(value: number, unit: GateUnit): string {
 
 const TARGET_KINDS = new Set(['error-rate', 'p95-ms', 'duration-ms', 'throttles']);
 
+function past(band: ResolvedBand, threshold: number | undefined, value: number): boolean {
+  if (threshold === undefined) return false;
+  return band.direction === 'lower-is-better' ? value > threshold : value < threshold;
+}
+
 function breaches(band: ResolvedBand, value: number): boolean {
-  return band.direction === 'lower-is-better' ? value > band.rollback : value < band.rollback;
+  return past(band, band.rollback, value);
 }
 
+/**
+ * Inside the proceed band. A zero target (`proceedBelow: 0`, "error rate 0 %") proceeds at exactly zero: nothing is
+ * below zero, so a strict reading would hold a perfect metric forever.
+ */
 function proceeds(band: ResolvedBand, value: number): boolean {
-  return band.direction === 'lower-is-better' ? value < band.proceed : value > band.proceed;
+  if (band.direction === 'lower-is-better') return value < band.proceed || (band.proceed === 0 && value === 0);
+  return value > band.proceed;
 }
 
-function bandWords(band: ResolvedBand, unit: GateUnit): { proceed: string; rollback: string } {
-  const f = (n: number): string => formatThreshold(n, unit);
+function bandWords(band: ResolvedBand, unit: GateUnit): { proceed: string; rollback: string; warn: string } {
+  const f = (n: number | undefined): string => (n === undefined ? '(none)' : formatThreshold(n, unit));
   return band.direction === 'lower-is-better'
-    ? { proceed: `below ${f(band.proceed)}`, rollback: `above ${f(band.rollback)}` }
-    : { proceed: `above ${f(band.proceed)}`, rollback: `below ${f(band.rollback)}` };
+    ? { proceed: band.proceed === 0 ? `at ${f(0)}` : `below ${f(band.proceed)}`, rollback: `above ${f(band.rollback)}`, warn: `above ${f(band.warn)}` }
+    : { proceed: `above ${f(band.proceed)}`, rollback: `below ${f(band.rollback)}`, warn: `below ${f(band.warn)}` };
 }
 
 /**
@@ -147,7 +161,7 @@ export function sustainedBreach(
 export function evaluateMetric(
   metric: GateMetric,
   observation: MetricObservation | undefined,
-  context: { invocations?: number; minInvocations?: number; baseline?: number | null; windowEnd: string },
+  context: { invocations?: number; minInvocations?: number; baseline?: number | null; windowEnd: string; windowSeconds?: number },
 ): MetricVerdict {
   const base = { metric: metric.id, ...(metric.subFeature ? { subFeature: metric.subFeature } : {}) };
   const f = (n: number): string => formatFigure(n, metric.unit);
@@ -166,19 +180,24 @@ export function evaluateMetric(
       reason: `${metric.label}: hold, only ${observation?.samples ?? 0} sample(s) in the bake, ${metric.minSamples} needed before deciding`,
     };
   }
-  if (observation?.value === undefined || !Number.isFinite(observation.value)) {
+  const band = metric.band;
+  const missing = observation?.value === undefined || !Number.isFinite(observation.value);
+  if (missing && !band.missingAsZero) {
     return { ...base, decision: 'HOLD', reason: `${metric.label}: hold, no data in the bake window` };
   }
-  const value = observation.value;
-  const band = metric.band;
+  const raw = missing ? 0 : observation!.value!;
+  // A rate: the bake's total scaled to the plan's period ("5 per hour" over a 3-hour bake compares total / 3).
+  const windowSeconds = context.windowSeconds;
+  const value = band.perSeconds && windowSeconds && windowSeconds > 0 ? (raw * band.perSeconds) / windowSeconds : raw;
   const words = bandWords(band, metric.unit);
-  const figures = `${metric.label} ${f(value)}${observation.detail ? ` (${observation.detail})` : ''}`;
+  const detail = [missing ? 'no data, read as 0' : undefined, observation?.detail].filter(Boolean).join('; ');
+  const figures = `${metric.label} ${f(value)}${detail ? ` (${detail})` : ''}`;
 
   let decision: BandDecision;
   let why: string;
   if (breaches(band, value)) {
     if (band.sustainedSeconds) {
-      const { sustained, breachedSeconds } = sustainedBreach(band, observation, context.windowEnd);
+      const { sustained, breachedSeconds } = sustainedBreach(band, observation ?? {}, context.windowEnd);
       decision = sustained ? 'ROLLBACK' : 'HOLD';
       why = sustained
         ? `roll back, ${words.rollback} for ${Math.round(breachedSeconds / 60)} min (at least ${Math.round(band.sustainedSeconds / 60)} min)`
@@ -190,13 +209,20 @@ export function evaluateMetric(
   } else if (proceeds(band, value)) {
     decision = 'PROCEED';
     why = `proceed, ${words.proceed}`;
+  } else if (band.rollback === undefined) {
+    // Only watched (a warning band, no rollback band): a secondary metric never holds the phase.
+    decision = 'PROCEED';
+    why = `proceed, watched only (target ${words.proceed})`;
   } else {
     decision = 'HOLD';
-    why = `hold, between ${words.proceed.replace(/^(below|above) /, '')} and ${words.rollback.replace(/^(below|above) /, '')}`;
+    why = `hold, between ${words.proceed.replace(/^(below|above|at) /, '')} and ${words.rollback.replace(/^(below|above) /, '')}`;
   }
+  const warning = past(band, band.warn, value) ? `${metric.label} ${f(value)} is ${words.warn}: a warning, the gate does not hold for it` : undefined;
+  if (warning) why += `; warning, ${words.warn}`;
 
   let baselineNote = '';
-  const baseline = context.baseline;
+  // A baseline the plan states wins over the captured one: it is the one the rollback alarm watches too.
+  const baseline = band.baseline?.value ?? context.baseline;
   if (band.baseline) {
     if (baseline === undefined || baseline === null || baseline <= 0) {
       baselineNote = '; no baseline to compare with';
@@ -221,6 +247,7 @@ export function evaluateMetric(
     reason: `${figures}: ${why}${baselineNote}`,
     value,
     ...(typeof baseline === 'number' ? { baseline } : {}),
+    ...(warning ? { warning } : {}),
   };
 }
 
@@ -232,6 +259,7 @@ export function evaluateBands(inputs: BandInputs): BandEvaluation {
       minInvocations: inputs.minInvocations,
       baseline: ownValue(inputs.baseline, m.id),
       windowEnd: inputs.windowEnd,
+      ...(inputs.windowStart ? { windowSeconds: (Date.parse(inputs.windowEnd) - Date.parse(inputs.windowStart)) / 1000 } : {}),
     }),
   );
   return { decision: worstDecision(metrics.map((m) => m.decision)), reasons: metrics.map((m) => m.reason), metrics };

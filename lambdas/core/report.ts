@@ -97,7 +97,9 @@ function bandDescription(band: ResolvedBand, metric: GateMetric): string {
   const [good, bad] = band.direction === 'lower-is-better' ? ['below', 'above'] : ['above', 'below'];
   const sustained = band.sustainedSeconds ? ` for ${formatElapsed(band.sustainedSeconds)}` : '';
   const baseline = band.baseline ? `; within ${band.baseline.proceedWithin}x of the baseline, roll back beyond ${band.baseline.rollbackBeyond}x` : '';
-  return `proceed ${good} ${f(band.proceed)}, roll back ${bad} ${f(band.rollback)}${sustained}${baseline}`;
+  const warn = band.warn !== undefined ? `, warn ${bad} ${f(band.warn)}` : '';
+  const rollback = band.rollback !== undefined ? `, roll back ${bad} ${f(band.rollback)}${sustained}` : ', watched only';
+  return `proceed ${good} ${f(band.proceed)}${warn}${rollback}${baseline}`;
 }
 
 /**

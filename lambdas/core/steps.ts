@@ -249,6 +249,7 @@ export async function evaluatePhaseBands(
     minInvocations: phase.gates.minInvocations,
     baseline: state.baseline?.values,
     windowEnd: at.toISOString(),
+    windowStart: window.start.toISOString(),
   });
   const adjusted: MetricVerdict[] = evaluation.metrics.map((m) =>
     m.subFeature && m.decision === 'ROLLBACK'

@@ -176,9 +176,9 @@ describe('invalid plans: every problem, with its field path', () => {
     ['a missing bake', (p) => delete p.phases[1].bake, ['phases[1].bake: expected ISO 8601 duration, got nothing']],
     ['an approval timeout in words', (p) => (p.phases[0].approval.timeout = '1 week'), ['phases[0].approval.timeout: expected ISO 8601 duration, got "1 week"']],
     ['a stage bake in words', (p) => (p.stages.dev.phases.admin.bake = '10 minutes'), ['stages.dev.phases.admin.bake: expected ISO 8601 duration, got "10 minutes"']],
-    ['an unknown top-level key', (p) => (p.rolloutPlan = true), ['(plan): Unrecognized key: "rolloutPlan"']],
-    ['an unknown gate', (p) => (p.phases[0].gates.errorRatio = { proceedBelow: 0, rollbackAbove: 1 }), ['phases[0].gates: Unrecognized key: "errorRatio"']],
-    ['an unknown flag field', (p) => (p.flags.kill = 'X_KILL'), ['flags: Unrecognized key: "kill"']],
+    ['an unknown top-level key', (p) => (p.rolloutPlan = true), ['(plan): unknown field "rolloutPlan" (fields here: $schema, feature, description']],
+    ['an unknown gate', (p) => (p.phases[0].gates.errorRatio = { proceedBelow: 0, rollbackAbove: 1 }), ['phases[0].gates: unknown field "errorRatio" (fields here: alarms, errorRate, ']],
+    ['an unknown flag field', (p) => (p.flags.kill = 'X_KILL'), ['flags: unknown field "kill" (fields here: enabled, roles, percent)']],
     ['missing targets', (p) => delete p.targets, ['targets: ']],
     ['no targets', (p) => (p.targets = []), ['targets: expected at least one target function']],
     [
@@ -235,16 +235,16 @@ describe('invalid plans: every problem, with its field path', () => {
     ['"all" with other roles', (p) => (p.phases[4].roles = ['all', 'admin']), ['phases[4].roles: "all" already includes every role']],
     ['"all" with other roles in a sub-feature exposure', (p) => (p.phases[4].subFeatures['llm-parsing'].roles = ['admin', 'all']), ['phases[4].subFeatures.llm-parsing.roles: "all" already includes every role']],
     ['an unknown role', (p) => (p.phases[0].roles = ['admin', 'owner']), ['phases[0].roles[1]: ']],
-    ['no roles', (p) => (p.phases[0].roles = []), ['phases[0].roles: expected at least one role']],
+    ['no roles', (p) => (p.phases[0].roles = []), ['phases[0].roles: required: expected at least one role (admin, pm, developer or all), or "dark": true']],
     ['a band that proceeds above its rollback', (p) => (p.phases[0].gates.errorRate = { proceedBelow: 0.02, rollbackAbove: 0.01 }), ['phases[0].gates.errorRate: proceedBelow must not be above rollbackAbove']],
     ['a negative band', (p) => (p.phases[0].gates.p95Ms = { proceedBelow: -1, rollbackAbove: 10 }), ['phases[0].gates.p95Ms.proceedBelow: ']],
     ['a required approval without approvers', (p) => (p.phases[0].approval = { required: true, approvers: [] }), ['phases[0].approval.approvers: a required approval needs at least one approver role']],
     ['an approval by a role that does not exist', (p) => (p.phases[0].approval.approvers = ['cto']), ['phases[0].approval.approvers[0]: ']],
     ['a stage replacing approvers with none', (p) => (p.stages.dev.approvers = []), ['stages.dev.approvers: ']],
-    ['a percent above 100', (p) => (p.phases[0].percent = 101), ['phases[0].percent: Too big']],
-    ['a negative percent', (p) => (p.phases[0].percent = -1), ['phases[0].percent: Too small']],
-    ['a sub-feature percent above 100', (p) => (p.phases[3].subFeatures['llm-parsing'].percent = 150), ['phases[3].subFeatures.llm-parsing.percent: Too big']],
-    ['a stage percent above 100', (p) => (p.stages.dev.phases.admin.percent = 200), ['stages.dev.phases.admin.percent: Too big']],
+    ['a percent above 100', (p) => (p.phases[0].percent = 101), ['phases[0].percent: expected at most 100, got 101']],
+    ['a negative percent', (p) => (p.phases[0].percent = -1), ['phases[0].percent: expected at least 0, got -1']],
+    ['a sub-feature percent above 100', (p) => (p.phases[3].subFeatures['llm-parsing'].percent = 150), ['phases[3].subFeatures.llm-parsing.percent: expected at most 100, got 150']],
+    ['a stage percent above 100', (p) => (p.stages.dev.phases.admin.percent = 200), ['stages.dev.phases.admin.percent: expected at most 100, got 200']],
     ['a percent as a string', (p) => (p.phases[0].percent = '10'), ['phases[0].percent: ']],
     ['a bad feature id', (p) => (p.feature = 'UX_Update'), ['feature: expected a lowercase feature id (a-z, 0-9, -; 2-40 characters), got "UX_Update"']],
     ['an LLM cap above its hard limit', (p) => (p.subFeatures[0].llm = { dailyCapUsd: 20, hardLimitUsd: 10 }), ['subFeatures[0].llm: dailyCapUsd must not be above hardLimitUsd']],
@@ -278,8 +278,8 @@ describe('invalid plans: every problem, with its field path', () => {
     expectExactly(problemsOf(raw), [
       'phases[2].bake: expected ISO 8601 duration, got "2 days"',
       'targets[0]: expected a Lambda function name or ARN',
-      'phases[0].percent: Too big',
-      '(plan): Unrecognized key: "rolloutPlan"',
+      'phases[0].percent: expected at most 100, got 101',
+      '(plan): unknown field "rolloutPlan"',
       'flags.roles: "AWS_REGION" is reserved by AWS Lambda',
       'phases[0].gates.errorRate: proceedBelow must not be above rollbackAbove',
     ]);
@@ -344,7 +344,7 @@ describe('parsePlan', () => {
     expect(invalid.problems).toHaveLength(2);
     expect(invalid.message).toBe(`rollouts/ux-update.json is invalid:\n${invalid.problems.map((p) => `  - ${p}`).join('\n')}`);
     expect(invalid.message).toContain('  - phases[2].bake: expected ISO 8601 duration, got "2 days"');
-    expect(invalid.message).toContain('  - phases[0].percent: Too big');
+    expect(invalid.message).toContain('  - phases[0].percent: expected at most 100, got 101');
   });
 
   it('names "rollout plan" when no source is given', () => {
@@ -352,30 +352,39 @@ describe('parsePlan', () => {
   });
 });
 
-describe('LLM sub-features always need a person', () => {
+describe('LLM sub-features always need a person before the money is spent', () => {
   const raw = {
     feature: 'llm-thing',
     targets: ['fn-one'],
     subFeatures: [{ id: 'llm', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
     phases: [
       { name: 'base', roles: ['admin'], bake: 'PT1H', approval: { required: false } },
-      { name: 'llm-on', roles: ['admin'], bake: 'PT1H', approval: { required: false }, subFeatures: { llm: {} } },
+      { name: 'llm-on', roles: ['admin'], bake: 'PT1H', approval: { required: true }, subFeatures: { llm: {} } },
     ],
   };
 
-  it('refuses a phase that turns an LLM sub-feature on without a required approval', () => {
+  it('refuses a plan whose approval leading into the LLM phase is not required, even when the LLM phase itself is approved', () => {
     const result = validatePlan(raw);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.problems).toEqual([
-      'phases[1].approval.required: phase llm-on turns on the LLM sub-feature "llm", so it must require approval',
+      'phases[0].approval.required: phase llm-on turns on the LLM sub-feature "llm", so the approval of phase base that leads into it must be required',
     ]);
   });
 
-  it('refuses a stage override that drops that approval', () => {
-    const approved = { ...raw, phases: [raw.phases[0], { ...raw.phases[1], approval: { required: true } }] };
+  it('accepts it once the phase before requires approval, whatever the LLM phase itself says', () => {
+    const approved = { ...raw, phases: [{ ...raw.phases[0], approval: { required: true } }, { ...raw.phases[1], approval: { required: false } }] };
     expect(validatePlan(approved).ok).toBe(true);
-    const result = validatePlan({ ...approved, stages: { dev: { phases: { 'llm-on': { approval: { required: false } } } } } }, { stage: 'dev' });
-    expect(!result.ok && result.problems[0]).toMatch(/phases\[1\]\.approval\.required: .*must require approval \(after stages\.dev overrides\)/);
+  });
+
+  it('accepts an LLM sub-feature in the first phase: starting the rollout (pm or admin) is the decision that leads into it', () => {
+    expect(validatePlan({ ...raw, phases: [{ ...raw.phases[1], name: 'first', approval: { required: false } }] }).ok).toBe(true);
+  });
+
+  it('refuses a stage override that drops that approval', () => {
+    const approved = { ...raw, phases: [{ ...raw.phases[0], approval: { required: true } }, raw.phases[1]] };
+    expect(validatePlan(approved).ok).toBe(true);
+    const result = validatePlan({ ...approved, stages: { dev: { phases: { base: { approval: { required: false } } } } } }, { stage: 'dev' });
+    expect(!result.ok && result.problems[0]).toMatch(/phases\[0\]\.approval\.required: .*must be required \(after stages\.dev overrides\)/);
   });
 });
 

@@ -29,7 +29,7 @@ describe('gate bands in a plan: impossible settings are refused with the field p
     ['sustained for in words', (p: any) => (p.phases[2].gates.errorRate.sustainedFor = 'an hour'), 'phases[2].gates.errorRate.sustainedFor: expected ISO 8601 duration'],
     ['a baseline band that proceeds beyond where it rolls back', (p: any) => (p.phases[2].gates.p95Ms.baseline = { proceedWithin: 2, rollbackBeyond: 1.5 }), 'phases[2].gates.p95Ms.baseline.proceedWithin: must not be above rollbackBeyond'],
     ['an unknown statistic', (p: any) => (p.phases[0].gates.durationMs.statistic = 'p95th'), 'phases[0].gates.durationMs.statistic: expected a CloudWatch statistic'],
-    ['a negative minimum sample', (p: any) => (p.phases[0].gates.minInvocations = -1), 'phases[0].gates.minInvocations: Too small'],
+    ['a negative minimum sample', (p: any) => (p.phases[0].gates.minInvocations = -1), 'phases[0].gates.minInvocations: expected at least 0, got -1'],
     ['a spend band for a sub-feature that is not an LLM one', (p: any) => (p.phases[0].gates.llmSpendUsd = { ghost: { proceedBelow: 1, rollbackAbove: 2 } }), 'phases[0].gates.llmSpendUsd.ghost: no LLM sub-feature "ghost"'],
     [
       'two custom metrics with one name',

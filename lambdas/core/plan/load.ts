@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { PlanInvalidError } from '../errors';
+import { planFlagNames } from '../flags';
+import { functionNameOf } from '../target';
 import type { Plan } from './schema';
 import { validatePlan } from './validate';
 
@@ -60,8 +62,35 @@ export function loadPlans(dir: string, stage: string): LoadedPlan[] {
     if (other) problems.set(file, [`feature: "${plan.feature}" is already defined by ${basename(other)}`]);
     else byFeature.set(plan.feature, file);
   }
+  for (const [file, clash] of variableClashes(loaded)) problems.set(file, [...(problems.get(file) ?? []), ...clash]);
   if (problems.size > 0) throw new PlansInvalidError(problems);
   return loaded;
+}
+
+/**
+ * Two features that would write the same environment variable on the same function: each write would undo the
+ * other's, and a rollback of one would turn the other off. Per file (the later one), one problem per variable and
+ * function. Functions are compared by name, whatever the qualifier: an alias and $LATEST share one environment
+ * lineage.
+ */
+export function variableClashes(plans: readonly LoadedPlan[]): Map<string, string[]> {
+  const owners = new Map<string, { feature: string; file: string }>();
+  const out = new Map<string, string[]>();
+  for (const { file, plan } of plans) {
+    for (const target of new Set(plan.targets.map(functionNameOf))) {
+      for (const name of planFlagNames(plan)) {
+        const key = `${target}\u0000${name}`;
+        const owner = owners.get(key);
+        if (owner && owner.feature !== plan.feature) {
+          out.set(file, [
+            ...(out.get(file) ?? []),
+            `targets: feature ${plan.feature} writes ${name} on ${target}, which feature ${owner.feature} (${basename(owner.file)}) writes too: give one of them other flag names`,
+          ]);
+        } else if (!owner) owners.set(key, { feature: plan.feature, file });
+      }
+    }
+  }
+  return out;
 }
 
 /** The directory holding the project's plans: `rollouts/` next to package.json. */

@@ -23,8 +23,19 @@ export const DurationSchema = z
 export const AudienceRoleSchema = z.enum(['admin', 'pm', 'developer', 'all']);
 export type AudienceRole = z.infer<typeof AudienceRoleSchema>;
 
-/** Phasegate roles that people hold (mapped from Discord roles): who may approve, start, pause, roll back. */
-export const PhasegateRoleSchema = z.enum(['admin', 'pm', 'developer', 'on-call']);
+/** The roles every plan knows: who may start, pause, roll back and change budgets is said in terms of these. */
+export const BUILT_IN_ROLES = ['admin', 'pm', 'developer', 'on-call'] as const;
+
+/**
+ * A Phasegate role that people hold (mapped from Discord roles and CLI principals): one of {@link BUILT_IN_ROLES},
+ * or a team's own name (`product-owner`, `deployment-lead`) that the plan declares in `roles`.
+ */
+export const PhasegateRoleSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,39}$/, {
+    error: (iss) => `expected a role name (lowercase a-z, 0-9, -, e.g. product-owner), got ${got(iss.input)}`,
+  })
+  .describe('A role: admin, pm, developer, on-call, or a name the plan declares in "roles" (e.g. product-owner).');
 export type PhasegateRole = z.infer<typeof PhasegateRoleSchema>;
 
 const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]+$/;
@@ -117,6 +128,13 @@ export const StatisticSchema = z
 
 /** How the current value compares with the baseline captured before the rollout started (a ratio, 1.5 = 1.5x). */
 export const BaselineBandSchema = z.strictObject({
+  value: z
+    .number()
+    .positive()
+    .optional()
+    .describe(
+      'The baseline as measured before the rollout (e.g. 7 days without the feature). When set, it replaces the value captured at the start, and a rollback alarm at rollbackBeyond times it acts at once in every phase that has this band.',
+    ),
   proceedWithin: z.number().positive().optional().describe('Proceed while no worse than this multiple of the baseline. Default: rollbackBeyond.'),
   rollbackBeyond: z.number().positive().describe('Roll back when worse than this multiple of the baseline (e.g. 1.5).'),
   window: DurationSchema.optional().describe('How far back before the start the baseline is read. Default P1D.'),
@@ -135,6 +153,12 @@ export const BandSchema = z
     rollbackAbove: threshold.optional().describe('Lower is better: roll back when the value is above this.'),
     proceedAbove: threshold.optional().describe('Higher is better: proceed while the value is above this.'),
     rollbackBelow: threshold.optional().describe('Higher is better: roll back when the value is below this.'),
+    warnAbove: threshold
+      .optional()
+      .describe('Lower is better: past this, the channel is warned; the gate neither holds nor rolls back for it. Without rollbackAbove the metric is only watched.'),
+    warnBelow: threshold
+      .optional()
+      .describe('Higher is better: below this, the channel is warned; the gate neither holds nor rolls back for it. Without rollbackBelow the metric is only watched.'),
     sustainedFor: DurationSchema.optional().describe(
       'Roll back only when the value has been in the rollback band for this long (e.g. PT1H); shorter breaches hold. At most P1D.',
     ),
@@ -154,26 +178,40 @@ export function bandProblems(band: {
   rollbackAbove?: number;
   proceedAbove?: number;
   rollbackBelow?: number;
+  warnAbove?: number;
+  warnBelow?: number;
   sustainedFor?: string;
   baseline?: { proceedWithin?: number; rollbackBeyond: number };
 }): { path: string[]; message: string }[] {
-  const lower = band.proceedBelow !== undefined || band.rollbackAbove !== undefined;
-  const higher = band.proceedAbove !== undefined || band.rollbackBelow !== undefined;
+  const lower = band.proceedBelow !== undefined || band.rollbackAbove !== undefined || band.warnAbove !== undefined;
+  const higher = band.proceedAbove !== undefined || band.rollbackBelow !== undefined || band.warnBelow !== undefined;
   const problems: { path: string[]; message: string }[] = [];
   if (lower && higher) {
     problems.push({
       path: [],
-      message: 'mixes lower-is-better (proceedBelow/rollbackAbove) and higher-is-better (proceedAbove/rollbackBelow) thresholds: choose one direction',
+      message:
+        'mixes lower-is-better (proceedBelow/warnAbove/rollbackAbove) and higher-is-better (proceedAbove/warnBelow/rollbackBelow) thresholds: choose one direction',
     });
     return problems;
   }
   if (!lower && !higher) {
-    problems.push({ path: [], message: 'expected { proceedBelow, rollbackAbove } (lower is better) or { proceedAbove, rollbackBelow } (higher is better)' });
+    problems.push({
+      path: [],
+      message: 'expected { proceedBelow, rollbackAbove } (lower is better) or { proceedAbove, rollbackBelow } (higher is better); warnAbove/warnBelow may stand in for the rollback threshold',
+    });
     return problems;
   }
   if (lower) {
-    if (band.proceedBelow === undefined) problems.push({ path: ['proceedBelow'], message: 'required with rollbackAbove' });
-    if (band.rollbackAbove === undefined) problems.push({ path: ['rollbackAbove'], message: 'required with proceedBelow' });
+    if (band.proceedBelow === undefined) problems.push({ path: ['proceedBelow'], message: `required with ${band.rollbackAbove !== undefined ? 'rollbackAbove' : 'warnAbove'}` });
+    if (band.rollbackAbove === undefined && band.warnAbove === undefined) {
+      problems.push({ path: ['rollbackAbove'], message: 'required with proceedBelow (or warnAbove, for a metric that is only watched)' });
+    }
+    if (band.warnAbove !== undefined && band.proceedBelow !== undefined && band.warnAbove < band.proceedBelow) {
+      problems.push({ path: ['warnAbove'], message: `must not be below proceedBelow (${band.warnAbove} < ${band.proceedBelow}): a proceeding value would warn` });
+    }
+    if (band.warnAbove !== undefined && band.rollbackAbove !== undefined && band.warnAbove > band.rollbackAbove) {
+      problems.push({ path: ['warnAbove'], message: `must not be above rollbackAbove (${band.warnAbove} > ${band.rollbackAbove}): the warning would come after the rollback` });
+    }
     if (band.proceedBelow !== undefined && band.rollbackAbove !== undefined && band.proceedBelow > band.rollbackAbove) {
       problems.push({
         path: [],
@@ -181,8 +219,16 @@ export function bandProblems(band: {
       });
     }
   } else {
-    if (band.proceedAbove === undefined) problems.push({ path: ['proceedAbove'], message: 'required with rollbackBelow' });
-    if (band.rollbackBelow === undefined) problems.push({ path: ['rollbackBelow'], message: 'required with proceedAbove' });
+    if (band.proceedAbove === undefined) problems.push({ path: ['proceedAbove'], message: `required with ${band.rollbackBelow !== undefined ? 'rollbackBelow' : 'warnBelow'}` });
+    if (band.rollbackBelow === undefined && band.warnBelow === undefined) {
+      problems.push({ path: ['rollbackBelow'], message: 'required with proceedAbove (or warnBelow, for a metric that is only watched)' });
+    }
+    if (band.warnBelow !== undefined && band.proceedAbove !== undefined && band.warnBelow > band.proceedAbove) {
+      problems.push({ path: ['warnBelow'], message: `must not be above proceedAbove (${band.warnBelow} > ${band.proceedAbove}): a proceeding value would warn` });
+    }
+    if (band.warnBelow !== undefined && band.rollbackBelow !== undefined && band.warnBelow < band.rollbackBelow) {
+      problems.push({ path: ['warnBelow'], message: `must not be below rollbackBelow (${band.warnBelow} < ${band.rollbackBelow}): the warning would come after the rollback` });
+    }
     if (band.proceedAbove !== undefined && band.rollbackBelow !== undefined && band.proceedAbove < band.rollbackBelow) {
       problems.push({
         path: [],
@@ -206,6 +252,21 @@ export function bandProblems(band: {
   return problems;
 }
 
+/**
+ * How a gate reads a metric that has no data in the bake: `hold` (the default: no data never proceeds and never rolls
+ * back) or `zero`, for counts that emit nothing while healthy (DynamoDB throttles, P1 errors): the gate reads 0 and the
+ * rollback alarm fills the gaps with 0 alike.
+ */
+export const MissingDataSchema = z.enum(['hold', 'zero']).describe('No data in the bake: "hold" (default) or "zero" (a count that emits nothing while healthy).');
+
+/**
+ * A count read as a rate: thresholds are per this duration (`PT1H`: "more than 5 throttles per hour"). The gate scales
+ * the bake's total to it; the rollback alarm sums one period of this length. At most one day.
+ */
+export const RatePerSchema = DurationSchema.refine((d) => durationToSeconds(d) >= 60 && durationToSeconds(d) <= 86_400, {
+  error: (iss) => `expected a period between PT1M and P1D (a CloudWatch alarm period), got ${got(iss.input)}`,
+}).describe('Thresholds are per this period, e.g. PT1H for "more than 5 per hour".');
+
 /** A gate on any CloudWatch metric: the plan names the namespace, metric, dimensions and statistic. */
 export const MetricGateSchema = BandSchema.safeExtend({
   name: z
@@ -222,6 +283,15 @@ export const MetricGateSchema = BandSchema.safeExtend({
     .nonnegative()
     .optional()
     .describe('Hold (never proceed, never roll back) until the metric has at least this many samples in the bake (e.g. 20 successful flows).'),
+  missingData: MissingDataSchema.optional(),
+  per: RatePerSchema.optional(),
+}).superRefine((m, ctx) => {
+  if (m.per !== undefined && m.statistic !== 'Sum') {
+    ctx.addIssue({ code: 'custom', path: ['per'], message: `a rate per ${m.per} needs statistic Sum (a count), got ${m.statistic} (metric ${m.name})` });
+  }
+  if (m.per !== undefined && m.sustainedFor !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['per'], message: `a rate per ${m.per} is already counted over that period: drop sustainedFor (metric ${m.name})` });
+  }
 });
 /** How long a held phase keeps baking: re-check every `interval`, and ask a person once held for `max`. */
 export const HoldSchema = z.strictObject({
@@ -241,7 +311,9 @@ export const GatesSchema = z.strictObject({
   durationMs: BandSchema.safeExtend({ statistic: StatisticSchema.default('p99') })
     .optional()
     .describe('Duration of the targets in milliseconds with any statistic (default p99; the worst target counts).'),
-  throttles: BandSchema.optional().describe('Throttled invocations of the targets during the bake.'),
+  throttles: BandSchema.safeExtend({ per: RatePerSchema.optional() })
+    .optional()
+    .describe('Throttled invocations of the targets during the bake (or per `per`, e.g. PT1H). No data reads as 0.'),
   minInvocations: z
     .number()
     .int()
@@ -283,15 +355,56 @@ export const PhaseSubFeatureSchema = z.strictObject({
   percent: PercentSchema.optional().describe("Defaults to the phase's percent."),
 });
 
+/** A time of day in a named time zone, HH:MM (24 h). */
+const TimeOfDaySchema = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: (iss) => `expected a time of day as HH:MM (00:00-23:59), got ${got(iss.input)}` });
+const TimeZoneSchema = z
+  .string()
+  .refine(isIanaTimeZone, { error: (iss) => `expected an IANA time zone such as "Europe/Berlin" or "UTC", got ${got(iss.input)}` });
+
+/** Days of the week a scheduled phase may start on. */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+/**
+ * When a phase starts once the phase before it is done (approved): the next `time` in `timeZone`, on one of `days`
+ * ("Enable Beta Day 4, 9:00 AM", "Friday 9 AM").
+ */
+export const PhaseStartSchema = z.strictObject({
+  time: TimeOfDaySchema.describe('Time of day the phase starts, HH:MM (24 h) in timeZone.'),
+  timeZone: TimeZoneSchema.describe('IANA time zone of time, e.g. Europe/Berlin; daylight saving time is followed.'),
+  days: z
+    .array(z.enum(WEEKDAYS, { error: (iss) => `expected a day of the week (${WEEKDAYS.join(', ')}), got ${got(iss.input)}` }))
+    .min(1, { error: 'expected at least one day of the week' })
+    .optional()
+    .describe('Days of the week it may start on. Default: any day.'),
+});
+
 /** One phase of a rollout. */
 export const PhaseSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, { error: (iss) => `expected a short lowercase name (a-z, 0-9, -), got ${got(iss.input)}` }),
   description: z.string().optional(),
-  roles: audienceRoles,
+  roles: z
+    .array(AudienceRoleSchema)
+    .refine((roles) => !roles.includes('all') || roles.length === 1, { error: '"all" already includes every role' })
+    .default([])
+    .describe('Who sees the feature: admin, pm, developer, or all. Required unless the phase is dark.'),
   percent: PercentSchema.default(100).describe('Share of the allowed users who get the feature (sticky).'),
-  bake: DurationSchema.describe('How long the phase runs before its gates are checked.'),
+  dark: z
+    .boolean()
+    .default(false)
+    .describe("A dry run: the phase writes the feature's off values, then bakes, gates and asks for approval like any phase."),
+  optional: z
+    .boolean()
+    .default(false)
+    .describe('Runs only when the approver of the phase before opts in; otherwise it is skipped and recorded as skipped.'),
+  start: PhaseStartSchema.optional().describe('Start at a time of day once the phase before is done. Default: at once.'),
+  bake: DurationSchema.describe('How long the phase runs before its gates are checked (the minimum, with bakeMax).'),
+  bakeMax: DurationSchema.optional().describe(
+    'A bake range ("48-72 hours"): proceed after bake when the gate says PROCEED, hold up to bakeMax otherwise, then ask a person.',
+  ),
   approval: ApprovalSchema.default({ required: true, approvers: ['pm'], starterMayApprove: true }),
   gates: GatesSchema.default({ alarms: [] }),
   subFeatures: z.record(z.string(), PhaseSubFeatureSchema).default({}),
@@ -354,6 +467,23 @@ export const PrincipalRolesSchema = z
   })
   .describe('IAM principal ARN pattern (* and ? wildcards, e.g. arn:aws:sts::*:assumed-role/OnCall/*) -> the Phasegate roles CLI callers matching it hold.');
 
+/**
+ * Gates with every field optional: a stage's per-phase changes, and the plan's gates for every phase.
+ * Not GatesSchema.partial(): zod 4 applies `alarms`' default inside a partial, which would wipe the phase's alarms.
+ */
+export const PartialGatesSchema = z.strictObject({
+  alarms: AlarmNamesSchema.optional(),
+  errorRate: GatesSchema.shape.errorRate,
+  p95Ms: GatesSchema.shape.p95Ms,
+  durationMs: GatesSchema.shape.durationMs,
+  throttles: GatesSchema.shape.throttles,
+  minInvocations: GatesSchema.shape.minInvocations,
+  metrics: GatesSchema.shape.metrics,
+  llmSpendUsd: GatesSchema.shape.llmSpendUsd,
+  hold: HoldSchema.optional(),
+});
+const PlanGatesSchema = PartialGatesSchema;
+
 /** Per-phase changes one stage makes. */
 export const PhaseOverrideSchema = z.strictObject({
   bake: DurationSchema.optional(),
@@ -366,20 +496,8 @@ export const PhaseOverrideSchema = z.strictObject({
       starterMayApprove: z.boolean().optional(),
     })
     .optional(),
-  // Not GatesSchema.partial(): zod 4 applies `alarms`' default inside a partial, which would wipe the phase's alarms.
-  gates: z
-    .strictObject({
-      alarms: AlarmNamesSchema.optional(),
-      errorRate: GatesSchema.shape.errorRate,
-      p95Ms: GatesSchema.shape.p95Ms,
-      durationMs: GatesSchema.shape.durationMs,
-      throttles: GatesSchema.shape.throttles,
-      minInvocations: GatesSchema.shape.minInvocations,
-      metrics: GatesSchema.shape.metrics,
-      llmSpendUsd: GatesSchema.shape.llmSpendUsd,
-      hold: HoldSchema.optional(),
-    })
-    .optional(),
+  bakeMax: DurationSchema.optional(),
+  gates: PartialGatesSchema.optional(),
 });
 
 /** How one stage (dev, staging, prod) differs from the plan's defaults. */
@@ -409,10 +527,7 @@ export const ReportScheduleSchema = z
       .string()
       .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: (iss) => `expected a time of day as HH:MM (00:00-23:59), got ${got(iss.input)}` })
       .describe('Time of day the report is posted, HH:MM (24 h) in timeZone.'),
-    timeZone: z
-      .string()
-      .refine(isIanaTimeZone, { error: (iss) => `expected an IANA time zone such as "Europe/Berlin" or "UTC", got ${got(iss.input)}` })
-      .describe('IANA time zone of time, e.g. Europe/Berlin; daylight saving time is followed.'),
+    timeZone: TimeZoneSchema.describe('IANA time zone of time, e.g. Europe/Berlin; daylight saving time is followed.'),
   })
   .describe('Post a daily phase report (metrics against the bands, a recommendation) while a rollout is active. Default: no report.');
 
@@ -429,6 +544,13 @@ export const PlanObjectSchema = z.strictObject({
   targets: z.array(TargetSchema).min(1, { error: 'expected at least one target function' }),
   flags: FlagNamesSchema.default({}),
   subFeatures: z.array(SubFeatureSchema).default([]),
+  roles: z
+    .array(PhasegateRoleSchema)
+    .default([])
+    .describe('Team-named roles this plan uses besides admin, pm, developer and on-call (e.g. product-owner), for approvers, Discord roles and principals.'),
+  gates: PlanGatesSchema.optional().describe(
+    "Gates of every phase, written once (e.g. immediate rollback triggers). A phase's own gates override them per field; metrics by name; alarms add up.",
+  ),
   phases: z.array(PhaseSchema).min(1, { error: 'expected at least one phase' }),
   rollback: RollbackSchema.default({ to: 'off' }),
   discord: DiscordSettingsSchema.default({ roles: {} }),
@@ -453,3 +575,5 @@ export type BooleanFlag = z.output<typeof BooleanFlagSchema>;
 export type FlagNames = z.output<typeof FlagNamesSchema>;
 export type DiscordSettings = z.output<typeof DiscordSettingsSchema>;
 export type ReportSchedule = z.output<typeof ReportScheduleSchema>;
+export type PhaseStart = z.output<typeof PhaseStartSchema>;
+export type PartialGates = z.output<typeof PartialGatesSchema>;

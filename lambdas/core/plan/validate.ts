@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { planFlagSets } from '../flags';
 import { PlanInvalidError } from '../errors';
-import { FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Plan } from './schema';
+import { BUILT_IN_ROLES, FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Gates, type PartialGates, type Plan } from './schema';
+import { planIssueMessage } from './messages';
+import { durationToSeconds } from './duration';
 import { ownValue } from '../own';
 
 /** Names of the built-in gates' alarms: a custom metric may not take one. */
@@ -53,22 +55,65 @@ const keep = <T>(schema: z.ZodType<T>) =>
     );
 const CrossFieldInputSchema = z.object({
   feature: PlanObjectSchema.shape.feature,
+  roles: z.array(z.string()).catch([]).default([]),
   targets: keep(z.string()),
   flags: FlagNamesSchema.catch({}),
   subFeatures: keep(z.object({ id: SubFeatureSchema.shape.id, flags: FlagNamesSchema.catch({}), llm: z.unknown().optional() })),
   phases: keep(
     z.object({
       name: z.string(),
+      roles: z.array(z.string()).catch(['all']).default([]),
+      dark: z.boolean().catch(false).default(false),
+      optional: z.boolean().catch(false).default(false),
+      bake: z.string().catch('PT0S'),
       subFeatures: z.record(z.string(), z.unknown()).catch({}),
-      approval: z.object({ required: z.boolean().catch(true) }).catch({ required: true }).default({ required: true }),
+      approval: z
+        .object({ required: z.boolean().catch(true).default(true), approvers: z.array(z.string()).catch([]).default(['pm']) })
+        .catch({ required: true, approvers: [] })
+        .default({ required: true, approvers: ['pm'] }),
       gates: z
         .object({ metrics: keep(z.object({ name: z.string() })), llmSpendUsd: z.record(z.string(), z.unknown()).catch({}).default({}) })
         .catch({ metrics: [], llmSpendUsd: {} })
         .default({ metrics: [], llmSpendUsd: {} }),
     }),
   ),
-  stages: z.record(z.string(), z.object({ phases: z.record(z.string(), z.unknown()).catch({}) }).catch({ phases: {} })).catch({}),
+  discord: z.object({ roles: z.record(z.string(), z.array(z.string()).catch([])).catch({}).default({}) }).catch({ roles: {} }).default({ roles: {} }),
+  principals: z.record(z.string(), z.array(z.string()).catch([])).catch({}).default({}),
+  stages: z
+    .record(
+      z.string(),
+      z
+        .object({
+          phases: z.record(z.string(), z.unknown()).catch({}).default({}),
+          approvers: z.array(z.string()).catch([]).optional(),
+          discord: z.object({ roles: z.record(z.string(), z.array(z.string()).catch([])).catch({}).default({}) }).catch({ roles: {} }).optional(),
+          principals: z.record(z.string(), z.array(z.string()).catch([])).catch({}).optional(),
+        })
+        .catch({ phases: {} }),
+    )
+    .catch({}),
 });
+
+/**
+ * Every place a plan names a role people hold, with its field path: approvers, Discord role mappings, principals,
+ * and the same per stage.
+ */
+function roleReferences(plan: Plan): { path: string; role: string }[] {
+  const refs: { path: string; role: string }[] = [];
+  plan.phases.forEach((p, i) => (p.approval?.approvers ?? []).forEach((role, j) => refs.push({ path: `phases[${i}].approval.approvers[${j}]`, role })));
+  for (const [id, roles] of Object.entries(plan.discord?.roles ?? {})) roles.forEach((role, j) => refs.push({ path: `discord.roles.${id}[${j}]`, role }));
+  for (const [pattern, roles] of Object.entries(plan.principals ?? {})) roles.forEach((role, j) => refs.push({ path: `principals["${pattern}"][${j}]`, role }));
+  for (const [stage, o] of Object.entries(plan.stages ?? {})) {
+    (o.approvers ?? []).forEach((role, j) => refs.push({ path: `stages.${stage}.approvers[${j}]`, role }));
+    for (const [id, roles] of Object.entries(o.discord?.roles ?? {})) roles.forEach((role, j) => refs.push({ path: `stages.${stage}.discord.roles.${id}[${j}]`, role }));
+    for (const [pattern, roles] of Object.entries(o.principals ?? {})) roles.forEach((role, j) => refs.push({ path: `stages.${stage}.principals["${pattern}"][${j}]`, role }));
+    for (const [name, po] of Object.entries(o.phases ?? {})) {
+      const approvers = (po as { approval?: { approvers?: unknown } } | undefined)?.approval?.approvers;
+      if (Array.isArray(approvers)) approvers.forEach((role, j) => typeof role === 'string' && refs.push({ path: `stages.${stage}.phases.${name}.approval.approvers[${j}]`, role }));
+    }
+  }
+  return refs;
+}
 
 /** Checks that span fields: names unique, references resolve, flag variables distinct. */
 function crossFieldProblems(plan: Plan): string[] {
@@ -94,6 +139,34 @@ function crossFieldProblems(plan: Plan): string[] {
   });
   for (const t of duplicates(plan.targets)) problems.push(`targets: "${t}" is listed twice`);
 
+  // Team-named roles: a role people hold must be built in or declared, so a typo never locks every approver out.
+  const declared = new Set<string>([...BUILT_IN_ROLES, ...(plan.roles ?? [])]);
+  (plan.roles ?? []).forEach((role, i) => {
+    if ((BUILT_IN_ROLES as readonly string[]).includes(role)) problems.push(`roles[${i}]: "${role}" is built in; declare only the team's own roles`);
+  });
+  for (const { path, role } of roleReferences(plan)) {
+    if (!declared.has(role)) problems.push(`${path}: no role "${role}" (built in: ${BUILT_IN_ROLES.join(', ')}; declared in roles: ${(plan.roles ?? []).join(', ') || 'none'})`);
+  }
+
+  plan.phases.forEach((phase, i) => {
+    // A dark phase writes the off values; every other phase says who sees the feature.
+    if (!phase.dark && (phase.roles ?? []).length === 0) problems.push(`phases[${i}].roles: required: expected at least one role (admin, pm, developer or all), or "dark": true`);
+    if (phase.optional) {
+      const before = plan.phases[i - 1];
+      if (!before) problems.push(`phases[${i}].optional: the first phase cannot be optional: nobody before it can opt in`);
+      else if (!before.approval?.required) {
+        problems.push(`phases[${i - 1}].approval.required: phase ${phase.name} is optional, so the approval of phase ${before.name} (where its approver opts in) must be required`);
+      }
+    }
+    const bakeMax = (phase as { bakeMax?: string }).bakeMax;
+    if (bakeMax !== undefined && safeSeconds(bakeMax) !== undefined && safeSeconds(phase.bake) !== undefined) {
+      if (safeSeconds(bakeMax)! < safeSeconds(phase.bake)!) problems.push(`phases[${i}].bakeMax: ${bakeMax} is shorter than the bake ${phase.bake}`);
+      if ((phase.gates as { hold?: { max?: string } } | undefined)?.hold?.max !== undefined) {
+        problems.push(`phases[${i}].gates.hold.max: a bake range (bake ${phase.bake} to bakeMax ${bakeMax}) already says how long the phase may hold; drop one`);
+      }
+    }
+  });
+
   const owners = new Map<string, string>();
   planFlagSets(plan).forEach((set) => {
     const where = set.subFeatureId === undefined ? 'flags' : `subFeatures[${plan.subFeatures.findIndex((s) => s.id === set.subFeatureId)}].flags`;
@@ -114,15 +187,20 @@ function crossFieldProblems(plan: Plan): string[] {
     }
   });
 
-  // An LLM sub-feature spends money: the phase that first turns it on always needs a person's approval.
+  // An LLM sub-feature spends money: a person approves *enabling* it, so the approval that leads into the phase that
+  // first turns it on (the phase before's) is required. The LLM phase's own approval comes after the money is spent.
   const llmIds = new Set(plan.subFeatures.filter((s) => s.llm).map((s) => s.id));
   const seen = new Set<string>();
   plan.phases.forEach((phase, i) => {
     for (const id of Object.keys(phase.subFeatures)) {
       if (!llmIds.has(id) || seen.has(id)) continue;
       seen.add(id);
-      if (!phase.approval?.required) {
-        problems.push(`phases[${i}].approval.required: phase ${phase.name} turns on the LLM sub-feature "${id}", so it must require approval`);
+      // In the first phase the decision is the start itself, which only pm and admin may take.
+      const before = plan.phases[i - 1];
+      if (before && !before.approval?.required) {
+        problems.push(
+          `phases[${i - 1}].approval.required: phase ${phase.name} turns on the LLM sub-feature "${id}", so the approval of phase ${before.name} that leads into it must be required`,
+        );
       }
     }
   });
@@ -153,6 +231,38 @@ function crossFieldProblems(plan: Plan): string[] {
   return problems;
 }
 
+function safeSeconds(d: string | undefined): number | undefined {
+  try {
+    return d === undefined ? undefined : durationToSeconds(d);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A phase's gates over the plan's gates for every phase: the phase's own fields win, metrics are matched by name
+ * (the phase's wins), alarms add up. Pure.
+ */
+export function mergeGates(planGates: PartialGates | undefined, phaseGates: Gates): Gates {
+  if (!planGates) return phaseGates;
+  const defined = Object.fromEntries(Object.entries(planGates).filter(([, v]) => v !== undefined)) as PartialGates;
+  const own = new Set((phaseGates.metrics ?? []).map((m) => m.name));
+  const metrics = [...(defined.metrics ?? []).filter((m) => !own.has(m.name)), ...(phaseGates.metrics ?? [])];
+  return {
+    ...defined,
+    ...Object.fromEntries(Object.entries(phaseGates).filter(([, v]) => v !== undefined)),
+    alarms: [...new Set([...(defined.alarms ?? []), ...phaseGates.alarms])],
+    ...(metrics.length > 0 ? { metrics } : {}),
+  } as Gates;
+}
+
+/** The plan with its plan-wide gates laid into every phase (and dropped from the top, so this is done once). */
+function withPlanGates(plan: Plan): Plan {
+  if (!plan.gates) return plan;
+  const { gates, ...rest } = plan;
+  return { ...rest, phases: plan.phases.map((p) => ({ ...p, gates: mergeGates(gates, p.gates) })) };
+}
+
 /**
  * Apply a stage's overrides to a parsed plan. The result has no `stages` block and is itself a valid plan, so
  * the state machine can carry it and every function can validate it again with {@link validatePlan}.
@@ -172,6 +282,7 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
       return {
         ...phase,
         bake: po.bake ?? phase.bake,
+        ...(po.bakeMax ?? phase.bakeMax ? { bakeMax: po.bakeMax ?? phase.bakeMax } : {}),
         percent: po.percent ?? phase.percent,
         approval: {
           ...phase.approval,
@@ -189,7 +300,7 @@ export function resolvePlanForStage(plan: Plan, stage: string): Plan {
  * each as `field.path: what is wrong`. With `stage`, returns the plan with that stage's overrides applied.
  */
 export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): PlanValidation {
-  const parsed = PlanObjectSchema.safeParse(raw);
+  const parsed = PlanObjectSchema.safeParse(raw, { error: planIssueMessage });
   if (!parsed.success) {
     // Report the cross-field problems too, over the parts of the plan that did parse.
     const loose = CrossFieldInputSchema.safeParse(raw);
@@ -198,9 +309,10 @@ export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): P
   }
   const problems = crossFieldProblems(parsed.data);
   if (problems.length > 0) return { ok: false, problems };
-  if (options.stage === undefined) return { ok: true, plan: parsed.data };
+  const plan = withPlanGates(parsed.data);
+  if (options.stage === undefined) return { ok: true, plan };
 
-  const resolved = PlanObjectSchema.safeParse(resolvePlanForStage(parsed.data, options.stage));
+  const resolved = PlanObjectSchema.safeParse(resolvePlanForStage(plan, options.stage), { error: planIssueMessage });
   const after = (p: string): string => `${p} (after stages.${options.stage} overrides)`;
   if (!resolved.success) return { ok: false, problems: zodProblems(resolved.error).map(after) };
   const resolvedProblems = crossFieldProblems(resolved.data);
