@@ -2,8 +2,11 @@ import { PlanObjectSchema } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { renderPhaseReport } from '../lambdas/core/report';
 import { explainFlags } from '../lambdas/core/explain';
+import { isTerminal } from '../lambdas/core/rollout-state';
 import type { Backend } from './backend';
 import { EXIT, UsageError } from './errors';
+import { utcTime } from './format';
+import type { Paint } from './terminal';
 import { readPlanFile, renderTimeline, renderValidation, planTimeline, validatePlanFile } from './plan-view';
 import {
   decisionSummary,
@@ -18,6 +21,7 @@ import {
   renderVerification,
   statusSummary,
   type StageStatus,
+  type StatusSummary,
 } from './views';
 
 /** The CLI's commands: their arguments, options and help, and what each does with a {@link Backend}. */
@@ -49,6 +53,17 @@ export interface CommandContext {
   backend(): Promise<Backend>;
   /** Lines for people, or the JSON document with `--json`. */
   print(lines: readonly string[], json: unknown): void;
+  /** Raw output (a `--watch` frame). */
+  write(text: string): void;
+  /** Colours text, or leaves it plain (NO_COLOR, not a terminal). */
+  readonly paint: Paint;
+  /** Whether stdout is a terminal. */
+  readonly isTTY: boolean;
+  /** The time now (each `--watch` frame reads it again). */
+  clock(): Date;
+  sleep(ms: number): Promise<void>;
+  /** Aborted on Ctrl-C. */
+  readonly signal?: AbortSignal;
 }
 
 /** One command. */
@@ -109,26 +124,79 @@ function optional(ctx: CommandContext, name: string): string | undefined {
 const status: CommandSpec = {
   path: ['status'],
   args: [{ name: 'feature', optional: true }],
-  summary: 'where the rollouts of the stage stand, or one in detail',
+  summary: 'where the rollouts of the stage stand, or one in detail (--watch: live)',
   details:
     'Without a feature: one line per feature of the stage (status, phase, last change). With a feature: its' +
-    ' phase and step, what it waits for, who started it, the last gate, a pause, and what you can do next.',
-  options: {},
+    ' phase and step, what it waits for, who started it, the last gate, a pause, and what you can do next.' +
+    ' With --watch: redraw as the rollout moves until it ends (exit 0 completed, 1 rolled back) or Ctrl-C;' +
+    ' not on a terminal (or with --json), a new frame (a JSON line) only when something changed.',
+  options: {
+    watch: { type: 'boolean', help: 'keep redrawing until the rollout ends or Ctrl-C' },
+    interval: { type: 'string', value: 'seconds', help: 'how often --watch reads the state (default 2, 1 to 300)' },
+  },
   scope: 'stage',
   group: 'Read',
   async run(ctx) {
-    const backend = await ctx.backend();
     const feature = ctx.args.length ? featureArg(ctx, this) : undefined;
-    const statuses = await backend.status(feature);
-    const summaries = statuses.map((s) => statusSummary(backend.stage, s));
-    if (feature !== undefined) ctx.print(renderFeatureStatus(summaries[0]!, ctx.now, ctx.width), summaries[0]);
-    else {
+    const rawInterval = optional(ctx, 'interval');
+    if (rawInterval !== undefined && !ctx.options.watch) throw new UsageError('--interval goes with --watch', this.path);
+    const seconds = Number(rawInterval ?? '2');
+    if (!Number.isFinite(seconds) || seconds < 1 || seconds > 300) throw new UsageError(`--interval must be from 1 to 300 seconds, got "${rawInterval}"`, this.path);
+    const backend = await ctx.backend();
+    const frame = async (): Promise<{ lines: string[]; document: StatusSummary | StageStatus; ended?: StatusSummary }> => {
+      const statuses = await backend.status(feature);
+      const summaries = statuses.map((s) => statusSummary(backend.stage, s));
+      if (feature !== undefined) {
+        const one = summaries[0]!;
+        const ended = one.status !== 'NOT_STARTED' && isTerminal(one.status) ? one : undefined;
+        return { lines: renderFeatureStatus(one, ctx.clock(), ctx.width, ctx.paint), document: one, ...(ended ? { ended } : {}) };
+      }
       const stage: StageStatus = { stage: backend.stage, features: summaries };
-      ctx.print(renderStageStatus(stage, backend.where, ctx.now, ctx.width), stage);
+      return { lines: renderStageStatus(stage, backend.where, ctx.clock(), ctx.width, ctx.paint), document: stage };
+    };
+    if (!ctx.options.watch) {
+      const { lines, document } = await frame();
+      ctx.print(lines, document);
+      return EXIT.ok;
     }
-    return EXIT.ok;
+    return watch(ctx, frame, seconds * 1000);
   },
 };
+
+/**
+ * Redraws a status until the rollout ends or Ctrl-C. On a terminal each frame replaces the last (cursor home,
+ * clear screen); elsewhere, and with --json, a frame is written only when the state changed, so a log of a watch
+ * reads as the rollout's story.
+ */
+async function watch(
+  ctx: CommandContext,
+  frame: () => Promise<{ lines: string[]; document: StatusSummary | StageStatus; ended?: StatusSummary }>,
+  intervalMs: number,
+): Promise<number> {
+  let last: string | undefined;
+  for (;;) {
+    const { lines, document, ended } = await frame();
+    const key = JSON.stringify(document);
+    if (ctx.options.json) {
+      if (key !== last) ctx.write(`${key}\n`);
+    } else if (ctx.isTTY) {
+      const footer = ended ? `${ended.feature} ended: ${ended.status}` : `watching every ${intervalMs / 1000}s (${utcTime(ctx.clock().toISOString())}); Ctrl-C to stop`;
+      ctx.write(`\x1b[H\x1b[2J${lines.join('\n')}\n\n${ctx.paint('dim', footer)}\n`);
+    } else if (key !== last) {
+      ctx.write(`${last === undefined ? '' : '\n'}${lines.join('\n')}\n`);
+    }
+    last = key;
+    if (ended) return ended.status === 'COMPLETED' ? EXIT.ok : EXIT.failed;
+    if (ctx.signal?.aborted) return EXIT.ok;
+    await Promise.race([ctx.sleep(intervalMs), aborted(ctx.signal)]);
+    if (ctx.signal?.aborted) return EXIT.ok;
+  }
+}
+
+/** Settles when the signal aborts (never without one). */
+function aborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+}
 
 const history: CommandSpec = {
   path: ['history'],

@@ -4,13 +4,17 @@
  * with `--local`. Argument parsing, help and exit codes live here; the commands in ./commands.ts; the rules in
  * lambdas/core. `main(argv, io)` is what the bin runs and what tests drive in-process.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectLocal } from '../local/session';
 import { connectAws } from './aws';
 import type { Backend } from './backend';
 import { COMMANDS, GLOBAL_OPTIONS, type CommandContext, type CommandSpec, type OptionSpec } from './commands';
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion';
 import { EXIT, UsageError, reportError, type ExitCode } from './errors';
 import { DEFAULT_WIDTH, wrap } from './format';
+import { ansi, colourWanted, didYouMean, plain } from './terminal';
 
 /** Where the CLI writes, what environment it reads, and where it runs: injectable so tests need no child process. */
 export interface CliIo {
@@ -22,17 +26,42 @@ export interface CliIo {
   readonly columns?: number;
   /** @default the system clock */
   readonly now?: () => Date;
+  /** Whether stdout is a terminal: colour (unless NO_COLOR) and `--watch` redraws in place. @default false */
+  readonly isTTY?: boolean;
+  /** Waits between `--watch` redraws. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Aborted on Ctrl-C: `--watch` stops. */
+  readonly signal?: AbortSignal;
 }
 
 /** The process's own streams, environment and directory. */
 export function processIo(): CliIo {
+  const interrupted = new AbortController();
+  // The first Ctrl-C ends a --watch cleanly; a second one (or one outside --watch) ends the process as usual.
+  process.once('SIGINT', () => {
+    interrupted.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
   return {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
     columns: process.stdout.isTTY ? Math.min(Math.max(process.stdout.columns ?? DEFAULT_WIDTH, 60), 120) : DEFAULT_WIDTH,
+    isTTY: process.stdout.isTTY === true,
+    signal: interrupted.signal,
   };
+}
+
+/** The version of the installed Phasegate: the package.json above this file (cli/ in source, dist/cli/ built). */
+export function phasegateVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'phasegate' && pkg.version) return pkg.version;
+  }
+  return 'unknown';
 }
 
 const EXIT_CODES_HELP = [
@@ -83,6 +112,7 @@ export function topHelp(): string {
     lines.push('', `${group}:`);
     lines.push(...twoColumns(COMMANDS.filter((x) => x.group === group).map((c) => [synopsis(c).slice('phasegate '.length), c.summary] as const)));
   }
+  lines.push('', 'Shell:', ...twoColumns([['completion <bash|zsh>', 'print a completion script: source <(phasegate completion bash)']]));
   lines.push(
     '',
     'Global options:',
@@ -98,7 +128,7 @@ export function topHelp(): string {
     '',
     ...EXIT_CODES_HELP,
     '',
-    'Help on a command: phasegate <command> --help',
+    'Help on a command: phasegate <command> --help. The version: phasegate --version.',
   );
   return `${lines.join('\n')}\n`;
 }
@@ -130,9 +160,19 @@ function findCommand(words: readonly string[]): CommandSpec {
   const spec = COMMANDS.find((c) => c.path.join(' ') === words.join(' '));
   if (spec) return spec;
   if (words[0] === 'plan') {
-    throw new UsageError(words.length === 1 ? 'plan needs a subcommand: validate or show' : `unknown plan subcommand "${words[1]}" (validate, show)`);
+    if (words.length === 1) throw new UsageError('plan needs a subcommand: validate or show');
+    const subs = COMMANDS.filter((c) => c.path[0] === 'plan').map((c) => c.path[1]!);
+    throw new UsageError(`unknown plan subcommand "${words[1]}"${meant(words[1]!, subs)} (${subs.join(', ')})`);
   }
-  throw new UsageError(`unknown command "${words[0]}" (commands: ${[...new Set(COMMANDS.map((c) => c.path[0]))].join(', ')})`);
+  const names = [...new Set([...COMMANDS.map((c) => c.path[0]!), 'completion'])];
+  const suggestion = meant(words[0]!, names);
+  throw new UsageError(`unknown command "${words[0]}"${suggestion || ` (commands: ${names.join(', ')})`}`);
+}
+
+/** `: did you mean "status"?`, or nothing when no candidate is close. */
+function meant(word: string, candidates: readonly string[]): string {
+  const close = didYouMean(word, candidates).slice(0, 2);
+  return close.length ? `: did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : '';
 }
 
 const STAGE = /^[a-z][a-z0-9-]*$/;
@@ -151,7 +191,9 @@ function helpFor(words: readonly string[]): string {
 }
 
 function parseCommandLine(argv: readonly string[]): Parsed | { help: string } {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version')) return { help: `phasegate ${phasegateVersion()}\n` };
   const { words, rest } = splitCommand(argv);
+  if (words[0] === 'completion') return { help: completion(words, rest) };
   if (words[0] === 'help') return { help: helpFor(words.slice(1)) };
   if (rest.some((t) => t === '--help' || t === '-h')) return { help: helpFor(words) };
   const spec = findCommand(words);
@@ -165,7 +207,10 @@ function parseCommandLine(argv: readonly string[]): Parsed | { help: string } {
       strict: true,
     });
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''), spec.path);
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(message);
+    const suggestion = unknown ? meant(unknown[1]!.replace(/^-+/, ''), Object.keys(options)).replace(/"([^"]+)"/g, '"--$1"') : '';
+    throw new UsageError(unknown ? `unknown option ${unknown[1]} for ${spec.path.join(' ')}${suggestion}` : message, spec.path);
   }
   const needed = spec.args.filter((a) => !a.optional).length;
   if (parsed.positionals.length < needed) throw new UsageError(`missing <${spec.args[parsed.positionals.length]!.name}>`, spec.path);
@@ -176,19 +221,38 @@ function parseCommandLine(argv: readonly string[]): Parsed | { help: string } {
   return { spec, values, positionals: parsed.positionals };
 }
 
+/** `phasegate completion bash|zsh`. */
+function completion(words: readonly string[], rest: readonly string[]): string {
+  const shell = words[1] ?? rest.find((t) => !t.startsWith('-'));
+  if (rest.includes('--help') || rest.includes('-h')) {
+    return `usage: phasegate completion <${COMPLETION_SHELLS.join('|')}>\n\nPrint a shell completion script. Load it with: source <(phasegate completion bash)\n`;
+  }
+  if (shell === undefined) throw new UsageError(`completion needs a shell: ${COMPLETION_SHELLS.join(' or ')}`, ['completion']);
+  if (!(COMPLETION_SHELLS as readonly string[]).includes(shell)) {
+    throw new UsageError(`no completion for shell "${shell}"${meant(shell, COMPLETION_SHELLS)} (shells: ${COMPLETION_SHELLS.join(', ')})`, ['completion']);
+  }
+  return completionScript(shell as CompletionShell, COMMANDS, GLOBAL_OPTIONS, ['completion']);
+}
+
 /**
  * Run the CLI: parse `argv` (without `node` and the script), run the command, write to `io`, and resolve with
  * the exit code ({@link EXIT}). Never throws and never exits the process.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
   const json = argv.includes('--json');
+  const paint = colourWanted(io.env, io.isTTY === true) ? ansi : plain;
+  let running: CommandSpec | undefined;
   const fail = (err: unknown): ExitCode => {
     const reported = reportError(err);
     if (json) io.stdout(`${JSON.stringify({ error: { code: reported.code, message: reported.message, exit: reported.exit } }, null, 2)}\n`);
-    io.stderr(`phasegate: ${reported.message}\n`);
+    io.stderr(`${paint('bad', 'phasegate:')} ${reported.message}\n`);
     if (err instanceof UsageError) {
-      const spec = err.command ? COMMANDS.find((c) => c.path.join(' ') === err.command!.join(' ')) : undefined;
-      io.stderr(spec ? `\nusage: ${synopsis(spec)} [options]\nMore: ${['phasegate', ...spec.path].join(' ')} --help\n` : `\n${topHelp()}`);
+      // A short reminder of the usage, never the whole help: the error is what matters.
+      const path = err.command ?? running?.path;
+      const spec = path ? COMMANDS.find((c) => c.path.join(' ') === path.join(' ')) : undefined;
+      if (spec) io.stderr(`usage: ${synopsis(spec)} [options]  (more: ${['phasegate', ...spec.path].join(' ')} --help)\n`);
+      else if (path?.[0] === 'completion') io.stderr(`usage: phasegate completion <${COMPLETION_SHELLS.join('|')}>\n`);
+      else io.stderr('usage: phasegate <command> [arguments] [options]  (the commands: phasegate --help)\n');
     }
     if (reported.exit === EXIT.internal && io.env.PHASEGATE_DEBUG) io.stderr(`${(err as Error)?.stack ?? ''}\n`);
     return reported.exit;
@@ -206,6 +270,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 
   const { spec, values, positionals } = parsed;
+  running = spec;
   let backend: Backend | undefined;
   const ctx: CommandContext = {
     options: values,
@@ -221,6 +286,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return backend;
     },
     print: (lines, document) => io.stdout(values.json ? `${JSON.stringify(document, null, 2)}\n` : `${lines.join('\n')}\n`),
+    write: (text) => io.stdout(text),
+    paint,
+    isTTY: io.isTTY === true,
+    clock: io.now ?? (() => new Date()),
+    sleep: io.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    ...(io.signal ? { signal: io.signal } : {}),
   };
   try {
     return (await spec.run(ctx)) as ExitCode;

@@ -8,6 +8,7 @@ import type { FeatureBudgetStatus } from '../lambdas/core/ports';
 import type { Actor, AuditEvent, RolloutState, RolloutStatus, RolloutStep } from '../lambdas/core/rollout-state';
 import type { FeatureStatus } from './backend';
 import { DEFAULT_WIDTH, ago, field, table, truncate, utcTime, wrap } from './format';
+import { plain, type Paint, type Style } from './terminal';
 
 /** How the CLI shows rollouts, audit trails and the outcome of operations: JSON shapes and text for people. */
 
@@ -81,15 +82,26 @@ function phaseLabel(s: StatusSummary): string {
   return s.phase.name ? `${s.phase.name} (${s.phase.index + 1}/${s.phase.of})` : `starting (0/${s.phase.of})`;
 }
 
+/** How a status is coloured: green done, red rolled back, yellow waiting for a person, cyan moving. */
+const STATUS_STYLE: Readonly<Record<StatusSummary['status'], Style>> = {
+  NOT_STARTED: 'dim',
+  RUNNING: 'accent',
+  AWAITING_APPROVAL: 'warn',
+  COMPLETED: 'good',
+  ROLLING_BACK: 'bad',
+  ROLLED_BACK: 'bad',
+  ROLLBACK_FAILED: 'bad',
+};
+
 /** The status of every feature of the stage, one line each. */
-export function renderStageStatus(stage: StageStatus, where: string, now: Date, width = DEFAULT_WIDTH): string[] {
+export function renderStageStatus(stage: StageStatus, where: string, now: Date, width = DEFAULT_WIDTH, paint: Paint = plain): string[] {
   const rows = stage.features.map((s) => [
     s.feature,
     s.status === 'NOT_STARTED' ? 'not started' : `${s.status}${s.paused ? ' (paused)' : ''}`,
     phaseLabel(s),
     s.updatedAt ? `${utcTime(s.updatedAt).slice(5, 16)}Z ${ago(s.updatedAt, now)}` : '-',
   ]);
-  const lines = [`Phasegate ${stage.stage}: ${where}`, ''];
+  const lines = [paint('bold', `Phasegate ${stage.stage}: ${where}`), ''];
   if (rows.length === 0) return [...lines, 'This stage has no features.'];
   return [
     ...lines,
@@ -133,8 +145,8 @@ function nextSteps(s: StatusSummary): string[] {
 }
 
 /** One feature's rollout in detail: what it waits for, who did what, its phases, what can be done next. */
-export function renderFeatureStatus(s: StatusSummary, now: Date, width = DEFAULT_WIDTH): string[] {
-  const lines = [`${s.feature} on ${s.stage}: ${s.status === 'NOT_STARTED' ? 'not started' : s.status}`];
+export function renderFeatureStatus(s: StatusSummary, now: Date, width = DEFAULT_WIDTH, paint: Paint = plain): string[] {
+  const lines = [`${paint('bold', s.feature)} on ${s.stage}: ${paint(STATUS_STYLE[s.status], s.status === 'NOT_STARTED' ? 'not started' : s.status)}`];
   lines.push(...wrap(headline(s), width - 2).map((l) => `  ${l}`));
   lines.push('');
   if (s.status !== 'NOT_STARTED') {

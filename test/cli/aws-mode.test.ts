@@ -401,7 +401,7 @@ describe('usage errors (exit 2)', () => {
     [['approve'], 'missing <feature>'],
     [['approve', 'Not_A_Feature'], '"Not_A_Feature" is not a feature id'],
     [['approve', 'x-1', 'extra'], 'unexpected argument "extra"'],
-    [['status', '--verbose'], "Unknown option '--verbose'"],
+    [['status', '--verbose'], 'unknown option --verbose for status'],
     [['status', '--stage', 'Prod'], '--stage must be a stage name'],
     [['status', '--local', '--region', 'eu-west-1'], '--region has no meaning with --local'],
     [['plan'], 'plan needs a subcommand'],

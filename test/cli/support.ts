@@ -140,6 +140,9 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
     cwd: io.cwd ?? process.cwd(),
     ...(io.columns ? { columns: io.columns } : {}),
     ...(io.now ? { now: io.now } : {}),
+    ...(io.isTTY !== undefined ? { isTTY: io.isTTY } : {}),
+    ...(io.sleep ? { sleep: io.sleep } : {}),
+    ...(io.signal ? { signal: io.signal } : {}),
   });
   return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
 }
