@@ -7,7 +7,7 @@ import type { Backend } from './backend';
 import { EXIT, UsageError } from './errors';
 import { utcTime } from './format';
 import type { Paint } from './terminal';
-import { readPlanFile, renderTimeline, renderValidation, planTimeline, validatePlanFile } from './plan-view';
+import { readPlanFile, renderMermaid, renderTimeline, renderValidation, planTimeline, validatePlanFile } from './plan-view';
 import {
   decisionSummary,
   renderBudget,
@@ -396,11 +396,16 @@ const planShow: CommandSpec = {
   summary: 'the phases of a plan as a timeline',
   details:
     "For each phase: who sees the feature, the bake, the gates, who approves, which sub-features are on, the " +
-    'flags written, and what a failure rolls back to; resolved for --stage (default dev). Exits 1 when invalid.',
-  options: {},
+    'flags written, and what a failure rolls back to; resolved for --stage (default dev). Exits 1 when invalid.' +
+    ' --format mermaid prints a Mermaid flowchart of the phases, bakes, gates and approvals (GitHub renders it in a' +
+    ' ```mermaid block).',
+  options: { format: { type: 'string', value: 'text|mermaid', help: 'text (default) or a Mermaid flowchart' } },
   scope: 'plan',
   group: 'Plans',
   async run(ctx) {
+    const format = optional(ctx, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'mermaid') throw new UsageError(`--format must be text or mermaid, got "${format}"`, this.path);
+    if (format === 'mermaid' && ctx.options.json) throw new UsageError('--format mermaid and --json exclude each other', this.path);
     const file = readPlanFile(ctx.args[0]!, ctx.cwd);
     const stage = ctx.stage ?? 'dev';
     const result = file.parseError === undefined ? validatePlan(file.raw, { stage }) : undefined;
@@ -410,7 +415,8 @@ const planShow: CommandSpec = {
       return EXIT.failed;
     }
     const timeline = planTimeline(result.plan, stage, file.file);
-    ctx.print(renderTimeline(timeline, ctx.width), timeline);
+    if (format === 'mermaid') ctx.write(`${renderMermaid(timeline).join('\n')}\n`);
+    else ctx.print(renderTimeline(timeline, ctx.width), timeline);
     return EXIT.ok;
   },
 };

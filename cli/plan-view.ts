@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { approvalTimeoutSeconds } from '../lambdas/core/approval-deadline';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { phaseFlagValues, planFlagSets, safeFlagValues } from '../lambdas/core/flags';
 import { durationToSeconds, formatSeconds } from '../lambdas/core/plan/duration';
@@ -265,5 +266,52 @@ export function renderTimeline(tl: PlanTimeline, width = DEFAULT_WIDTH): string[
     lines.push(...f('writes', Object.entries(p.flags).map(([k, v]) => `${k}=${v === '' ? '""' : v}`).join(' ')));
     lines.push(...f('on failure', p.rollbackTo.kind === 'off' ? 'roll back to off' : `roll back to phase ${p.rollbackTo.phase}'s flags`));
   }
+  return lines;
+}
+
+/** Text for a Mermaid label: quotes and angle brackets as Mermaid's entity codes, so no label breaks the diagram. */
+function mermaidText(text: string): string {
+  return text.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
+}
+
+/**
+ * The plan as a Mermaid flowchart (pure): per phase who sees the feature, its bake, its gate (proceed, hold and
+ * bake again, roll back) and its approval (approve, reject or time out), then completion; every failure path
+ * leads to the rollback with what it rolls back to. GitHub renders it in a ```mermaid block of a README.
+ */
+export function renderMermaid(tl: PlanTimeline): string[] {
+  const label = (...lines: string[]): string => `"${lines.map(mermaidText).join('<br/>')}"`;
+  const lines = [
+    `%% ${tl.feature} on ${tl.stage} (${tl.file}): ${tl.phases.length} phases, at least ${formatSeconds(tl.minimumSeconds)}`,
+    'flowchart TD',
+    `  start([${label(`start ${tl.feature} on ${tl.stage}`)}])`,
+    `  rollback[[${label(`roll back: ${tl.rollback === 'off' ? 'every flag off' : 'the previous phase\'s flags (off in the first)'}`)}]]`,
+    `  completed([${label('completed: every phase passed')}])`,
+  ];
+  let from = 'start';
+  let edge = '';
+  for (const p of tl.phases) {
+    const id = `p${p.index}`;
+    const who = p.roles.includes('all') ? 'every user' : p.roles.join(', ');
+    const subs = Object.entries(p.subFeatures).filter(([, s]) => s.on).map(([sub]) => sub);
+    lines.push(`  ${id}[${label(`${p.index + 1}. ${p.name}`, `${who}, ${p.percent}%`, ...(subs.length ? [`with ${subs.join(', ')}`] : []))}]`);
+    lines.push(`  ${id}_bake{{${label(`bake ${formatSeconds(p.bakeSeconds)}`)}}}`);
+    lines.push(`  ${id}_gate{${label('gate', ...(p.gates.length ? p.gates.slice(0, 3) : ['none']), ...(p.gates.length > 3 ? [`and ${p.gates.length - 3} more`] : []))}}`);
+    lines.push(`  ${from} -->${edge} ${id}`, `  ${id} --> ${id}_bake --> ${id}_gate`);
+    if (p.gates.length) lines.push(`  ${id}_gate -->|hold| ${id}_bake`, `  ${id}_gate -->|roll back| rollback`);
+    if (p.approval.required) {
+      const a = p.approval;
+      const within = formatSeconds(approvalTimeoutSeconds(p));
+      lines.push(`  ${id}_approval[/${label(`approval by ${a.approvers.join(' or ')}`, `within ${within}, else roll back`)}/]`);
+      lines.push(`  ${id}_gate -->|proceed| ${id}_approval`, `  ${id}_approval -->|reject or timeout| rollback`);
+      from = `${id}_approval`;
+      edge = '|approve|';
+    } else {
+      from = `${id}_gate`;
+      edge = '|proceed|';
+    }
+  }
+  lines.push(`  ${from} -->${edge} completed`);
+  lines.push('  classDef fail fill:#fde2e1,stroke:#c0392b', '  class rollback fail');
   return lines;
 }
