@@ -24,6 +24,7 @@ import { DEFAULT_PLANS_DIR } from '../lambdas/core/plan/load';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import type { AuditEvent, RolloutState, RolloutStatus } from '../lambdas/core/rollout-state';
+import { parseTarget } from '../lambdas/core/target';
 import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type AslDefinition, type CloudFormationTemplate } from './asl';
 import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from './dynamo';
 import { FakeCloudWatch } from './fakes/cloudwatch';
@@ -32,6 +33,7 @@ import type { LambdaQuotaBucket, QuotaCounts } from './fakes/lambda-quotas';
 import { FakeStepFunctions } from './fakes/step-functions';
 import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
 import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenarioResult } from './scenarios/alarm';
+import { addTargets, driftDuringPhase, servedEnvironment, type DriftScenarioResult } from './scenarios/drift';
 import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
 import { startSessionServer, type SessionServer } from './session';
 import { discordUser, localDiscordSettings, messageText, startLocalDiscord, type LocalDiscord } from './discord';
@@ -79,6 +81,18 @@ export interface RehearsalOptions {
   readonly quotas?: boolean;
   /** How long each flag update stays InProgress in the fake Lambda, in ms (compressed). @default 200 */
   readonly inProgressMs?: number;
+  /**
+   * During this phase's bake, the first target's own deploy replaces its environment (the flags wiped) and the CloudTrail
+   * event of each of its calls reaches the reconcile function: the timeline shows detection and repair. The phase's
+   * gate runs once the reconcile has returned.
+   */
+  readonly driftAt?: string;
+  /**
+   * Run the plan against alias targets: every target becomes `<target>:<alias>`, created in the fake as a function with
+   * a published version the alias points to (as SAM's `AutoPublishAlias` leaves it). The code's flags are those of
+   * the alias's version. @default - the plan's own targets
+   */
+  readonly alias?: string;
 }
 
 /** Beyond this many targets the timeline summarizes a write instead of giving a line per target. */
@@ -137,6 +151,8 @@ export interface RehearsalResult {
   readonly lambdaApi: { quotas: boolean; inProgressMs: number; counts: Readonly<Record<LambdaQuotaBucket, QuotaCounts>> };
   /** With `llmSpendUsdPerHour`: the simulated spend. */
   readonly llmSpend?: { report: LlmSpendReport; subFeatureRolledBack: boolean };
+  /** With `driftAt`: the deploy that wiped the flags, the CloudTrail events delivered, and the repair. */
+  readonly drift?: DriftScenarioResult & { readonly phase: string };
 }
 
 /** Variables the fake targets carry before Phasegate touches them; they must come out unchanged. */
@@ -351,7 +367,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     throw new RehearsalInputError(`--inprogress-ms must be a number of milliseconds from 0 to 60000, got ${inProgressMs}`);
   }
   const written = readPlanFor(planFile, stage);
-  const plan = options.targets === undefined ? written : withTargetCopies(written, options.targets);
+  const copied = options.targets === undefined ? written : withTargetCopies(written, options.targets);
+  const plan = options.alias === undefined ? copied : withAliasTargets(copied, options.alias);
   if (options.rejectAt !== undefined) {
     const phase = plan.phases.find((p) => p.name === options.rejectAt);
     const approvable = plan.phases.filter((p) => p.approval.required).map((p) => p.name);
@@ -369,6 +386,9 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       if (err instanceof AlarmScenarioError) throw new RehearsalInputError(`--alarm-at: ${err.message}`);
       throw err;
     }
+  }
+  if (options.driftAt !== undefined && !plan.phases.some((p) => p.name === options.driftAt)) {
+    throw new RehearsalInputError(`--drift-at: plan ${plan.feature} has no phase "${options.driftAt}" (phases: ${plan.phases.map((p) => p.name).join(', ')})`);
   }
   const llm = options.llmSpendUsdPerHour === undefined ? undefined : llmPhaseOf(plan);
   if (options.llmSpendUsdPerHour !== undefined && !llm) {
@@ -407,12 +427,13 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const lambda = new FakeLambdaControlPlane({ inProgressMs, ...(quotasOn ? {} : { quotas: false }) }).install();
   const cloudwatch = new FakeCloudWatch().install();
   const sfn = new FakeStepFunctions().install();
-  for (const target of plan.targets) lambda.addFunction(target, EXISTING_VARIABLES(target));
+  addTargets(lambda, plan.targets, EXISTING_VARIABLES);
   const store = new DynamoRolloutStore(tableName, client);
 
   // Scenarios (alarm, LLM spend) start when the execution enters their phase's bake.
   let alarmRun: Promise<AlarmScenarioResult> | undefined;
   let spendRun: Promise<{ report: LlmSpendReport; subFeatureRolledBack: boolean }> | undefined;
+  let driftRun: Promise<DriftScenarioResult> | undefined;
   const started = Date.now();
   let done = false;
   const decided = new Set<string>();
@@ -480,6 +501,17 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       spendRun.catch(() => undefined);
     }
   };
+  // The drift happens at the end of the phase's bake, before its gate: the flags are settled, and the gate judges
+  // once the reconcile has returned. (Started from the gate's invocation, not from the bake's StateEntered event,
+  // which may arrive after a short bake has already ended.)
+  const driftBeforeGate = (event: { phaseIndex?: unknown }): Promise<unknown> | undefined => {
+    if (!options.driftAt || driftRun || plan.phases[event.phaseIndex as number]?.name !== options.driftAt) return driftRun?.catch(() => undefined);
+    const target = plan.targets[0]!;
+    const reconcile = [...new Set(functions.values())].find((f) => f.phasegateFunction === 'reconcile');
+    if (!reconcile) throw new Error('the synthesized template has no reconcile function');
+    driftRun = driftDuringPhase(lambda, planFlagNames(plan), { target, variables: EXISTING_VARIABLES(target), reconcileEnvironment: reconcile.environment });
+    return driftRun.catch(() => undefined);
+  };
   const simulateLlmSpend = async (usdPerHour: number, capUsd?: number): Promise<{ report: LlmSpendReport; subFeatureRolledBack: boolean }> => {
     const sub = llm!.subFeature;
     const enabledVar = planFlagSets(plan).find((set) => set.subFeatureId === sub)!.names.enabled;
@@ -494,7 +526,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       callUsd: Math.max(0.01, Math.round((usdPerHour / 12) * 100) / 100),
       ...(capUsd !== undefined ? { capUsd } : {}),
       // A call is made only while the target's LLM flag is on, as the guarded code path would check it.
-      llmEnabled: () => (lambda.environmentOf(target)[enabledVar.name] === 'true') !== enabledVar.inverted,
+      llmEnabled: () => (servedEnvironment(lambda, target)[enabledVar.name] === 'true') !== enabledVar.inverted,
       onSpend: async (snapshot) => {
         if (snapshot.daySpentUsd > snapshot.hardLimitUsd && !alarm) {
           alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda });
@@ -510,7 +542,14 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     run = await runLocalStateMachine({
       definition,
       functions,
-      handlers: (name: string) => (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler,
+      handlers: (name: string) => {
+        const handler = (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler;
+        if (name !== 'gate' || !options.driftAt) return handler;
+        return async (...args: Parameters<LocalLambdaHandler>) => {
+          await driftBeforeGate(args[0] ?? {});
+          return handler(...args);
+        };
+      },
       input: { actor: { id: 'rehearsal', name: 'rehearsal', via: 'rehearsal' } },
       stepFunctions: sfn,
       stateMachineName: smName,
@@ -528,6 +567,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
 
   const alarmResult = alarmRun ? await alarmRun : undefined;
   const spendResult = spendRun ? await spendRun : undefined;
+  const driftResult = driftRun ? await driftRun : undefined;
   const state: RolloutState | undefined = await store.getState(plan.feature);
   const audit = (await store.listAudit(plan.feature, 500)).reverse().filter((e) => !state || e.executionId === state.executionId || e.action === 'refused');
   const startedAt = Date.parse(audit[0]?.at ?? new Date(started).toISOString());
@@ -549,6 +589,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
         ` for ${plan.targets.length} target(s)`,
     });
   }
+  if (driftResult) timeline.push(...driftTimeline(driftResult, options.driftAt!, startedAt));
   if (spendResult) {
     const at = timeline.find((e) => e.phase === llm!.phase && e.action === 'flags-applied')?.atMs ?? 0;
     formatLlmSpendReport(spendResult.report).forEach((line, i) =>
@@ -556,7 +597,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     );
   }
   timeline.sort((a, b) => a.atMs - b.atMs);
-  const targets = Object.fromEntries(plan.targets.map((t) => [t, ownedFlags(plan, lambda.environmentOf(t))]));
+  const targets = Object.fromEntries(plan.targets.map((t) => [t, ownedFlags(plan, servedEnvironment(lambda, t))]));
 
   const expected = options.rejectAt || options.alarmAt ? 'ROLLED_BACK' : 'COMPLETED';
   const outcome = state?.status ?? 'NOT_STARTED';
@@ -568,6 +609,11 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     problems.push(`expected the execution to end ${expectedStatuses.join(' or ')}, it ended ${run.status} (${run.error ?? ''} ${run.cause ?? ''})`);
   }
   if (alarmResult && alarmResult.outcome.outcome !== 'rolled-back') problems.push(`the alarm's rollback ended ${alarmResult.outcome.outcome}`);
+  if (options.driftAt && !driftResult) problems.push(`the rollout never baked phase ${options.driftAt}: no drift was simulated`);
+  if (driftResult && driftResult.wiped.length === 0) problems.push(`the deploy of ${driftResult.target} wiped no flag: nothing to repair`);
+  if (driftResult && driftResult.outcome !== 'repaired') {
+    problems.push(`the drift on ${driftResult.target} was not repaired: ${JSON.stringify(driftResult.outcomes)}`);
+  }
   const wanted =
     expected === 'COMPLETED'
       ? phaseFlagValues(plan, plan.phases.length - 1, { subFeaturesOff: state?.subFeaturesOff ?? [] })
@@ -580,7 +626,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     if (spendResult.report.overshootUsd > 0 && options.llmCapUsd === undefined) problems.push(`LLM spend overshot the cap by ${spendResult.report.overshootUsd}`);
   }
   for (const t of plan.targets) {
-    const env = lambda.environmentOf(t);
+    const env = servedEnvironment(lambda, t);
     for (const [name, value] of Object.entries(wanted)) {
       if (env[name] !== value) problems.push(`${t}: ${name} is ${env[name] ?? '(unset)'}, expected ${value}`);
     }
@@ -634,9 +680,54 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
         }
       : {}),
     ...(spendResult ? { llmSpend: spendResult } : {}),
+    ...(driftResult ? { drift: { ...driftResult, phase: options.driftAt! } } : {}),
     lambdaApi: { quotas: quotasOn, inProgressMs, counts: lambdaCounts },
   };
   return result;
+}
+
+/**
+ * The plan with every target invoked through `alias`: `fn` -> `fn:alias`, `arn:...:function:fn` -> `arn:...:function:fn:alias`.
+ * Throws {@link RehearsalInputError} for a target that already names an alias or an alias name Lambda would refuse.
+ */
+export function withAliasTargets(plan: Plan, alias: string): Plan {
+  // Lambda alias names: 1-128 of letters, digits, - and _, not only digits (CreateAlias API reference, Name).
+  if (!/^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$/.test(alias)) {
+    throw new RehearsalInputError(`--alias: ${JSON.stringify(alias)} is not an alias name (1 to 128 letters, digits, - or _, not only digits)`);
+  }
+  const qualified = plan.targets.filter((t) => parseTarget(t).alias !== undefined);
+  if (qualified.length > 0) throw new RehearsalInputError(`--alias: targets ${qualified.join(', ')} already name an alias`);
+  return { ...plan, targets: plan.targets.map((t) => `${t}:${alias}`) };
+}
+
+/** The drift scenario's lines of the timeline: the deploy, each event reaching the reconcile function, the repair. */
+function driftTimeline(drift: DriftScenarioResult, phase: string, startedAt: number): TimelineEntry[] {
+  const at = (iso: string): number => Date.parse(iso) - startedAt;
+  const calls = drift.events.map((e) => e.detail.eventName).join(', ');
+  const by = drift.events[0]?.detail.userIdentity?.arn ?? 'unknown';
+  return [
+    {
+      atMs: at(drift.deployedAt),
+      phase,
+      action: 'drift',
+      text: `${drift.target} redeployed by its own stack (${by}): its environment replaced, flags wiped: ${drift.wiped.join(', ') || 'none'}`,
+    },
+    {
+      atMs: at(drift.detectedAt),
+      phase,
+      action: 'drift-detected',
+      text: `CloudTrail -> EventBridge -> reconcile: ${calls} on ${drift.target}`,
+    },
+    {
+      atMs: at(drift.finishedAt),
+      phase,
+      action: 'drift-result',
+      text:
+        drift.outcome === 'repaired'
+          ? `drift on ${drift.target} repaired ${drift.repairMs} ms after the deploy's event`
+          : `drift on ${drift.target} NOT repaired: ${JSON.stringify(drift.outcomes)}`,
+    },
+  ];
 }
 
 /** The phase that first turns an LLM sub-feature on, and that sub-feature. */

@@ -1,6 +1,6 @@
 /**
  * `npm run rehearse -- [--plan <file>] [--stage <stage>] [--reject-at <phase>] [--alarm-at <phase>] [--targets <n>]
- *  [--bake-ms <ms>] [--inprogress-ms <ms>] [--no-quotas] [--json]`
+ *  [--drift-at <phase>] [--alias <name>] [--bake-ms <ms>] [--inprogress-ms <ms>] [--no-quotas] [--json]`
  *
  * Rolls a feature out end to end on this machine: see local/rehearsal.ts. Prints a timeline, or a JSON summary
  * with --json. Exits 0 when the run ends as expected, 1 when it does not, 2 on unusable arguments.
@@ -15,6 +15,10 @@ const USAGE = `usage: npm run rehearse -- [options]
   --reject-at <phase>  the PM rejects this phase: exercises the rollback path
   --bake-ms <ms>       how long each compressed bake lasts (default 150)
   --alarm-at <phase>   raise the feature's rollback alarm during this phase: automatic rollback
+  --drift-at <phase>   during this phase a redeploy of the first target wipes its flags; its CloudTrail event
+                       reaches the reconcile function, which repairs them (the timeline shows how long it took)
+  --alias <name>       run the plan against alias targets <target>:<name> (a published version behind an alias,
+                       as SAM AutoPublishAlias deploys it): flags reach the code by a new version and the alias moved
   --targets <n>        run the plan against n copies of each target (<target>-1..n, 1 to ${MAX_TARGET_COPIES}): watch a
                        big rollback under Lambda's quota (15 control-plane calls per second)
   --inprogress-ms <ms> how long each flag update stays InProgress in the fake Lambda (default 200)
@@ -60,6 +64,8 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
         'reject-at': { type: 'string' },
         'bake-ms': { type: 'string' },
         'alarm-at': { type: 'string' },
+        'drift-at': { type: 'string' },
+        alias: { type: 'string' },
         targets: { type: 'string' },
         'inprogress-ms': { type: 'string' },
         'no-quotas': { type: 'boolean', default: false },
@@ -115,6 +121,8 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
       bakeMs,
       manual: args.manual,
       ...(targets !== undefined ? { targets } : {}),
+      ...(args['drift-at'] !== undefined ? { driftAt: args['drift-at'] } : {}),
+      ...(args.alias !== undefined ? { alias: args.alias } : {}),
       ...(inProgressMs !== undefined ? { inProgressMs } : {}),
       ...(args['no-quotas'] ? { quotas: false } : {}),
     },
@@ -168,6 +176,13 @@ function printTimeline(r: RehearsalResult): void {
       `control plane ${api.counts.controlPlane.accepted} calls, ${api.counts.controlPlane.throttled} throttled (429); ` +
       `GetFunction ${api.counts.getFunction.accepted} calls, ${api.counts.getFunction.throttled} throttled`,
   );
+  if (r.drift) {
+    out.push(
+      `Drift in phase ${r.drift.phase}: ${r.drift.target} redeployed (${r.drift.wiped.length} flag(s) wiped), ` +
+        `${r.drift.events.length} CloudTrail event(s) to the reconcile function: ${r.drift.outcome}` +
+        (r.drift.repairMs !== undefined ? ` ${r.drift.repairMs} ms after the event` : ''),
+    );
+  }
   if (r.llmSpend) {
     const rep = r.llmSpend.report;
     out.push(

@@ -13,6 +13,7 @@ import type { Plan } from '../../lambdas/core/plan/schema';
 import { LOCAL_AWS, functionsFromTemplate, type CloudFormationTemplate, type ResolveOptions } from '../asl';
 import type { FakeCloudWatch } from '../fakes/cloudwatch';
 import type { FakeLambdaControlPlane } from '../fakes/lambda-control-plane';
+import { servedEnvironment } from './drift';
 
 /** An alarm state as the event carries it. */
 export interface EventAlarmState {
@@ -281,7 +282,7 @@ export async function raiseRollbackAlarm(input: AlarmScenarioInput): Promise<Ala
   const owned = planFlagNames(input.plan);
   const targets = Object.fromEntries(
     input.plan.targets.map((t) => {
-      const env = input.lambda.environmentOf(t);
+      const env = servedEnvironment(input.lambda, t);
       return [t, Object.fromEntries(owned.map((name) => [name, env[name] ?? '(unset)']))];
     }),
   );

@@ -15,8 +15,6 @@
  *   `exists: false`); fields of the event the pattern does not name are ignored.
  */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 /** The pattern uses something this matcher does not implement. */
 export class UnsupportedPatternError extends Error {
   constructor(message: string) {
@@ -77,7 +75,7 @@ function matchesLeaf(key: string, rules: readonly unknown[], value: unknown): bo
 /** Whether `value` is one of what `anything-but` excludes. */
 function matchesAnythingButArgument(key: string, argument: unknown, value: unknown): boolean {
   if (isLiteral(argument)) return value === argument;
-  if (Array.isArray(argument) && argument.every(isLiteral)) return argument.includes(value as Json);
+  if (Array.isArray(argument) && argument.every(isLiteral)) return (argument as unknown[]).includes(value);
   if (isObject(argument) && Object.keys(argument).length === 1 && typeof argument.prefix === 'string') {
     return typeof value === 'string' && value.startsWith(argument.prefix);
   }
