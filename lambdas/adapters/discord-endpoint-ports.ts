@@ -11,6 +11,7 @@ import { systemClock } from '../core/ports';
 import { DiscordApiClient } from './discord-api';
 import { DiscordNotifier, DynamoApprovalMessages } from './discord-notifier';
 import { DynamoLlmBudgetStore } from './dynamo-budget-store';
+import { DynamoDriftLedger } from './dynamo-drift-ledger';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
 import { DynamoRollbackActivity } from './dynamo-rollback-activity';
@@ -131,6 +132,7 @@ export function discordEndpointPortsFromEnv(
       ...clients.flagWriter,
     }),
     clock: systemClock,
+    driftLedger: new DynamoDriftLedger(tableName, dynamo),
     ...(env[ENV.rollbackWorker] ? { rollbackContinuation: new LambdaRollbackContinuation(env[ENV.rollbackWorker]!, clients.selfInvoke) } : {}),
     starter: (executionName) => new SfnRolloutStarter(stateMachines, { executionName }),
     publicKey,

@@ -10,7 +10,7 @@ import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v1
 export const ROLLOUT_COMMAND = 'rollout';
 
 /** The `/rollout` subcommands. */
-export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'budget'] as const;
+export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'budget', 'verify'] as const;
 
 /** One of {@link SUBCOMMANDS}. */
 export type Subcommand = (typeof SUBCOMMANDS)[number];
@@ -68,6 +68,10 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
       { name: 'reason', description: 'Why the cap changes (required with set_cap_usd)', required: false },
       { name: 'sub_feature', description: 'Which LLM sub-feature (default: the first)', required: false },
     ],
+  },
+  verify: {
+    description: "Whether each target serves the feature's flags: expected vs actual, drift, who changed it last",
+    options: [feature(true)],
   },
 };
 

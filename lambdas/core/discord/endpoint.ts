@@ -4,7 +4,8 @@ import { authorize, rolesFromDiscord, type RolloutAction } from '../authorize';
 import { FlagWriteError, RefusedError } from '../errors';
 import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../operations';
 import type { SetDailyCapRequest } from '../budget';
-import type { BudgetReader, Clock, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
+import type { BudgetReader, Clock, DriftLedger, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
+import { verifyFeature } from '../reconcile';
 import { requestRollback } from '../rollback-request';
 import type { RollbackContinuation } from '../rollback';
 import { refusalEvent, type Actor } from '../rollout-state';
@@ -22,6 +23,7 @@ import {
   rollbackFailedMessage,
   rolledBackMessage,
   startedMessage,
+  verifyMessage,
   statusMessage,
   type FeatureStatusView,
 } from './messages';
@@ -33,7 +35,8 @@ import { verifyRequest, type PublicKey, type SignedRequest } from './signature';
  *
  * When to answer at once and when to defer (Discord allows 3 s for the first answer):
  * - At once: PING, autocomplete, `status`, `budget`, `pause`, `resume`, the Reject button (it opens a modal),
- *   every refusal. These read or write DynamoDB only.
+ *   every refusal. These read or write DynamoDB only. `verify` too: it adds one GetFunction per target (100 per
+ *   second, apart from the 15 per second of the other Lambda calls), tens of milliseconds for a stage's targets.
  * - At once when fast, else deferred: `approve` and `reject` (commands, the Approve button, the reject modal).
  *   They write DynamoDB and call Step Functions. The decision runs inline for up to {@link DEFAULT_INLINE_BUDGET_MS};
  *   if it is not done by then the endpoint answers "deferred" (type 5, or type 6 for a button) and hands the
@@ -80,6 +83,8 @@ export interface InteractionEndpointPorts {
   readonly budgets?: BudgetReader;
   /** Changes today's cap (`/rollout budget set_cap_usd:`): core `setDailyCap` (admins only, audited). @default - not available */
   readonly setDailyCap?: (req: SetDailyCapRequest) => Promise<LlmBudgetStatus>;
+  /** Who last changed each target and its drift back-off, for `/rollout verify`. @default - not shown */
+  readonly driftLedger?: Pick<DriftLedger, 'get'>;
   /** @default {@link DEFAULT_INLINE_BUDGET_MS} */
   readonly inlineBudgetMs?: number;
   /** Structured log lines (never tokens). @default - JSON on stdout */
@@ -292,6 +297,11 @@ class Endpoint {
 
     try {
       switch (subcommand) {
+        case 'verify': {
+          const { flags, driftLedger } = this.ports;
+          const verification = await verifyFeature({ store, flags, clock, ...(driftLedger ? { ledger: driftLedger } : {}) }, known.feature);
+          return inlineResponse(ephemeral(verifyMessage(verification)));
+        }
         case 'budget':
           if (options.set_cap_usd !== undefined) return inlineResponse(await this.setCap(known, person, options));
           return inlineResponse(await this.budget(known));

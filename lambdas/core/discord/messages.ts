@@ -1,6 +1,7 @@
 import type { APIEmbed, APIEmbedField } from 'discord-api-types/v10';
 import type { RefusedError } from '../errors';
 import type { FeatureBudgetStatus, RolloutNotification } from '../ports';
+import type { FeatureVerification, TargetVerification } from '../reconcile';
 import type { Actor, AuditEvent, RolloutState } from '../rollout-state';
 import { encodeCustomId, executionHash } from './custom-id';
 import type { StagePlan } from './directory';
@@ -392,4 +393,40 @@ export function controlMessage(action: 'paused' | 'resumed', state: RolloutState
   return action === 'paused'
     ? message([embed(`⏸️ ${state.feature}: paused in phase ${phase}`, COLORS.waiting, `By ${who(by)}${reason ? `: ${escapeMarkdown(reason)}` : ''}. Gates hold and approvals wait until it is resumed.`, [], footerOf(state.stage, state.executionId))])
     : message([embed(`▶️ ${state.feature}: resumed in phase ${phase}`, COLORS.info, `By ${who(by)}. The next gate check decides as usual.`, [], footerOf(state.stage, state.executionId))]);
+}
+
+/** Most targets `/rollout verify` lists one by one (an embed takes 25 fields); the rest are counted. */
+const MAX_VERIFY_TARGETS = 20;
+
+function verifiedTarget(t: TargetVerification): APIEmbedField {
+  const name = `${t.drift.length > 0 || !t.readable ? '❌' : '✅'} ${t.target}${t.version ? ` (version ${t.version})` : ''}`;
+  const rows: string[] = [];
+  if (!t.readable) rows.push(`Cannot be read: ${escapeMarkdown(t.error ?? 'unknown error')}`);
+  else if (t.drift.length === 0) rows.push(`In sync: ${t.flags.length} flag(s) as expected`);
+  else for (const d of t.drift) rows.push(`\`${d.name}\` expected \`${escapeMarkdown(d.expected) || '(empty)'}\`, is ${d.actual === null ? 'absent' : `\`${escapeMarkdown(d.actual) || '(empty)'}\``}`);
+  if (t.lastChange) rows.push(`Last changed by ${escapeMarkdown(t.lastChange.by)}${t.lastChange.eventName ? ` (${t.lastChange.eventName})` : ''} ${when(t.lastChange.at)}`);
+  else if (t.lastModified) rows.push(`Last modified ${when(t.lastModified)} (by whom: no CloudTrail event seen)`);
+  if (t.lastUpdateStatus && t.lastUpdateStatus !== 'Successful') rows.push(`Update ${t.lastUpdateStatus}`);
+  if (t.backoffUntil) rows.push(`Keeps drifting: Phasegate leaves it alone until ${when(t.backoffUntil, 'f')}`);
+  return field(name, rows.join('\n'));
+}
+
+/** `/rollout verify`: per target (and alias), expected against actual flags, the drift, and who changed it last. */
+export function verifyMessage(v: FeatureVerification): DiscordMessage {
+  const basis = v.basis === 'safe' ? "the rollback's safe values" : v.basis === 'completed' ? "the last phase's flags" : v.phase ? `phase ${v.phase}'s flags` : undefined;
+  const drifted = v.targets.filter((t) => t.drift.length > 0 || !t.readable).length;
+  const summary = v.note
+    ? v.note
+    : drifted > 0
+      ? `${drifted} of ${v.targets.length} target(s) do not serve ${basis}. Phasegate repairs drift of a rollout in progress or rolled back on the next CloudTrail event, gate or scheduled check.`
+      : `Every target (${v.targets.length}) serves ${basis}.`;
+  const fields = v.targets.slice(0, MAX_VERIFY_TARGETS).map(verifiedTarget);
+  if (v.targets.length > MAX_VERIFY_TARGETS) {
+    const rest = v.targets.slice(MAX_VERIFY_TARGETS);
+    fields.push(field(`${rest.length} more target(s)`, `${rest.filter((t) => t.drift.length > 0 || !t.readable).length} of them drift: see \`phasegate verify ${v.feature}\``));
+  }
+  const title = `${v.drifted ? '❌' : '🔍'} ${v.feature}: ${v.drifted ? 'drift' : v.note ? 'nothing to verify' : 'in sync'}`;
+  const status = v.status ? `${v.status}${v.phase ? `, phase ${v.phase}` : ''}` : 'never rolled out';
+  const footer = `${v.stage ? `stage ${v.stage} · ` : ''}${status} · checked ${v.checkedAt}`;
+  return message([embed(title, v.drifted ? COLORS.bad : v.note ? COLORS.quiet : COLORS.ok, summary, fields, footer)]);
 }
