@@ -1,9 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, KEYS } from '../core/contract';
-import { approvalDecidedMessage, notificationMessage } from '../core/discord/messages';
+import { approvalRequestDetails, type ApprovalPostingOptions } from '../core/discord/approval-details';
+import { approvalDecidedMessage, approvalRequestMessage, notificationMessage } from '../core/discord/messages';
 import type { ApprovalMessageRef, ApprovalMessages, DiscordRest, NotifierContext } from '../core/discord/ports';
-import type { Notifier, RolloutNotification, RolloutStore } from '../core/ports';
+import type { Plan } from '../core/plan/schema';
+import { systemClock, type Clock, type Notifier, type RolloutNotification, type RolloutStore } from '../core/ports';
 import { DiscordApiClient } from './discord-api';
 import { SsmParameters } from './ssm-parameters';
 
@@ -53,6 +55,12 @@ export interface DiscordNotifierOptions {
   readonly channelOf: (feature: string) => Promise<string | undefined>;
   /** Where a reply already says what happened. @default - nowhere: everything is posted */
   readonly context?: NotifierContext;
+  /**
+   * The plan a feature's execution runs, and how the stage posts approval requests: with both, a request says
+   * what approving starts, by when, links the dashboard and execution, and mentions approvers where opted in.
+   * @default - requests name the phase and its approvers only
+   */
+  readonly approvals?: { readonly planOf: (feature: string) => Promise<Plan | undefined>; readonly posting: ApprovalPostingOptions; readonly clock: Clock };
 }
 
 /**
@@ -73,7 +81,11 @@ export class DiscordNotifier implements Notifier {
     if (!channelId) return;
     const { api, messages, context = {} } = this.options;
     if (n.kind === 'approval-requested') {
-      const posted = await api.postChannelMessage(channelId, notificationMessage(n));
+      const { approvals } = this.options;
+      const plan = approvals ? await approvals.planOf(n.feature) : undefined;
+      const details =
+        approvals && plan ? approvalRequestDetails(plan, { ...n, requestedAt: approvals.clock.now().toISOString() }, approvals.posting) : {};
+      const posted = await api.postChannelMessage(channelId, approvalRequestMessage({ ...n, ...details }));
       await messages.save({ feature: n.feature, executionId: n.executionId, phaseIndex: n.phaseIndex, channelId, messageId: posted.id });
       return;
     }
@@ -113,5 +125,14 @@ export function discordNotifierFromEnv(
     messages: new DynamoApprovalMessages(tableName, clients.dynamo),
     // The plan the execution runs carries the channel: no extra configuration per feature.
     channelOf: async (feature) => (await store.getState(feature))?.plan.discord.channelId,
+    approvals: {
+      planOf: async (feature) => (await store.getState(feature))?.plan,
+      posting: {
+        stage: env[ENV.stage] ?? 'unknown',
+        ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+        mentionApprovers: env[ENV.discordMentionApprovers] === 'true',
+      },
+      clock: systemClock,
+    },
   });
 }

@@ -45,6 +45,11 @@ export const ENV = {
    * function (Discord) hand their remaining work to it.
    */
   rollbackWorker: 'PHASEGATE_ROLLBACK_WORKER',
+  /**
+   * `true` where the stage opted in to mentioning the approvers' Discord roles in approval requests (they are pinged);
+   * anything else: no mentions.
+   */
+  discordMentionApprovers: 'PHASEGATE_DISCORD_MENTION_APPROVERS',
   /** Discord API base URL; tests point it at a local server. */
   discordApiBaseUrl: 'PHASEGATE_DISCORD_API_BASE_URL',
   /** The Discord application id (for follow-up webhooks and command registration). */

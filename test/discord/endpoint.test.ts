@@ -385,7 +385,7 @@ describe('approval buttons', () => {
     const request = await approvalMessage(f.plan.feature);
     const reply = await w.discord.clickApprove(request, w.dev);
     expect(ephemeralText(reply)).toMatch(/only pm may approve phase admin/i);
-    expect(buttonsOf(w.discord.api.message(request.id)!)).toHaveLength(2);
+    expect(buttonsOf(w.discord.api.message(request.id)!)).toHaveLength(3);
     expect(tokenStatus(f.token)).toBe('open');
     expect(await refusals(f.plan.feature)).toEqual([expect.objectContaining({ detail: { code: 'FORBIDDEN', request: 'approve' } })]);
   });

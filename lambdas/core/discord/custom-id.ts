@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
  * id instead: the endpoint hashes the execution the feature runs now and compares. A match makes the decision
  * for exactly that execution (`decide(..., { executionId })`); a mismatch is refused as stale. Layout:
  *
- *     pg1:<a|r|m>:<feature>:<phase>:<hash12>      a = approve, r = reject (opens the modal), m = the modal
+ *     pg1:<a|r|m|p>:<feature>:<phase>:<hash12>    a = approve, r = reject (opens the modal), m = the modal, p = pause
  *
  * Feature ids and phase names are `[a-z0-9-]` of at most 40 characters (the plan validator's rules), so the
  * longest id is 4 + 2 + 40 + 1 + 40 + 1 + 12 = 100 characters.
@@ -22,8 +22,11 @@ export const CUSTOM_ID_MAX_LENGTH = 100;
 /** Length of the execution hash in a `custom_id`: 72 bits of SHA-256, base64url. */
 export const EXECUTION_HASH_LENGTH = 12;
 
-/** What an approval component does. `reject-reason` is the modal that asks why, opened by the Reject button. */
-export type ApprovalComponentAction = 'approve' | 'reject' | 'reject-reason';
+/**
+ * What an approval component does. `reject-reason` is the modal that asks why, opened by the Reject button;
+ * `pause` holds the rollout in its phase (the approval keeps waiting).
+ */
+export type ApprovalComponentAction = 'approve' | 'reject' | 'reject-reason' | 'pause';
 
 /** What an approval button or modal was made for. */
 export interface ApprovalComponent {
@@ -34,9 +37,9 @@ export interface ApprovalComponent {
   readonly executionHash: string;
 }
 
-const CODES: Readonly<Record<ApprovalComponentAction, string>> = { approve: 'a', reject: 'r', 'reject-reason': 'm' };
-const ACTIONS: Readonly<Record<string, ApprovalComponentAction>> = { a: 'approve', r: 'reject', m: 'reject-reason' };
-const PATTERN = /^pg1:([arm]):([a-z][a-z0-9-]{1,39}):([a-z0-9][a-z0-9-]{0,39}):([A-Za-z0-9_-]{12})$/;
+const CODES: Readonly<Record<ApprovalComponentAction, string>> = { approve: 'a', reject: 'r', 'reject-reason': 'm', pause: 'p' };
+const ACTIONS: Readonly<Record<string, ApprovalComponentAction>> = { a: 'approve', r: 'reject', m: 'reject-reason', p: 'pause' };
+const PATTERN = /^pg1:([armp]):([a-z][a-z0-9-]{1,39}):([a-z0-9][a-z0-9-]{0,39}):([A-Za-z0-9_-]{12})$/;
 
 /** A short, stable hash of an execution id (an execution ARN): what a `custom_id` carries instead of the ARN. */
 export function executionHash(executionId: string): string {

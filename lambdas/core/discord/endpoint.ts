@@ -371,9 +371,10 @@ class Endpoint {
     const person = this.person(plan, invoker);
     const decision = component.action === 'approve' ? 'approve' : 'reject';
     if (!invoker.inGuild) {
-      return this.refuse(plan, person, decision, new RefusedError('FORBIDDEN', 'Phasegate takes requests in a server channel only, not in direct messages'));
+      return this.refuse(plan, person, component.action === 'pause' ? 'pause' : decision, new RefusedError('FORBIDDEN', 'Phasegate takes requests in a server channel only, not in direct messages'));
     }
     if (parsed.kind === 'button' && component.action === 'reject') return this.reasonModal(component);
+    if (component.action === 'pause') return this.pauseFromButton(plan, person, meta.channelId);
 
     const state = await this.ports.store.getState(plan.feature);
     if (!state) return inlineResponse(ephemeral(refusalMessage(new RefusedError('NOT_FOUND', `feature "${plan.feature}" has no rollout`))));
@@ -393,6 +394,24 @@ class Endpoint {
         fromMessage,
         interaction: this.jobInteraction(meta, fromMessage ? 'update' : 'message'),
       });
+    } catch (err) {
+      if (err instanceof RefusedError) return inlineResponse(ephemeral(refusalMessage(err)));
+      throw err;
+    }
+  }
+
+  /**
+   * The Pause button of an approval request: the same pause as `/rollout pause` (pm or admin, audited); the request
+   * stays, its approval waits until the rollout is resumed. The channel sees who paused.
+   */
+  private async pauseFromButton(plan: StagePlan, person: Person, channelId: string | undefined): Promise<InteractionResponse> {
+    const refusal = this.notRoleHolder('pause', person);
+    if (refusal) return this.refuse(plan, person, 'pause', refusal);
+    const { store, clock } = this.ports;
+    const notifier = this.ports.notifier({ ...(channelId ? { replyChannelId: channelId } : {}) });
+    try {
+      const state = await pauseRollout({ store, clock, notifier }, { feature: plan.feature, actor: person, reason: 'paused from the approval request' });
+      return inlineResponse({ visibility: 'public', message: controlMessage('paused', state, actorOf(person), 'paused from the approval request') });
     } catch (err) {
       if (err instanceof RefusedError) return inlineResponse(ephemeral(refusalMessage(err)));
       throw err;

@@ -97,25 +97,55 @@ export interface ApprovalRequestView {
   readonly approvers: readonly string[];
   readonly gate?: { readonly decision: string; readonly reasons: readonly string[] };
   readonly heldTooLong?: boolean;
+  /** What approving starts: the next phase's audience and percent; null when approving completes the rollout. */
+  readonly next?: { readonly phase: string; readonly roles: readonly string[]; readonly percent: number } | null;
+  /** When the approval times out (ISO 8601): the feature then rolls back. */
+  readonly deadline?: string;
+  /** Discord role ids to mention (and ping): the approvers' roles, where the stage opted in. */
+  readonly mentionRoleIds?: readonly string[];
+  /** Link buttons: the feature's CloudWatch dashboard and the Step Functions execution, in the AWS console. */
+  readonly links?: { readonly dashboard?: string; readonly execution?: string };
 }
 
-/** The approval request posted to the feature's channel, with Approve and Reject buttons bound to this phase and execution. */
+/** `admin, pm` or `every user`, and the percent when it is not everyone of them. */
+function audience(roles: readonly string[], percent: number): string {
+  const who = roles.includes('all') ? 'every user' : roles.join(', ');
+  return percent === 100 ? who : `${percent} % of ${who}`;
+}
+
+/**
+ * The approval request posted to the feature's channel: what approving starts (the next phase's audience and
+ * percent, or completion), by when a decision is needed and what happens then, Approve, Reject and Pause buttons
+ * bound to this phase and execution, and links to the dashboard and the execution. It mentions the approvers'
+ * roles only when the stage opted in, and pings nobody else.
+ */
 export function approvalRequestMessage(r: ApprovalRequestView): DiscordMessage {
   const hash = executionHash(r.executionId);
-  const fields = [field('Who may decide', r.approvers.join(' or '))];
+  const fields = [field('Who may decide', r.approvers.join(' or '), true)];
+  if (r.next !== undefined) {
+    fields.push(field('Approving starts', r.next ? `phase **${r.next.phase}**: ${audience(r.next.roles, r.next.percent)}` : 'nothing more: the rollout completes', true));
+  }
+  if (r.deadline) fields.push(field('Decide by', `${when(r.deadline, 'f')} (${when(r.deadline)}); undecided, ${r.feature} rolls back then`));
   if (r.gate) fields.push(field(`Gate: ${r.gate.decision}`, r.gate.reasons.map((reason) => `• ${reason}`).join('\n')));
   const description = r.heldTooLong
-    ? `The gate of phase **${r.phase}** held past the plan's limit. Approve to go on, reject to roll back.`
-    : `Phase **${r.phase}** baked and passed its gate. Approve to go on, reject to roll back.`;
+    ? `The gate of phase **${r.phase}** held past the plan's limit. Approve to go on, reject to roll back, pause to hold.`
+    : `Phase **${r.phase}** baked and passed its gate. Approve to go on, reject to roll back, pause to hold.`;
+  const mentions = [...new Set(r.mentionRoleIds ?? [])].filter((id) => /^\d{17,20}$/.test(id));
+  const links = [
+    ...(r.links?.dashboard ? [{ type: 2 as const, style: 5 as const, label: 'Dashboard', url: r.links.dashboard }] : []),
+    ...(r.links?.execution ? [{ type: 2 as const, style: 5 as const, label: 'Execution', url: r.links.execution }] : []),
+  ];
+  const button = (action: 'approve' | 'reject' | 'pause', style: 2 | 3 | 4, label: string) => ({
+    type: 2 as const,
+    style,
+    label,
+    custom_id: encodeCustomId({ action, feature: r.feature, phase: r.phase, executionHash: hash }),
+  });
   return message([embed(`⏳ ${r.feature}: approve phase ${r.phase}?`, COLORS.waiting, description, fields, footerOf(r.stage, r.executionId))], {
+    ...(mentions.length ? { content: `${mentions.map((id) => `<@&${id}>`).join(' ')} a decision is needed`, allowed_mentions: { parse: [], roles: mentions } } : {}),
     components: [
-      {
-        type: 1,
-        components: [
-          { type: 2, style: 3, label: 'Approve', custom_id: encodeCustomId({ action: 'approve', feature: r.feature, phase: r.phase, executionHash: hash }) },
-          { type: 2, style: 4, label: 'Reject', custom_id: encodeCustomId({ action: 'reject', feature: r.feature, phase: r.phase, executionHash: hash }) },
-        ],
-      },
+      { type: 1, components: [button('approve', 3, 'Approve'), button('reject', 4, 'Reject'), button('pause', 2, 'Pause')] },
+      ...(links.length ? [{ type: 1 as const, components: links }] : []),
     ],
   });
 }

@@ -15,8 +15,11 @@ export interface DiscordMessage {
   readonly components?: readonly APIActionRowComponent<APIComponentInMessageActionRow>[];
   /** 64: ephemeral (only the person who asked sees it). */
   readonly flags?: number;
-  /** Phasegate never pings anyone: user text in a reason cannot mention @everyone. */
-  readonly allowed_mentions?: { readonly parse: readonly ('roles' | 'users' | 'everyone')[] };
+  /**
+   * Phasegate pings nobody from text (`parse: []`: user text in a reason cannot mention @everyone); an approval
+   * request may ping exactly the approver roles it names in `roles`, where the stage opted in.
+   */
+  readonly allowed_mentions?: { readonly parse: readonly ('roles' | 'users' | 'everyone')[]; readonly roles?: readonly string[] };
 }
 
 /** The Discord REST routes Phasegate calls. Errors are `DiscordApiError`s that never contain a token. */
