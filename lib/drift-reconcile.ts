@@ -4,18 +4,24 @@ import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow, type ISchedule, type IScheduleTarget, type ScheduleTargetConfig } from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { ENV, LAMBDA_API_CALL, RECONCILE_SCHEDULE_KIND } from '../lambdas/core/contract';
 import { TargetSchema } from '../lambdas/core/plan/schema';
 import type { DiscordEndpoint } from './discord-endpoint';
+import { FailureQueue } from './failure-queue';
 import { PhasegateFunction } from './phasegate-function';
 import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** One invocation: waits out a target's own update in progress, then repairs; the schedule checks every feature. */
 const TIMEOUT = Duration.minutes(5);
+/** EventBridge's delivery retries to the function (a throttled or refused Invoke) before it dead-letters the event. */
+const RULE_RETRY = { retryAttempts: 4, maxEventAge: Duration.minutes(30) } as const;
+/** Lambda's retries of a failed asynchronous invocation (rule or schedule) before the on-failure queue. */
+const ASYNC_RETRY = { retryAttempts: 2, maxEventAge: Duration.hours(1) } as const;
 
 /** Props of {@link DriftReconcile}. */
 export interface DriftReconcileProps {
@@ -85,6 +91,10 @@ export class DriftReconcile extends Construct {
   public readonly schedule: Schedule;
   /** The role EventBridge Scheduler invokes the function with. */
   public readonly schedulerRole: Role;
+  /** Invocations (a CloudTrail event or the schedule's) that failed after Lambda's retries or expired. */
+  public readonly failures: FailureQueue;
+  /** CloudTrail events the rule could not deliver to the function after its retries. */
+  public readonly deadLetters: FailureQueue;
 
   constructor(scope: Construct, id: string, props: DriftReconcileProps) {
     super(scope, id);
@@ -138,7 +148,17 @@ export class DriftReconcile extends Construct {
         },
       },
     });
-    this.rule.addTarget(new LambdaFunction(this.function.function, { retryAttempts: 4, maxEventAge: Duration.minutes(30) }));
+    // Nothing dropped quietly: an event EventBridge cannot deliver is dead-lettered; an invocation that still fails
+    // after Lambda's retries goes to the on-failure queue. Alarms on both (and on the function's errors) notify the
+    // rollback alerts topic (see RollbackAlerts). A repair not made meanwhile is made by the next check.
+    this.failures = new FailureQueue(this, 'Failures', {
+      holds: "reconcile invocations (CloudTrail events, scheduled checks) that failed after Lambda's retries or expired (the event and the error)",
+    });
+    this.function.function.configureAsyncInvoke({ onFailure: new SqsDestination(this.failures.queue), ...ASYNC_RETRY });
+    this.deadLetters = new FailureQueue(this, 'DeadLetters', {
+      holds: 'Lambda API call events that EventBridge could not deliver to the reconcile function after its retries',
+    });
+    this.rule.addTarget(new LambdaFunction(this.function.function, { ...RULE_RETRY, deadLetterQueue: this.deadLetters.queue }));
 
     this.schedulerRole = new Role(this, 'SchedulerRole', {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),

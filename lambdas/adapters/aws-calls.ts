@@ -113,6 +113,9 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
     ...table('read the rollout states and drift records, record repairs and back-offs (drift records and audit items)', 'GetItem', 'PutItem'),
     ...targets('repair drift: write back the flags a target\'s own deploy replaced'),
     botToken('announce repaired drift in Discord'),
+    { action: 'sqs:SendMessage', resource: 'failure-queue', why: 'Lambda sends an event whose retries failed to the on-failure queue' },
+    { action: 'sqs:GetQueueAttributes', resource: 'failure-queue', why: 'granted with SendMessage by the SQS on-failure destination' },
+    { action: 'sqs:GetQueueUrl', resource: 'failure-queue', why: 'granted with SendMessage by the SQS on-failure destination' },
   ],
 };
 

@@ -53,6 +53,25 @@ describe('DriftReconcile', () => {
     expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
   });
 
+  it('drops nothing quietly: the rule dead-letters what it cannot deliver, failed invocations go to an on-failure queue', () => {
+    const { template, stack, construct } = build();
+    const dlq = stack.resolve(construct.deadLetters.queue.queueArn);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ source: ['aws.lambda'] }),
+      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: dlq }, RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 1800 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: stack.resolve(construct.function.function.functionName),
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: stack.resolve(construct.failures.queue.queueArn) } },
+    });
+    for (const queue of [construct.failures.queue, construct.deadLetters.queue]) {
+      template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+      expect(stack.resolve(queue.queueArn)).toBeDefined();
+    }
+    expect(construct.failures.queue.node.path).not.toBe(construct.deadLetters.queue.node.path);
+  });
+
   it('refuses impossible props, all at once', () => {
     expect(() => build({ stage: 'Dev', features: [], every: (jest.requireActual('aws-cdk-lib') as typeof import('aws-cdk-lib')).Duration.seconds(10) })).toThrow(
       /stage: expected a lowercase[\s\S]*features: expected at least one[\s\S]*every: expected at least 1 minute/,
