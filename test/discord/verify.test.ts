@@ -24,7 +24,8 @@ const ephemeralText = (reply: { status: number; body: { type: number; data: { fl
 
 describe('/rollout verify (signed requests to the real endpoint)', () => {
   it('is registered with Discord, with the feature required and autocompleted', () => {
-    const verify = commandDefinitions()[0]!.options!.find((o) => o.name === 'verify') as { options: { name: string; required: boolean; autocomplete?: boolean }[] };
+    const [rollout] = commandDefinitions() as { options: { name: string; options: { name: string; required: boolean; autocomplete?: boolean }[] }[] }[];
+    const verify = rollout!.options.find((o) => o.name === 'verify')!;
     expect(verify.options).toEqual([expect.objectContaining({ name: 'feature', required: true, autocomplete: true })]);
   });
 
