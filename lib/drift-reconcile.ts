@@ -13,7 +13,7 @@ import { TargetSchema } from '../lambdas/core/plan/schema';
 import type { DiscordEndpoint } from './discord-endpoint';
 import { FailureQueue } from './failure-queue';
 import { PhasegateFunction } from './phasegate-function';
-import { TARGET_FLAG_ACTIONS, targetFunctionArn } from './phasegate-functions';
+import { targetFlagStatements } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** One invocation: waits out a target's own update in progress, then repairs; the schedule checks every feature. */
@@ -126,10 +126,8 @@ export class DriftReconcile extends Construct {
     this.function.function.addEnvironment(ENV.ownRoles, stack.toJsonString(ownRoleArns));
     props.discord?.grantNotifications(this.function);
 
-    const targetArns = [...new Set(props.targets)].sort().map(targetFunctionArn);
-    if (targetArns.length > 0) {
-      this.function.role.addToPrincipalPolicy(new PolicyStatement({ sid: 'RepairDriftedFlags', actions: [...TARGET_FLAG_ACTIONS], resources: targetArns }));
-    }
+    // The same grants as every flag writer: an alias target is repaired through a new version and the alias moved.
+    for (const statement of targetFlagStatements('RepairDriftedFlags', props.targets)) this.function.role.addToPrincipalPolicy(statement);
 
     this.rule = new Rule(this, 'LambdaApiCalls', {
       description: `Phasegate ${props.stage}: a Lambda function's configuration changed (CloudTrail) -> reconcile its flags`,

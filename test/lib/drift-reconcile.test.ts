@@ -72,6 +72,16 @@ describe('DriftReconcile', () => {
     expect(construct.failures.queue.node.path).not.toBe(construct.deadLetters.queue.node.path);
   });
 
+  it('may repair alias targets as every flag writer does: PublishVersion on the function, GetAlias/UpdateAlias on exactly that alias', () => {
+    const { template } = build({ targets: ['orders-api', 'orders-worker:live'] });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Action: string | string[]; Resource: unknown }[]);
+    const bySid = (sid: string) => statements.find((s) => s.Sid === sid)!;
+    expect(bySid('RepairDriftedFlagsPublishVersions').Action).toBe('lambda:PublishVersion');
+    expect(JSON.stringify(bySid('RepairDriftedFlagsPublishVersions').Resource)).toContain(':function:orders-worker');
+    expect(JSON.stringify(bySid('RepairDriftedFlagsMoveAliases').Resource)).toContain(':function:orders-worker:live');
+    expect(JSON.stringify(bySid('RepairDriftedFlagsMoveAliases').Resource)).not.toContain('orders-api');
+  });
+
   it('refuses impossible props, all at once', () => {
     expect(() => build({ stage: 'Dev', features: [], every: (jest.requireActual('aws-cdk-lib') as typeof import('aws-cdk-lib')).Duration.seconds(10) })).toThrow(
       /stage: expected a lowercase[\s\S]*features: expected at least one[\s\S]*every: expected at least 1 minute/,
