@@ -4,6 +4,7 @@ import {
   CloudWatchServiceException,
   DescribeAlarmsCommand,
   GetMetricDataCommand,
+  GetMetricWidgetImageCommand,
   InvalidNextToken,
   InvalidParameterCombinationException,
   InvalidParameterValueException,
@@ -13,12 +14,15 @@ import {
   type DescribeAlarmsCommandOutput,
   type GetMetricDataCommandInput,
   type GetMetricDataCommandOutput,
+  type GetMetricWidgetImageCommandInput,
+  type GetMetricWidgetImageCommandOutput,
   type MetricAlarm,
   type MetricDataQuery,
   type MetricDataResult,
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
 import { mockClient } from 'aws-sdk-client-mock';
+import { Raster, type Rgb } from '../png';
 
 const REGION = 'us-east-1';
 const ACCOUNT_ID = '123456789012';
@@ -94,7 +98,7 @@ export interface FakeAlarmOptions {
 }
 
 /** The commands the fake serves. */
-export type CloudWatchCommandName = 'DescribeAlarms' | 'GetMetricData';
+export type CloudWatchCommandName = 'DescribeAlarms' | 'GetMetricData' | 'GetMetricWidgetImage';
 
 /** One call the fake received. */
 export interface CloudWatchCallRecord {
@@ -197,6 +201,7 @@ export class FakeCloudWatch {
     });
     stub.on(DescribeAlarmsCommand).callsFake(async (input) => this.record('DescribeAlarms', input, () => this.describeAlarms(input)));
     stub.on(GetMetricDataCommand).callsFake(async (input) => this.record('GetMetricData', input, () => this.getMetricData(input)));
+    stub.on(GetMetricWidgetImageCommand).callsFake(async (input) => this.record('GetMetricWidgetImage', input, () => this.getMetricWidgetImage(input)));
     this.stub = stub;
     return this;
   }
@@ -322,4 +327,106 @@ export class FakeCloudWatch {
       });
     return { MetricDataResults: results, Messages: [], $metadata: metadata(200) };
   }
+
+  /**
+   * GetMetricWidgetImage: draws the widget's metrics (from the same source as GetMetricData) over its time range as
+   * a real PNG, left- and right-axis series scaled separately, vertical annotations as dashed lines and horizontal
+   * ones as solid lines. The MetricWidget JSON follows "CloudWatch Metric Widget Structure" (CloudWatch API
+   * reference): `metrics` rows of namespace, metric name, dimension pairs and an options object; `start` and `end`;
+   * `period`; `annotations.vertical` / `.horizontal`; `width` / `height` in pixels (default 600 x 395). Only
+   * absolute ISO 8601 `start` / `end` and the `png` output format are faked.
+   */
+  private getMetricWidgetImage(input: GetMetricWidgetImageCommandInput): GetMetricWidgetImageCommandOutput {
+    let widget: WidgetInput;
+    try {
+      widget = JSON.parse(input.MetricWidget ?? '') as WidgetInput;
+    } catch {
+      throw validationError('The MetricWidget parameter is not valid JSON.');
+    }
+    if ((input.OutputFormat ?? 'png') !== 'png') throw new Error(`fake CloudWatch: OutputFormat ${input.OutputFormat} is not faked`);
+    if (!Array.isArray(widget.metrics) || widget.metrics.length === 0) throw validationError('The MetricWidget must have at least one metric in "metrics".');
+    const start = new Date(widget.start ?? '');
+    const end = new Date(widget.end ?? '');
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime())) {
+      throw new Error(`fake CloudWatch: only absolute ISO 8601 start and end are faked, got ${JSON.stringify([widget.start, widget.end])}`);
+    }
+    if (start >= end) throw validationError('The start of the MetricWidget must be before its end.');
+    const width = widget.width ?? 600;
+    const height = widget.height ?? 395;
+    if (width < 1 || width > 2000 || height < 1 || height > 2000) throw validationError('MetricWidget width and height must be between 1 and 2000.');
+    const period = widget.period ?? 300;
+    const series = widget.metrics.map((row, i) => {
+      const options = (typeof row[row.length - 1] === 'object' ? row[row.length - 1] : {}) as { stat?: string; yAxis?: string };
+      const parts = row.filter((part: unknown): part is string => typeof part === 'string');
+      const [namespace, metricName, ...pairs] = parts;
+      const dimensions = [];
+      for (let d = 0; d + 1 < pairs.length; d += 2) dimensions.push({ Name: pairs[d]!, Value: pairs[d + 1]! });
+      const query: MetricDataQuery = {
+        Id: `m${i}`,
+        MetricStat: { Metric: { Namespace: namespace, MetricName: metricName, Dimensions: dimensions }, Period: period, Stat: options.stat ?? 'Average' },
+      };
+      const points = this.metricData(query, { startTime: start, endTime: end })
+        .filter((p) => p.timestamp >= start && p.timestamp < end)
+        .sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
+      return { axis: options.yAxis === 'right' ? 'right' : 'left', points };
+    });
+    const raster = new Raster(width, height);
+    const plot = { left: 40, right: width - 40, top: 20, bottom: height - 30 };
+    raster.line(plot.left, plot.bottom, plot.right, plot.bottom, [60, 60, 60]);
+    raster.line(plot.left, plot.top, plot.left, plot.bottom, [60, 60, 60]);
+    raster.line(plot.right, plot.top, plot.right, plot.bottom, [60, 60, 60]);
+    const horizontal = widget.annotations?.horizontal ?? [];
+    const maxOf = (axis: string): number =>
+      Math.max(1e-9, ...series.filter((s) => s.axis === axis).flatMap((s) => s.points.map((p) => p.value)), ...horizontal.filter((h) => (h.yAxis ?? 'left') === axis).map((h) => h.value));
+    const max = { left: maxOf('left') * 1.1, right: maxOf('right') * 1.1 };
+    const x = (t: number): number => plot.left + ((t - start.getTime()) / (end.getTime() - start.getTime())) * (plot.right - plot.left);
+    const y = (v: number, axis: string): number => plot.bottom - (v / (axis === 'right' ? max.right : max.left)) * (plot.bottom - plot.top);
+    for (const v of widget.annotations?.vertical ?? []) {
+      const t = Date.parse(v.value);
+      if (Number.isFinite(t) && t >= start.getTime() && t <= end.getTime()) raster.line(x(t), plot.top, x(t), plot.bottom, hexColour(v.color, [127, 127, 127]), 4);
+    }
+    for (const h of horizontal) {
+      const axis = h.yAxis ?? 'left';
+      raster.line(plot.left, y(h.value, axis), plot.right, y(h.value, axis), hexColour(h.color, [214, 39, 40]));
+    }
+    series.forEach((s, i) => {
+      const colour = PALETTE[i % PALETTE.length]!;
+      s.points.forEach((p, j) => {
+        const prev = s.points[j - 1];
+        if (prev) raster.line(x(prev.timestamp.getTime()), y(prev.value, s.axis), x(p.timestamp.getTime()), y(p.value, s.axis), colour);
+        else raster.set(x(p.timestamp.getTime()), y(p.value, s.axis), colour);
+      });
+    });
+    return { MetricWidgetImage: new Uint8Array(raster.toPng()), $metadata: metadata(200) };
+  }
+
+}
+
+/** The MetricWidget JSON, as far as the fake reads it. */
+interface WidgetInput {
+  readonly metrics?: readonly (readonly (string | number | Record<string, unknown>)[])[];
+  readonly start?: string;
+  readonly end?: string;
+  readonly period?: number;
+  readonly width?: number;
+  readonly height?: number;
+  readonly annotations?: {
+    readonly vertical?: readonly { readonly value: string; readonly color?: string }[];
+    readonly horizontal?: readonly { readonly value: number; readonly color?: string; readonly yAxis?: 'left' | 'right' }[];
+  };
+}
+
+/** CloudWatch's default line colours, in order. */
+const PALETTE: readonly Rgb[] = [
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+];
+
+function hexColour(hex: string | undefined, fallback: Rgb): Rgb {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex ?? '');
+  return m ? [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)] : fallback;
 }
