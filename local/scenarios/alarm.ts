@@ -4,6 +4,7 @@
  * rule matches it and targets the alarm-rollback function, invokes the real handler with the function's template
  * environment, and reports what happened: the outcome, time-to-safe and the targets' final flags.
  */
+import { ENV } from '../../lambdas/core/contract';
 import { randomUUID } from 'node:crypto';
 import type { AlarmRollbackOutcome, AlarmStateChangeEvent } from '../../lambdas/core/alarm-rollback';
 import { ALARM_STATE_CHANGE } from '../../lambdas/core/contract';
@@ -192,6 +193,11 @@ export interface AlarmScenarioInput {
   readonly lambda: FakeLambdaControlPlane;
   /** @default the real handler, loaded with the function's template environment */
   readonly handler?: AlarmRollbackHandler;
+  /**
+   * Variables laid over the function's template environment: the local Discord's API URL and bot token parameter, so
+   * the automatic rollback is posted to the local channel as it would be to the real one. @default none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
 /** What {@link raiseRollbackAlarm} observed. */
@@ -273,7 +279,8 @@ export async function raiseRollbackAlarm(input: AlarmScenarioInput): Promise<Ala
   if (!rule) throw new AlarmScenarioError(`no EventBridge rule of the template routes the state change of ${alarm.name} to the alarm-rollback function`);
 
   const started = Date.now();
-  const outcome = await withEnvironment(fn.environment, async () => {
+  const notifies = fn.environment[ENV.discordBotTokenParameter] !== undefined;
+  const outcome = await withEnvironment({ ...fn.environment, ...(notifies ? input.environment : {}) }, async () => {
     const handler =
       input.handler ?? (require('../../lambdas/alarm-rollback/index') as { handler: AlarmRollbackHandler }).handler;
     return handler(JSON.parse(JSON.stringify(event)));

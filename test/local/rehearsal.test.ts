@@ -67,6 +67,9 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     expect(result.targets['valine-orchestrator-discord-dev']).toEqual(offFlagValues(plan));
     expect(result.phases.map((p) => p.outcome)).toEqual(['passed', 'rolled-back', 'not-reached', 'not-reached', 'not-reached']);
     expect(result.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['alarm', 'rollback-started', 'rolled-back']));
+    // The automatic rollback is posted to the channel, with its time-to-safe.
+    const posts = result.timeline.filter((e) => e.action === 'discord').map((e) => e.text);
+    expect(posts).toContainEqual(expect.stringMatching(/ux-update: rolled back .*alarm phasegate-dev-ux-update-error-rate-pm.*Time to safe/));
   });
 
   it('holds LLM spend at the cap: calls past it fall back and the flag stays on', async () => {
