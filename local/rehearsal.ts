@@ -493,7 +493,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   if (options.alarmAt) waitMs[`${options.alarmAt}: bake`] = scenarioBakeMs;
   const startScenarios = (stateName: string): void => {
     if (options.alarmAt && stateName === `${options.alarmAt}: bake` && !alarmRun) {
-      alarmRun = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: options.alarmAt, cloudwatch, lambda });
+      alarmRun = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: options.alarmAt, cloudwatch, lambda, environment: discord.notifierEnvironment });
       alarmRun.catch(() => undefined);
     }
     if (llm && options.llmSpendUsdPerHour !== undefined && stateName === `${llm.phase}: bake` && !spendRun) {
@@ -529,7 +529,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       llmEnabled: () => (servedEnvironment(lambda, target)[enabledVar.name] === 'true') !== enabledVar.inverted,
       onSpend: async (snapshot) => {
         if (snapshot.daySpentUsd > snapshot.hardLimitUsd && !alarm) {
-          alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda });
+          alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda, environment: discord.notifierEnvironment });
           await alarm;
         }
       },
