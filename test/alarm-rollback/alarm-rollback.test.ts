@@ -119,15 +119,15 @@ describe('the alarm-rollback handler: a rollback alarm goes to ALARM', () => {
     const receivedAt = aws.clock.now();
     const outcome = await handleAlarmEvent(ports, context, event(feature, 'error-rate-admin'), receivedAt);
 
-    expect(outcome).toMatchObject({ outcome: 'rolled-back', feature, alarmName: `phasegate-dev-${feature}-error-rate-admin`, execution: 'token-failed' });
+    expect(outcome).toMatchObject({ outcome: 'rolled-back', feature, alarmName: `phasegate-dev_${feature}-error-rate-admin`, execution: 'token-failed' });
     for (const t of r.plan.targets) expect(aws.lambda.environmentOf(t)).toEqual({ KEEP_ME: 'yes', ...offFlagValues(r.plan) });
     const state = await aws.ports.store.getState(feature);
-    expect(state).toMatchObject({ status: 'ROLLED_BACK', reason: expect.stringContaining(`alarm phasegate-dev-${feature}-error-rate-admin is in ALARM`) });
+    expect(state).toMatchObject({ status: 'ROLLED_BACK', reason: expect.stringContaining(`alarm phasegate-dev_${feature}-error-rate-admin is in ALARM`) });
     await expect(r.wait).rejects.toMatchObject({ name: 'PhasegateRolledBack' });
     // Nobody can approve the phase afterwards: the rollback claimed the approval.
     expect(await aws.ports.store.getApproval(feature, r.payload.executionId, 0)).toMatchObject({ status: 'REJECTED', settled: true, decidedBy: { via: 'alarm' } });
     const audit = await aws.ports.store.listAudit(feature);
-    expect(audit[0]).toMatchObject({ action: 'rolled-back', actor: { id: 'phasegate' }, detail: { timeToSafeMs: expect.any(Number), trigger: { alarmName: `phasegate-dev-${feature}-error-rate-admin` } } });
+    expect(audit[0]).toMatchObject({ action: 'rolled-back', actor: { id: 'phasegate' }, detail: { timeToSafeMs: expect.any(Number), trigger: { alarmName: `phasegate-dev_${feature}-error-rate-admin` } } });
     expect(audit[1]).toMatchObject({ action: 'rollback-started', actor: { via: 'alarm' } });
     expect(outcome.outcome === 'rolled-back' && outcome.timeToSafeMs).toBe((audit[0]!.detail as { timeToSafeMs: number }).timeToSafeMs);
     expect(metrics).toEqual([expect.objectContaining({ name: 'TimeToSafeMs', unit: 'Milliseconds', dimensions: { Feature: feature, Stage: STAGE } })]);
@@ -185,7 +185,7 @@ describe('the alarm-rollback handler: a rollback alarm goes to ALARM', () => {
   });
 
   it.each([
-    ['an alarm of another stage', (f: string) => event(f, 'error-rate-admin', { alarmName: `phasegate-prod-${f}-error-rate-admin` }), /not a rollback alarm of a dev feature/],
+    ['an alarm of another stage', (f: string) => event(f, 'error-rate-admin', { alarmName: `phasegate-prod_${f}-error-rate-admin` }), /not a rollback alarm of a dev feature/],
     ['an unknown alarm', () => alarmStateChangeEvent({ alarmName: 'orders-api-5xx' }), /not a rollback alarm/],
     ['an unknown metric of a known feature', (f: string) => event(f, 'memory'), /not one of the rollback alarms/],
     ['the composite alarm', (f: string) => event(f, 'composite'), /not one of the rollback alarms/],

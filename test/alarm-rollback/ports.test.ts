@@ -19,7 +19,7 @@ describe('the alarm-rollback function is never silent', () => {
 });
 
 describe('rollback posts', () => {
-  const common = { feature: 'ux-update', stage: 'prod', executionId: 'arn:aws:states:us-east-1:1:execution:phasegate-prod-ux-update:run', reason: 'alarm phasegate-prod-ux-update-error-rate is in ALARM', by: { id: 'alarm:x', name: 'alarm x', via: 'alarm' as const } };
+  const common = { feature: 'ux-update', stage: 'prod', executionId: 'arn:aws:states:us-east-1:1:execution:phasegate-prod-ux-update:run', reason: 'alarm phasegate-prod_ux-update-error-rate is in ALARM', by: { id: 'alarm:x', name: 'alarm x', via: 'alarm' as const } };
   const names = Array.from({ length: 200 }, (_, i) => `orders-fn-${String(i).padStart(3, '0')}`);
 
   it('an automatic rollback says how long it took to be safe, and how many targets', () => {

@@ -73,11 +73,11 @@ describe('local/scenarios/alarm: a rollback alarm during a phase, through the sy
   it('cohort-analyzer in ramp: the ramp alarm goes off, the rule routes it, the handler rolls back to canary\'s flags', async () => {
     const plan = await rolloutIn('cohort-analyzer', 1);
     const result = await raiseRollbackAlarm({ template, tableNames, stage: 'dev', plan, phase: 'ramp', cloudwatch, lambda });
-    expect(result.alarm.name).toBe('phasegate-dev-cohort-analyzer-error-rate-ramp');
+    expect(result.alarm.name).toBe('phasegate-dev_cohort-analyzer-error-rate-ramp');
     expect(cloudwatch.stateOf(result.alarm.name)).toBe('ALARM');
     expect(result.event).toMatchObject({ source: 'aws.cloudwatch', 'detail-type': 'CloudWatch Alarm State Change', detail: { alarmName: result.alarm.name, state: { value: 'ALARM' }, previousState: { value: 'OK' } } });
     expect(result.event.resources).toEqual([`arn:aws:cloudwatch:us-east-1:123456789012:alarm:${result.alarm.name}`]);
-    expect(result.rule.eventPattern).toMatchObject({ detail: { alarmName: [{ prefix: 'phasegate-dev-' }] } });
+    expect(result.rule.eventPattern).toMatchObject({ detail: { alarmName: [{ prefix: 'phasegate-dev_' }] } });
     expect(result.outcome).toMatchObject({ outcome: 'rolled-back', feature: 'cohort-analyzer', execution: 'stopped' });
     expect(result.timeToSafeMs).toBeGreaterThanOrEqual(0);
     for (const t of plan.targets) expect(result.targets[t]).toEqual(phaseFlagValues(plan, 0));
@@ -96,6 +96,6 @@ describe('local/scenarios/alarm: a rollback alarm during a phase, through the sy
     const plan = loadPlanFile(join(__dirname, '..', '..', 'rollouts', 'ux-update.json'), 'dev');
     expect(() => alarmForPhase(plan, 'dev', 'beta')).toThrow(AlarmScenarioError);
     expect(() => alarmForPhase(plan, 'dev', 'admin', 'cache-hit-rate')).toThrow(/no rollback alarm for cache-hit-rate/);
-    expect(alarmForPhase(plan, 'dev', 'ga').name).toBe('phasegate-dev-ux-update-error-rate-ga');
+    expect(alarmForPhase(plan, 'dev', 'ga').name).toBe('phasegate-dev_ux-update-error-rate-ga');
   });
 });

@@ -56,7 +56,7 @@ describe('ops alarm names', () => {
   });
 
   it('reads no other name', () => {
-    expect(parseOpsAlarmName('phasegate-prod-ux-update-error-rate')).toBeUndefined();
+    expect(parseOpsAlarmName('phasegate-prod_ux-update-error-rate')).toBeUndefined();
     expect(parseOpsAlarmName('ops-phasegate--rollback-errors')).toBeUndefined();
     expect(parseOpsAlarmName('ops-phasegate-prod-something-else')).toBeUndefined();
   });

@@ -186,21 +186,21 @@ describe('gate metrics and rollback alarms from a plan', () => {
   it('gives each distinct rollback rule one alarm, shared by the phases that use it, plus a daily cost alarm per LLM sub-feature', () => {
     const specs = featureAlarmSpecs(plan, 'prod');
     expect(specs.map((s) => [s.name, s.threshold, s.phases, s.sustainedSeconds ?? null, s.subFeature ?? null])).toEqual([
-      ['phasegate-prod-cohort-analyzer-error-rate-canary', 0.01, ['canary'], null, null],
-      ['phasegate-prod-cohort-analyzer-p95-ms', 200, ['canary', 'ramp'], null, null],
-      ['phasegate-prod-cohort-analyzer-error-rate-ramp', 0.005, ['ramp'], null, null],
-      ['phasegate-prod-cohort-analyzer-error-rate-full', 0.001, ['full'], 3600, null],
-      ['phasegate-prod-cohort-analyzer-cache-hit-rate', 0.7, ['full'], null, null],
-      ['phasegate-prod-cohort-analyzer-llm-spend-llm-summary', 10, ['canary', 'ramp', 'full'], null, 'llm-summary'],
+      ['phasegate-prod_cohort-analyzer-error-rate-canary', 0.01, ['canary'], null, null],
+      ['phasegate-prod_cohort-analyzer-p95-ms', 200, ['canary', 'ramp'], null, null],
+      ['phasegate-prod_cohort-analyzer-error-rate-ramp', 0.005, ['ramp'], null, null],
+      ['phasegate-prod_cohort-analyzer-error-rate-full', 0.001, ['full'], 3600, null],
+      ['phasegate-prod_cohort-analyzer-cache-hit-rate', 0.7, ['full'], null, null],
+      ['phasegate-prod_cohort-analyzer-llm-spend-llm-summary', 10, ['canary', 'ramp', 'full'], null, 'llm-summary'],
     ]);
   });
 
   it('composes the composite alarm from the loosest rule per metric and the cost alarms', () => {
     expect(compositeMembers(featureAlarmSpecs(plan, 'prod')).map((s) => s.name)).toEqual([
-      'phasegate-prod-cohort-analyzer-error-rate-canary',
-      'phasegate-prod-cohort-analyzer-p95-ms',
-      'phasegate-prod-cohort-analyzer-cache-hit-rate',
-      'phasegate-prod-cohort-analyzer-llm-spend-llm-summary',
+      'phasegate-prod_cohort-analyzer-error-rate-canary',
+      'phasegate-prod_cohort-analyzer-p95-ms',
+      'phasegate-prod_cohort-analyzer-cache-hit-rate',
+      'phasegate-prod_cohort-analyzer-llm-spend-llm-summary',
     ]);
   });
 });

@@ -170,7 +170,7 @@ describe('RollbackAlerts: the ops alarms and the alerts topic (dev stack)', () =
       expect(rulesMatching(cfn, alarmStateChangeEvent({ alarmName: name, state: 'ALARM' }))).toEqual([]);
     }
     // The rule still matches a feature alarm: the check above can fail.
-    expect(rulesMatching(cfn, alarmStateChangeEvent({ alarmName: 'phasegate-dev-ux-update-p95-ms', state: 'ALARM' }))).toHaveLength(1);
+    expect(rulesMatching(cfn, alarmStateChangeEvent({ alarmName: 'phasegate-dev_ux-update-p95-ms', state: 'ALARM' }))).toHaveLength(1);
   });
 
   it('exports the topic ARN for paging, and requires TLS and lets only this stage\'s ops alarms publish', () => {

@@ -27,18 +27,18 @@ describe('FeatureAlarms in the dev stack', () => {
     expect(Object.keys(alarms()).sort()).toEqual(expected.sort());
     expect(expected).toEqual(
       expect.arrayContaining([
-        'phasegate-dev-cohort-analyzer-error-rate-canary',
-        'phasegate-dev-cohort-analyzer-error-rate-ramp',
-        'phasegate-dev-cohort-analyzer-error-rate-full',
-        'phasegate-dev-cohort-analyzer-duration-ms',
-        'phasegate-dev-ux-update-llm-spend-llm-parsing',
+        'phasegate-dev_cohort-analyzer-error-rate-canary',
+        'phasegate-dev_cohort-analyzer-error-rate-ramp',
+        'phasegate-dev_cohort-analyzer-error-rate-full',
+        'phasegate-dev_cohort-analyzer-duration-ms',
+        'phasegate-dev_ux-update-llm-spend-llm-parsing',
       ]),
     );
   });
 
   it('alarms on the rollback band, treats missing data as not breaching, and spans the sustained-for', () => {
     const a = alarms();
-    expect(a['phasegate-dev-cohort-analyzer-error-rate-canary']).toMatchObject({
+    expect(a['phasegate-dev_cohort-analyzer-error-rate-canary']).toMatchObject({
       Threshold: 0.01,
       ComparisonOperator: 'GreaterThanThreshold',
       EvaluationPeriods: 1,
@@ -46,12 +46,12 @@ describe('FeatureAlarms in the dev stack', () => {
       TreatMissingData: 'notBreaching',
     });
     // "above 0.1 % for more than 1 hour": 60 one-minute periods, all breaching.
-    expect(a['phasegate-dev-cohort-analyzer-error-rate-full']).toMatchObject({ Threshold: 0.001, EvaluationPeriods: 60, DatapointsToAlarm: 60 });
+    expect(a['phasegate-dev_cohort-analyzer-error-rate-full']).toMatchObject({ Threshold: 0.001, EvaluationPeriods: 60, DatapointsToAlarm: 60 });
     for (const props of Object.values(a)) expect(props.TreatMissingData).toBe('notBreaching');
   });
 
   it('computes the error rate as Errors / Invocations over every target with metric math', () => {
-    const metrics = alarms()['phasegate-dev-cohort-analyzer-error-rate-canary'].Metrics as any[];
+    const metrics = alarms()['phasegate-dev_cohort-analyzer-error-rate-canary'].Metrics as any[];
     expect(metrics.find((m) => m.Expression)).toMatchObject({ Expression: '(e0+e1)/(i0+i1)', ReturnData: true });
     const stats = metrics.filter((m) => m.MetricStat).map((m) => [m.Id, m.MetricStat.Metric.MetricName, m.MetricStat.Metric.Dimensions[0].Value, m.MetricStat.Stat, m.ReturnData]);
     expect(stats).toEqual([
@@ -63,15 +63,15 @@ describe('FeatureAlarms in the dev stack', () => {
   });
 
   it('takes the worst target for a duration statistic (percentiles do not add up across functions)', () => {
-    const metrics = alarms()['phasegate-dev-cohort-analyzer-duration-ms'].Metrics as any[];
+    const metrics = alarms()['phasegate-dev_cohort-analyzer-duration-ms'].Metrics as any[];
     expect(metrics.find((m) => m.Expression)?.Expression).toBe('MAX([m0,m1])');
     expect(metrics.filter((m) => m.MetricStat).map((m) => m.MetricStat.Stat)).toEqual(['p99', 'p99']);
   });
 
   it('uses a plain metric for one target, and alarms on the LLM daily cost at the sub-feature\'s hardLimitUsd', () => {
     const a = alarms();
-    expect(a['phasegate-dev-ux-update-p95-ms']).toMatchObject({ MetricName: 'Duration', Namespace: 'AWS/Lambda', ExtendedStatistic: 'p95', Threshold: 10000, Period: 60 });
-    expect(a['phasegate-dev-ux-update-llm-spend-llm-parsing']).toMatchObject({
+    expect(a['phasegate-dev_ux-update-p95-ms']).toMatchObject({ MetricName: 'Duration', Namespace: 'AWS/Lambda', ExtendedStatistic: 'p95', Threshold: 10000, Period: 60 });
+    expect(a['phasegate-dev_ux-update-llm-spend-llm-parsing']).toMatchObject({
       Namespace: 'Phasegate',
       MetricName: 'LlmSpendUsd',
       Dimensions: [
@@ -88,16 +88,16 @@ describe('FeatureAlarms in the dev stack', () => {
 
   it('builds one composite alarm per feature over the loosest rule per metric and the cost alarms', () => {
     const composites = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')).map((r) => r.Properties);
-    expect(composites.map((c) => c.AlarmName).sort()).toEqual(['phasegate-dev-cohort-analyzer-composite', 'phasegate-dev-ux-update-composite']);
-    const rule = JSON.stringify(resolveIntrinsics(composites.find((c) => c.AlarmName === 'phasegate-dev-ux-update-composite')!.AlarmRule));
+    expect(composites.map((c) => c.AlarmName).sort()).toEqual(['phasegate-dev_cohort-analyzer-composite', 'phasegate-dev_ux-update-composite']);
+    const rule = JSON.stringify(resolveIntrinsics(composites.find((c) => c.AlarmName === 'phasegate-dev_ux-update-composite')!.AlarmRule));
     expect(rule).toContain('ALARM(');
     expect(rule).toContain(' OR ');
   });
 
   it('gives each feature a dashboard with its phase thresholds', () => {
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
-    expect(dashboards.map((d) => d.Properties.DashboardName).sort()).toEqual(['phasegate-dev-cohort-analyzer', 'phasegate-dev-ux-update']);
-    const body = JSON.stringify(resolveIntrinsics(dashboards.find((d) => d.Properties.DashboardName === 'phasegate-dev-cohort-analyzer')!.Properties.DashboardBody));
+    expect(dashboards.map((d) => d.Properties.DashboardName).sort()).toEqual(['phasegate-dev_cohort-analyzer', 'phasegate-dev_ux-update']);
+    const body = JSON.stringify(resolveIntrinsics(dashboards.find((d) => d.Properties.DashboardName === 'phasegate-dev_cohort-analyzer')!.Properties.DashboardBody));
     for (const text of ['canary: roll back > 1 %', 'ramp: roll back > 0.5 %', 'full: roll back > 0.1 %', 'p99 duration']) expect(body).toContain(text);
   });
 
@@ -108,7 +108,7 @@ describe('FeatureAlarms in the dev stack', () => {
       phases: [{ name: 'all', roles: ['all'], bake: 'PT1H', gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 } } }],
     });
     expect(() => new FeatureAlarms(new Stack(testApp(), 'Wide'), 'Alarms', { plan, stage: 'dev' })).toThrow(
-      /FeatureAlarms Wide\/Alarms is invalid:\n {2}- alarm phasegate-dev-wide-error-rate: error rate over 6 targets needs 12 metrics; a CloudWatch alarm takes at most 10/,
+      /FeatureAlarms Wide\/Alarms is invalid:\n {2}- alarm phasegate-dev_wide-error-rate: error rate over 6 targets needs 12 metrics; a CloudWatch alarm takes at most 10/,
     );
   });
 });
@@ -127,9 +127,9 @@ describe('AlarmRollback: the EventBridge rule and the alarm-rollback function', 
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId(template, 'alarm-rollback'), 'Arn'] }, RetryPolicy: Match.anyValue() })],
     });
     const alarm = (name: string, state: 'ALARM' | 'OK' = 'ALARM') => alarmStateChangeEvent({ alarmName: name, state });
-    expect(rulesMatching(cfn, alarm('phasegate-dev-ux-update-error-rate-admin')).map((r) => r.targetFunctions)).toEqual([[functionId(template, 'alarm-rollback')]]);
-    expect(rulesMatching(cfn, alarm('phasegate-dev-ux-update-error-rate-admin', 'OK'))).toEqual([]);
-    expect(rulesMatching(cfn, alarm('phasegate-prod-ux-update-error-rate-admin'))).toEqual([]);
+    expect(rulesMatching(cfn, alarm('phasegate-dev_ux-update-error-rate-admin')).map((r) => r.targetFunctions)).toEqual([[functionId(template, 'alarm-rollback')]]);
+    expect(rulesMatching(cfn, alarm('phasegate-dev_ux-update-error-rate-admin', 'OK'))).toEqual([]);
+    expect(rulesMatching(cfn, alarm('phasegate-prod_ux-update-error-rate-admin'))).toEqual([]);
     expect(rulesMatching(cfn, alarm('orders-api-5xx'))).toEqual([]);
   });
 

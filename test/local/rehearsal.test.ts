@@ -62,14 +62,14 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     const plan = loadPlanFile(join(ROOT, 'rollouts/ux-update.json'), 'dev');
     expect(result.problems).toEqual([]);
     expect(result).toMatchObject({ outcome: 'ROLLED_BACK', asExpected: true, alarm: { phase: 'pm', outcome: 'rolled-back' } });
-    expect(result.alarm!.name).toBe('phasegate-dev-ux-update-error-rate-pm');
+    expect(result.alarm!.name).toBe('phasegate-dev_ux-update-error-rate-pm');
     expect(result.alarm!.timeToSafeMs).toBeGreaterThan(0);
     expect(result.targets['valine-orchestrator-discord-dev']).toEqual(offFlagValues(plan));
     expect(result.phases.map((p) => p.outcome)).toEqual(['passed', 'rolled-back', 'not-reached', 'not-reached', 'not-reached']);
     expect(result.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['alarm', 'rollback-started', 'rolled-back']));
     // The automatic rollback is posted to the channel, with its time-to-safe.
     const posts = result.timeline.filter((e) => e.action === 'discord').map((e) => e.text);
-    expect(posts).toContainEqual(expect.stringMatching(/ux-update: rolled back .*alarm phasegate-dev-ux-update-error-rate-pm.*Time to safe/));
+    expect(posts).toContainEqual(expect.stringMatching(/ux-update: rolled back .*alarm phasegate-dev_ux-update-error-rate-pm.*Time to safe/));
   });
 
   it('holds LLM spend at the cap: calls past it fall back and the flag stays on', async () => {
