@@ -15,7 +15,8 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { compositeAlarmName, dashboardName } from '../lambdas/core/alarm-names';
+import { alarmPartName, compositeAlarmName, dashboardName } from '../lambdas/core/alarm-names';
+import { MAX_COMPOSITE_ALARMS, groupThreshold, maxTargets, metricsPerTarget, targetGroups } from '../lambdas/core/alarm-groups';
 import {
   compositeMembers,
   featureAlarmSpecs,
@@ -30,8 +31,6 @@ import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { throwIfProblems } from './props-problems';
 
-/** CloudWatch allows at most 10 metrics in one alarm's math expression. */
-const MAX_ALARM_METRICS = 10;
 /** An alarm evaluates at most one day of periods. */
 const MAX_ALARM_SPAN_SECONDS = 86_400;
 
@@ -65,8 +64,13 @@ export function alarmEvaluation(spec: RollbackAlarmSpec): { period: Duration; ev
  * function maps an alarm back to its feature, metric and phases.
  */
 export class FeatureAlarms extends Construct {
-  /** The rollback alarms by name. */
-  public readonly alarms: Readonly<Record<string, Alarm>>;
+  /**
+   * The rollback alarms by name. A rollback alarm over more targets than one CloudWatch alarm reads is a composite
+   * of its parts ({@link FeatureAlarms.parts}), under the same name.
+   */
+  public readonly alarms: Readonly<Record<string, Alarm | CompositeAlarm>>;
+  /** The part alarms of each split rollback alarm, by the rollback alarm's name (`<name>~1`, `<name>~2`, ...). */
+  public readonly parts: Readonly<Record<string, readonly Alarm[]>>;
   /** What each alarm watches, as the runtime sees it. */
   public readonly specs: readonly RollbackAlarmSpec[];
   /** The feature's composite alarm; undefined when the plan has no rollback alarms. */
@@ -86,26 +90,45 @@ export class FeatureAlarms extends Construct {
     this.specs = featureAlarmSpecs(plan, stage);
     throwIfProblems(`FeatureAlarms ${this.node.path}`, this.specs.flatMap((spec) => specProblems(spec, plan)));
 
-    const alarms: Record<string, Alarm> = {};
+    const alarms: Record<string, Alarm | CompositeAlarm> = {};
+    const parts: Record<string, Alarm[]> = {};
     this.specs.forEach((spec, i) => {
       const { period, evaluationPeriods } = alarmEvaluation(spec);
       const threshold = formatFigure(spec.threshold, spec.unit);
-      alarms[spec.name] = new Alarm(this, `Alarm${i}`, {
-        alarmName: spec.name,
-        alarmDescription:
-          `Phasegate rollback alarm of ${plan.feature} (${stage}): ${spec.label} ${spec.direction === 'lower-is-better' ? 'above' : 'below'} ${threshold}` +
-          (spec.sustainedSeconds ? ` for ${Math.round(spec.sustainedSeconds / 60)} min` : '') +
-          (spec.subFeature ? `; rolls back sub-feature ${spec.subFeature} only.` : `; rolls the feature back in phase(s) ${spec.phases.join(', ')}.`),
-        metric: alarmMetric(spec, plan, period),
-        threshold: spec.threshold,
-        comparisonOperator: spec.direction === 'lower-is-better' ? ComparisonOperator.GREATER_THAN_THRESHOLD : ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods,
-        datapointsToAlarm: evaluationPeriods,
-        // No data (no traffic, a metric not published yet) must never roll back.
-        treatMissingData: TreatMissingData.NOT_BREACHING,
+      const description =
+        `Phasegate rollback alarm of ${plan.feature} (${stage}): ${spec.label} ${spec.direction === 'lower-is-better' ? 'above' : 'below'} ${threshold}` +
+        (spec.sustainedSeconds ? ` for ${Math.round(spec.sustainedSeconds / 60)} min` : '') +
+        (spec.subFeature ? `; rolls back sub-feature ${spec.subFeature} only.` : `; rolls the feature back in phase(s) ${spec.phases.join(', ')}.`);
+      const alarmOf = (id: string, name: string, targets: readonly string[], groupCount: number, text: string): Alarm =>
+        new Alarm(this, id, {
+          alarmName: name,
+          alarmDescription: text,
+          metric: alarmMetric(spec, plan, period, targets),
+          threshold: groupThreshold(spec.kind, spec.threshold, groupCount),
+          comparisonOperator: spec.direction === 'lower-is-better' ? ComparisonOperator.GREATER_THAN_THRESHOLD : ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods,
+          datapointsToAlarm: evaluationPeriods,
+          // No data (no traffic, a metric not published yet) must never roll back.
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        });
+      const groups = metricsPerTarget(spec.kind) === 0 ? [plan.targets] : targetGroups(spec.kind, plan.targets);
+      if (groups.length === 1) {
+        alarms[spec.name] = alarmOf(`Alarm${i}`, spec.name, plan.targets, 1, description);
+        return;
+      }
+      // More targets than one alarm reads: one alarm per group, and the rollback alarm is their composite (see
+      // lambdas/core/alarm-groups.ts for what a group alarm means per metric). Ids are stable per group.
+      parts[spec.name] = groups.map((group, g) =>
+        alarmOf(`Alarm${i}Part${g + 1}`, alarmPartName(spec.name, g + 1), group, groups.length, `Part ${g + 1} of ${groups.length} (${group.length} targets) of ${spec.name}; not a rollback alarm itself.`),
+      );
+      alarms[spec.name] = new CompositeAlarm(this, `Alarm${i}`, {
+        compositeAlarmName: spec.name,
+        alarmDescription: `${description} Over ${plan.targets.length} targets: in ALARM when any of its ${groups.length} parts is.`,
+        alarmRule: AlarmRule.anyOf(...parts[spec.name]!.map((part) => AlarmRule.fromAlarm(part, AlarmState.ALARM))),
       });
     });
     this.alarms = alarms;
+    this.parts = parts;
 
     const members = compositeMembers(this.specs);
     if (members.length > 0) {
@@ -128,7 +151,8 @@ export class FeatureAlarms extends Construct {
     );
     if (this.composite || this.specs.length > 0) {
       this.dashboard.addWidgets(
-        new AlarmStatusWidget({ title: 'Rollback alarms', alarms: [...(this.composite ? [this.composite] : []), ...Object.values(alarms)], width: 24, height: 3 }),
+        // An alarm status widget shows at most 100 alarms: the composites stand for their parts.
+        new AlarmStatusWidget({ title: 'Rollback alarms', alarms: [...(this.composite ? [this.composite] : []), ...Object.values(alarms)].slice(0, MAX_COMPOSITE_ALARMS), width: 24, height: 3 }),
       );
     }
     for (const widget of graphWidgets(plan, stage, this.specs)) this.dashboard.addWidgets(widget);
@@ -137,11 +161,10 @@ export class FeatureAlarms extends Construct {
 
 function specProblems(spec: RollbackAlarmSpec, plan: Plan): string[] {
   const problems: string[] = [];
-  const perTarget = spec.kind === 'error-rate' ? 2 : spec.kind === 'custom' || spec.kind === 'llm-spend' ? 0 : 1;
-  if (perTarget * plan.targets.length > MAX_ALARM_METRICS) {
+  if (plan.targets.length > maxTargets(spec.kind)) {
     problems.push(
-      `alarm ${spec.name}: ${spec.label} over ${plan.targets.length} targets needs ${perTarget * plan.targets.length} metrics; ` +
-        `a CloudWatch alarm takes at most ${MAX_ALARM_METRICS}`,
+      `alarm ${spec.name}: ${spec.label} over ${plan.targets.length} targets needs more than ${MAX_COMPOSITE_ALARMS} alarms of ` +
+        `${maxTargets(spec.kind) / MAX_COMPOSITE_ALARMS} targets; a composite alarm combines at most ${MAX_COMPOSITE_ALARMS}`,
     );
   }
   const { period, evaluationPeriods } = alarmEvaluation(spec);
@@ -155,9 +178,11 @@ function lambdaMetric(metricName: string, statistic: string, target: string, per
   return new Metric({ namespace: 'AWS/Lambda', metricName, statistic, period, dimensionsMap: { FunctionName: targetFunctionName(target) } });
 }
 
-/** The metric (or math expression over the targets' metrics) an alarm watches. */
-export function alarmMetric(spec: RollbackAlarmSpec, plan: Plan, period: Duration): IMetric {
-  const targets = plan.targets;
+/**
+ * The metric (or math expression over the targets' metrics) an alarm watches: over `targets` (default every target
+ * of the plan; a part of a split alarm passes its group).
+ */
+export function alarmMetric(spec: RollbackAlarmSpec, plan: Plan, period: Duration, targets: readonly string[] = plan.targets): IMetric {
   const ids = (prefix: string): string[] => targets.map((_, i) => `${prefix}${i}`);
   switch (spec.kind) {
     case 'error-rate': {

@@ -1,5 +1,5 @@
 import { Stack } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENV, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
@@ -101,15 +101,49 @@ describe('FeatureAlarms in the dev stack', () => {
     for (const text of ['canary: roll back > 1 %', 'ramp: roll back > 0.5 %', 'full: roll back > 0.1 %', 'p99 duration']) expect(body).toContain(text);
   });
 
-  it('refuses alarms CloudWatch cannot build, naming the alarm', () => {
+  it('splits an alarm over more targets than one alarm reads into parts under a composite of the plan\'s name', () => {
+    const targets = Array.from({ length: 100 }, (_, i) => `checkout-${i + 1}`);
     const plan = parsePlan({
       feature: 'wide',
-      targets: ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'],
-      phases: [{ name: 'all', roles: ['all'], bake: 'PT1H', gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 } } }],
+      targets,
+      phases: [
+        {
+          name: 'all',
+          roles: ['all'],
+          bake: 'PT1H',
+          gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 }, p95Ms: { proceedBelow: 200, rollbackAbove: 400 }, throttles: { proceedBelow: 10, rollbackAbove: 50 } },
+        },
+      ],
     });
-    expect(() => new FeatureAlarms(new Stack(testApp(), 'Wide'), 'Alarms', { plan, stage: 'dev' })).toThrow(
-      /FeatureAlarms Wide\/Alarms is invalid:\n {2}- alarm phasegate-dev_wide-error-rate: error rate over 6 targets needs 12 metrics; a CloudWatch alarm takes at most 10/,
+    const s = new Stack(testApp(), 'Wide');
+    const alarms = new FeatureAlarms(s, 'Alarms', { plan, stage: 'dev' });
+    const t = Template.fromStack(s);
+    const metricAlarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r) => r.Properties);
+    const parts = (name: string) => metricAlarms.filter((a) => String(a.AlarmName).startsWith(`${name}~`));
+    // Error rate: 20 alarms of 5 targets (10 metrics each), each at the plan's threshold; exact errors / invocations per group.
+    const errorParts = parts('phasegate-dev_wide-error-rate');
+    expect(errorParts).toHaveLength(20);
+    for (const [g, part] of errorParts.entries()) {
+      expect(part.AlarmName).toBe(`phasegate-dev_wide-error-rate~${g + 1}`);
+      expect(part.Threshold).toBe(0.02);
+      const stats = (part.Metrics as any[]).filter((m) => m.MetricStat);
+      expect(stats).toHaveLength(10);
+      expect(stats.map((m) => m.MetricStat.Metric.Dimensions[0].Value)).toEqual(expect.arrayContaining(targets.slice(g * 5, g * 5 + 5)));
+    }
+    // Latency: 10 alarms of the worst of 10 targets; throttles: 10 alarms at a tenth of the threshold each.
+    expect(parts('phasegate-dev_wide-p95-ms').map((a) => [a.Threshold, (a.Metrics as any[]).find((m) => m.Expression).Expression])).toEqual(
+      Array.from({ length: 10 }, () => [400, 'MAX([m0,m1,m2,m3,m4,m5,m6,m7,m8,m9])']),
     );
+    expect(parts('phasegate-dev_wide-throttles').map((a) => a.Threshold)).toEqual(Array.from({ length: 10 }, () => 5));
+    // Every metric alarm within CloudWatch's 10 metrics; the rollback alarms are composites of their parts.
+    for (const a of metricAlarms) expect(((a.Metrics as any[] | undefined) ?? []).filter((m) => m.MetricStat).length).toBeLessThanOrEqual(10);
+    const composites = Object.values(t.findResources('AWS::CloudWatch::CompositeAlarm')).map((r) => r.Properties);
+    const rule = (name: string) => String(resolveIntrinsics(composites.find((c) => c.AlarmName === name)!.AlarmRule));
+    expect(rule('phasegate-dev_wide-error-rate').match(/ALARM\(/g)).toHaveLength(20);
+    expect(rule('phasegate-dev_wide-p95-ms').match(/ALARM\(/g)).toHaveLength(10);
+    expect(Object.keys(alarms.parts).sort()).toEqual(['phasegate-dev_wide-error-rate', 'phasegate-dev_wide-p95-ms', 'phasegate-dev_wide-throttles']);
+    // The feature's composite names the three rollback alarms, not their 40 parts.
+    expect(rule('phasegate-dev_wide-composite').match(/ALARM\(/g)).toHaveLength(3);
   });
 });
 
@@ -121,7 +155,7 @@ describe('AlarmRollback: the EventBridge rule and the alarm-rollback function', 
       EventPattern: {
         source: ['aws.cloudwatch'],
         'detail-type': ['CloudWatch Alarm State Change'],
-        detail: { alarmName: [{ prefix: 'phasegate-dev-' }], state: { value: ['ALARM'] } },
+        detail: { alarmName: [{ prefix: 'phasegate-dev_' }], state: { value: ['ALARM'] } },
       },
       State: 'ENABLED',
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId(template, 'alarm-rollback'), 'Arn'] }, RetryPolicy: Match.anyValue() })],
@@ -187,8 +221,8 @@ describe('the local event pattern matcher', () => {
   it.each([
     [{ source: ['aws.cloudwatch'] }, { source: 'aws.cloudwatch' }, true],
     [{ source: ['aws.cloudwatch'] }, { source: 'aws.s3' }, false],
-    [{ detail: { alarmName: [{ prefix: 'phasegate-dev-' }] } }, { detail: { alarmName: 'phasegate-dev-x' } }, true],
-    [{ detail: { alarmName: [{ prefix: 'phasegate-dev-' }] } }, { detail: { alarmName: 'phasegate-prod-x' } }, false],
+    [{ detail: { alarmName: [{ prefix: 'phasegate-dev_' }] } }, { detail: { alarmName: 'phasegate-dev_x' } }, true],
+    [{ detail: { alarmName: [{ prefix: 'phasegate-dev_' }] } }, { detail: { alarmName: 'phasegate-prod_x' } }, false],
     [{ detail: { alarmName: [{ suffix: '-composite' }] } }, { detail: { alarmName: 'a-composite' } }, true],
     [{ detail: { state: { value: [{ 'anything-but': ['OK'] }] } } }, { detail: { state: { value: 'ALARM' } } }, true],
     [{ detail: { state: { value: [{ 'anything-but': { prefix: 'O' } }] } } }, { detail: { state: { value: 'OK' } } }, false],
