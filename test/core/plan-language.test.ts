@@ -136,8 +136,8 @@ describe('d. baseline comparisons that roll back at once', () => {
   it('gets a rollback alarm at the stated baseline times rollbackBeyond, next to the band alarm', () => {
     const specs = featureAlarmSpecs(plan, 'dev');
     expect(specs.map((s) => [s.name, Number(s.threshold.toFixed(6))])).toEqual([
-      ['phasegate-dev-lang-cost', 0.1],
-      ['phasegate-dev-lang-cost-baseline', 0.045],
+      ['phasegate-dev_lang-cost', 0.1],
+      ['phasegate-dev_lang-cost-baseline', 0.045],
     ]);
     expect(specs[1]).toMatchObject({ baseline: { value: 0.03, rollbackBeyond: 1.5 }, phases: ['one'] });
   });

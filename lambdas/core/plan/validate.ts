@@ -4,6 +4,7 @@ import { PlanInvalidError } from '../errors';
 import { BUILT_IN_ROLES, FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Gates, type PartialGates, type Plan } from './schema';
 import { planIssueMessage } from './messages';
 import { durationToSeconds } from './duration';
+import { alarmLimitProblems, executionLimitProblems } from './limits';
 import { ownValue } from '../own';
 
 /** Names of the built-in gates' alarms: a custom metric may not take one. */
@@ -310,6 +311,9 @@ export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): P
   const problems = crossFieldProblems(parsed.data);
   if (problems.length > 0) return { ok: false, problems };
   const plan = withPlanGates(parsed.data);
+  // What the plan costs AWS: one execution's history and run time, and the alarms over its targets.
+  const limits = [...executionLimitProblems(plan), ...alarmLimitProblems(plan)];
+  if (limits.length > 0) return { ok: false, problems: limits };
   if (options.stage === undefined) return { ok: true, plan };
 
   const resolved = PlanObjectSchema.safeParse(resolvePlanForStage(plan, options.stage), { error: planIssueMessage });
@@ -317,6 +321,8 @@ export function validatePlan(raw: unknown, options: ValidatePlanOptions = {}): P
   if (!resolved.success) return { ok: false, problems: zodProblems(resolved.error).map(after) };
   const resolvedProblems = crossFieldProblems(resolved.data);
   if (resolvedProblems.length > 0) return { ok: false, problems: resolvedProblems.map(after) };
+  const resolvedLimits = [...executionLimitProblems(resolved.data), ...alarmLimitProblems(resolved.data)];
+  if (resolvedLimits.length > 0) return { ok: false, problems: resolvedLimits.map(after) };
   return { ok: true, plan: resolved.data };
 }
 
