@@ -1,8 +1,10 @@
-import type { RESTPostAPIChannelMessageJSONBody, APIButtonComponentWithCustomId, APIButtonComponentWithURL } from 'discord-api-types/v10';
+import type { AllowedMentionsTypes, APIAllowedMentions, APIButtonComponentWithCustomId, APIButtonComponentWithURL, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { ButtonStyle, ComponentType } from 'discord-api-types/v10';
 import { approvalRequestDetails, dashboardConsoleUrl, executionConsoleUrl } from '../../lambdas/core/discord/approval-details';
 import { decodeCustomId } from '../../lambdas/core/discord/custom-id';
+import { dashboardName } from '../../lambdas/core/alarm-names';
 import { approvalRequestMessage } from '../../lambdas/core/discord/messages';
+import type { DiscordMessage } from '../../lambdas/core/discord/ports';
 import { buttonsOf, messageText } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 
@@ -11,6 +13,21 @@ import { discordPlan, discordWorld, type DiscordWorld } from './world';
  * the stage opted in), links to the dashboard and the execution, and Approve / Reject / Pause. The message is
  * typed against discord-api-types' request body, so a field Discord does not accept fails the type check.
  */
+
+type DeepMutable<T> = T extends readonly (infer U)[] ? DeepMutable<U>[] : T extends object ? { -readonly [K in keyof T]: DeepMutable<T[K]> } : T;
+
+/**
+ * Discord's Create Message body, with `allowed_mentions.parse` as the string values of discord-api-types' enum
+ * (a TypeScript enum is nominal: the literal "roles" is its value but not assignable to it).
+ */
+type RequestBody = Omit<RESTPostAPIChannelMessageJSONBody, 'allowed_mentions'> & {
+  allowed_mentions?: Omit<APIAllowedMentions, 'parse'> & { parse?: `${AllowedMentionsTypes}`[] };
+};
+
+/** The message as Discord's API takes it: fails the type check if Phasegate's message has a field Discord does not. */
+function asRequestBody(message: DiscordMessage): RequestBody {
+  return message as DeepMutable<DiscordMessage>;
+}
 
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:phasegate-prod-ux-update:run-1';
 const PM_ROLE = '111111111111111111';
@@ -37,9 +54,9 @@ describe('the approval request message', () => {
       next: { phase: 'beta', roles: ['pm', 'developer'], percent: 25 },
       deadline: '2026-11-02T21:00:00.000Z',
       mentionRoleIds: [PM_ROLE, ADMIN_ROLE],
-      links: { dashboard: dashboardConsoleUrl('eu-west-1', 'phasegate-prod-ux-update'), execution: executionConsoleUrl('eu-west-1', EXECUTION) },
+      links: { dashboard: dashboardConsoleUrl('eu-west-1', dashboardName('prod', 'ux-update')), execution: executionConsoleUrl('eu-west-1', EXECUTION) },
     });
-    const body: RESTPostAPIChannelMessageJSONBody = approvalRequestMessage({ feature: 'ux-update', stage: 'prod', executionId: EXECUTION, phase: 'admin', approvers: ['pm', 'admin'], ...details });
+    const body = asRequestBody(approvalRequestMessage({ feature: 'ux-update', stage: 'prod', executionId: EXECUTION, phase: 'admin', approvers: ['pm', 'admin'], ...details }));
 
     expect(body.content).toBe(`<@&${PM_ROLE}> <@&${ADMIN_ROLE}> a decision is needed`);
     // Exactly the approver roles may be pinged; nothing parsed from text.
@@ -57,7 +74,7 @@ describe('the approval request message', () => {
       ['Pause', ButtonStyle.Secondary, 'pause'],
     ]);
     expect(links!.components).toEqual([
-      { type: ComponentType.Button, style: ButtonStyle.Link, label: 'Dashboard', url: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/phasegate-prod-ux-update' },
+      { type: ComponentType.Button, style: ButtonStyle.Link, label: 'Dashboard', url: `https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/${dashboardName('prod', 'ux-update')}` },
       { type: ComponentType.Button, style: ButtonStyle.Link, label: 'Execution', url: `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${encodeURIComponent(EXECUTION)}` },
     ]);
   });
@@ -65,7 +82,7 @@ describe('the approval request message', () => {
   it('mentions nobody unless the stage opted in, uses the 7-day default deadline, and says the last approval completes', () => {
     const details = approvalRequestDetails(plan(), { phaseIndex: 1, executionId: EXECUTION, requestedAt }, { stage: 'prod' });
     expect(details).toEqual({ next: { phase: 'ga', roles: ['all'], percent: 100 }, deadline: '2026-11-09T09:00:00.000Z' });
-    const body: RESTPostAPIChannelMessageJSONBody = approvalRequestMessage({ feature: 'ux-update', stage: 'prod', executionId: EXECUTION, phase: 'beta', approvers: ['pm'], ...details });
+    const body = asRequestBody(approvalRequestMessage({ feature: 'ux-update', stage: 'prod', executionId: EXECUTION, phase: 'beta', approvers: ['pm'], ...details }));
     expect(body.content).toBeUndefined();
     expect(body.allowed_mentions).toEqual({ parse: [] });
     expect(body.components).toHaveLength(1);

@@ -162,7 +162,7 @@ describe('stage plans (PHASEGATE_PLANS)', () => {
   });
 
   it('report every problem with its path', () => {
-    const bad = [{ feature: 'X', phases: [], subFeatures: [{}], discord: { channelId: 'abc', roles: { '1': ['boss'] } } }, { feature: 'ok-one', phases: ['a'], subFeatures: [], discord: { roles: {} } }, { feature: 'ok-one', phases: ['a'], subFeatures: [], discord: { roles: {} } }];
+    const bad = [{ feature: 'X', phases: [], subFeatures: [{}], discord: { channelId: 'abc', roles: { '1': ['Boss Man'] } } }, { feature: 'ok-one', phases: ['a'], subFeatures: [], discord: { roles: {} } }, { feature: 'ok-one', phases: ['a'], subFeatures: [], discord: { roles: {} } }];
     let error: unknown;
     try {
       parseStagePlans(JSON.stringify(bad));
@@ -175,7 +175,7 @@ describe('stage plans (PHASEGATE_PLANS)', () => {
       '[0].phases: expected phase names',
       '[0].subFeatures[0]: expected { id, llm: { dailyCapUsd, hardLimitUsd } }',
       '[0].discord.channelId: expected a Discord id',
-      '[0].discord.roles.1: expected Phasegate roles (admin, pm, developer, on-call)',
+      '[0].discord.roles.1: expected Phasegate role names (admin, pm, developer, on-call, or the plan\'s own roles)',
       '[2].feature: "ok-one" appears twice',
     ]);
     expect(() => parseStagePlans(undefined)).toThrow(/not set/);
@@ -190,6 +190,7 @@ describe('messages', () => {
     expect(buttons).toEqual([
       ['Approve', { action: 'approve', feature: 'ux-update', phase: 'admin', executionHash: executionHash('arn:exec:1') }],
       ['Reject', { action: 'reject', feature: 'ux-update', phase: 'admin', executionHash: executionHash('arn:exec:1') }],
+      ['Pause', { action: 'pause', feature: 'ux-update', phase: 'admin', executionHash: executionHash('arn:exec:1') }],
     ]);
     expect(m.allowed_mentions).toEqual({ parse: [] });
   });
