@@ -199,10 +199,67 @@ export class RolloutStateMachine extends Construct {
     startRollout.addCatch(notStarted, { errors: [Errors.ALL], resultPath: '$.error' });
     loadPlan.next(startRollout);
 
-    let connect: (next: State) => void = (next) => startRollout.next(next);
+    const completeRollout = guarded(invoke('Complete rollout', 'finish-rollout', common));
+
+    // The first state of each phase: its apply, or for a phase that starts at a time of day, the step that says when.
+    const applies = plan.phases.map((phase, phaseIndex) =>
+      phase.optional
+        ? // An optional phase's apply says whether it was skipped (nobody opted in): the result is read below.
+          guarded(
+            retried(
+              new LambdaInvoke(this, `${phase.name}: apply flags`, {
+                stateName: `${phase.name}: apply flags`,
+                lambdaFunction: functions['apply-phase'],
+                payloadResponseOnly: true,
+                payload: TaskInput.fromObject({ ...common, phaseIndex }),
+                resultPath: '$.applied',
+                retryOnServiceExceptions: false,
+              }),
+            ),
+          )
+        : guarded(invoke(`${phase.name}: apply flags`, 'apply-phase', { ...common, phaseIndex })),
+    );
+    const entries: State[] = plan.phases.map((phase, phaseIndex) => {
+      if (!phase.start) return applies[phaseIndex]!;
+      const schedule = guarded(
+        retried(
+          new LambdaInvoke(this, `${phase.name}: schedule`, {
+            stateName: `${phase.name}: schedule`,
+            lambdaFunction: functions['apply-phase'],
+            payloadResponseOnly: true,
+            payload: TaskInput.fromObject({ ...common, phaseIndex, mode: 'schedule' }),
+            resultPath: '$.schedule',
+            retryOnServiceExceptions: false,
+          }),
+        ),
+      );
+      const waitForStart = new Wait(this, `${phase.name}: wait for start`, {
+        stateName: `${phase.name}: wait for start`,
+        time: WaitTime.timestampPath('$.schedule.startAt'),
+      });
+      schedule.next(waitForStart).next(applies[phaseIndex]!);
+      return schedule;
+    });
+    const entryAfter = (phaseIndex: number): State => entries[phaseIndex + 1] ?? completeRollout;
+
+    // Start at phase N (the execution input's `startAt`): skip a phase, retry from a phase after a rollback, carry a
+    // long rollout into a fresh execution. The start step has checked the index and recorded the skipped phases.
+    if (plan.phases.length > 1) {
+      const startAt = new Choice(this, 'Start at phase', { stateName: 'Start at phase' });
+      plan.phases.forEach((_, phaseIndex) => {
+        if (phaseIndex === 0) return;
+        startAt.when(Condition.and(Condition.isPresent('$.input.startAt'), Condition.numberEquals('$.input.startAt', phaseIndex)), entries[phaseIndex]!);
+      });
+      startAt.otherwise(entries[0]!);
+      startRollout.next(startAt);
+    } else {
+      startRollout.next(entries[0]!);
+    }
+
+    let connect: ((next: State) => void) | undefined;
     plan.phases.forEach((phase, phaseIndex) => {
       const n = phase.name;
-      const apply = guarded(invoke(`${n}: apply flags`, 'apply-phase', { ...common, phaseIndex }));
+      const apply = applies[phaseIndex]!;
       const bake = new Wait(this, `${n}: bake`, {
         stateName: `${n}: bake`,
         time: WaitTime.duration(Duration.seconds(durationToSeconds(phase.bake))),
@@ -228,8 +285,16 @@ export class RolloutStateMachine extends Construct {
       const decision = new Choice(this, `${n}: gate decision`, { stateName: `${n}: gate decision` })
         .when(Condition.stringEquals('$.gate.decision', GATE_DECISIONS.rollback), rollBack)
         .when(Condition.stringEquals('$.gate.decision', GATE_DECISIONS.hold), hold);
-      connect(apply);
-      apply.next(bake).next(gate).next(decision);
+      connect?.(entries[phaseIndex]!);
+      if (phase.optional) {
+        const skipped = new Choice(this, `${n}: skipped?`, { stateName: `${n}: skipped?` })
+          .when(Condition.and(Condition.isPresent('$.applied.skipped'), Condition.booleanEquals('$.applied.skipped', true)), entryAfter(phaseIndex))
+          .otherwise(bake);
+        apply.next(skipped);
+      } else {
+        apply.next(bake);
+      }
+      bake.next(gate).next(decision);
 
       const timeoutSeconds =
         phase.approval.timeout === undefined ? DEFAULT_APPROVAL_TIMEOUT_SECONDS : durationToSeconds(phase.approval.timeout);
@@ -260,8 +325,7 @@ export class RolloutStateMachine extends Construct {
       }
     });
 
-    const completeRollout = guarded(invoke('Complete rollout', 'finish-rollout', common));
-    connect(completeRollout);
+    connect?.(completeRollout);
     completeRollout.next(new Succeed(this, 'Completed', { stateName: 'Completed' }));
     return readInput;
   }

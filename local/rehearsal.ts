@@ -31,7 +31,13 @@ import { FakeCloudWatch } from './fakes/cloudwatch';
 import { FakeLambdaControlPlane } from './fakes/lambda-control-plane';
 import type { LambdaQuotaBucket, QuotaCounts } from './fakes/lambda-quotas';
 import { FakeStepFunctions } from './fakes/step-functions';
-import { runLocalStateMachine, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
+import { startLocalExecution, type LocalLambdaHandler, type LocalRunResult } from './run-state-machine';
+import { approverRoles, compressedApprovalTimeouts, compressPlanForRehearsal, parseBreach, RehearsalMetrics, type BreachRequest } from './rehearsal-world';
+import { optInToPhase } from '../lambdas/core/operations';
+import { handleAlarmEvent } from '../lambdas/core/alarm-rollback';
+import { alarmRollbackContextFromEnv, alarmRollbackPortsFromEnv } from '../lambdas/adapters/alarm-rollback-ports';
+import { systemClock } from '../lambdas/core/ports';
+import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from '../lib/rollout-state-machine';
 import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenarioResult } from './scenarios/alarm';
 import { addTargets, driftDuringPhase, servedEnvironment, type DriftScenarioResult } from './scenarios/drift';
 import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
@@ -93,6 +99,20 @@ export interface RehearsalOptions {
    * the alias's version. @default - the plan's own targets
    */
   readonly alias?: string;
+  /**
+   * `<metric>@<phase>`: push that gate metric past its rollback band while the phase runs; its rollback alarm goes off
+   * during the bake, as CloudWatch would raise it, and the gate sees the breach too: the runbook's rollback trigger.
+   */
+  readonly breach?: string;
+  /** Start the execution at this phase (the execution input's `startAt`): the phases before it are skipped. */
+  readonly startAt?: string;
+  /** Optional phases the approver of the phase before opts in to (otherwise they are skipped). */
+  readonly optIn?: readonly string[];
+  /**
+   * A run still going after this many ms of wall-clock time is stopped, says what it waited for, and fails.
+   * @default 120000
+   */
+  readonly wallClockLimitMs?: number;
 }
 
 /** Beyond this many targets the timeline summarizes a write instead of giving a line per target. */
@@ -124,7 +144,7 @@ export interface PhaseSummary {
   readonly roles: readonly string[];
   readonly percent: number;
   readonly bake: string;
-  readonly outcome: 'passed' | 'rejected' | 'rolled-back' | 'not-reached' | 'in-progress';
+  readonly outcome: 'passed' | 'rejected' | 'rolled-back' | 'not-reached' | 'in-progress' | 'skipped';
   readonly gate?: { decision: string; reasons: readonly string[] };
   readonly decidedBy?: string;
 }
@@ -163,8 +183,6 @@ const EXISTING_VARIABLES = (fn: string): Record<string, string> => ({
   GREETING: 'héllo — ünïcode stays intact',
 });
 
-/** The PM who approves in the rehearsal's Discord channel. */
-const PM_IN_DISCORD = discordUser('Pat (PM)', ['pm']);
 
 let sharedDynamo: Promise<LocalDynamo> | undefined;
 
@@ -246,9 +264,18 @@ function withPlanTargets(definition: AslDefinition, feature: string, targets: re
  * announce to the local Discord and the rehearsal's PM can click the buttons. Its temp folders (under `tempRoot`)
  * are removed before it returns or throws.
  */
-export function synthesizeForRehearsal(planFile: string, stage: string, tempRoot: string = tmpdir()): CloudFormationTemplate {
-  const raw = JSON.parse(readFileSync(planFile, 'utf8')) as Record<string, unknown> & { stages?: Record<string, Record<string, unknown>> };
-  raw.discord = localDiscordSettings();
+export function synthesizeForRehearsal(
+  planFile: string,
+  stage: string,
+  tempRoot: string = tmpdir(),
+  compress?: { plan: Plan; bakeMs: number },
+): CloudFormationTemplate {
+  const read = JSON.parse(readFileSync(planFile, 'utf8')) as Record<string, unknown>;
+  // Hold limits and bake ranges are measured against real time by the gate: compressed like the bakes.
+  const raw = (compress ? compressPlanForRehearsal(read, compress.plan, compress.bakeMs) : read) as Record<string, unknown> & {
+    stages?: Record<string, Record<string, unknown>>;
+  };
+  raw.discord = localDiscordSettings(undefined, Array.isArray(raw.roles) ? (raw.roles as string[]) : []);
   for (const override of Object.values(raw.stages ?? {})) delete override.discord;
   // Both folders are only needed while synthesizing: the template is read into memory, and they go on every path.
   const plansDir = mkdtempSync(join(tempRoot, 'phasegate-rehearsal-plans-'));
@@ -284,8 +311,10 @@ export function summarizePhases(
     const gate = events.findLast((e) => e.action === 'gate-evaluated')?.detail as { decision: string; reasons: string[] } | undefined;
     const decision = events.find((e) => (e.action === 'approved' || e.action === 'rejected') && e.fromPhase === phase.name);
     const reached = events.some((e) => e.action === 'phase-started' && e.toPhase === phase.name);
+    const skipped = state?.skippedPhases?.includes(phase.name) ?? false;
     const failedHere = state?.status !== 'COMPLETED' && state?.plan.phases[state.phaseIndex]?.name === phase.name && outcome !== 'RUNNING';
     const outcomeOf = (): PhaseSummary['outcome'] => {
+      if (skipped) return 'skipped';
       if (!reached) return 'not-reached';
       if (decision?.action === 'rejected') return 'rejected';
       if (failedHere) return 'rolled-back';
@@ -326,7 +355,7 @@ function describeEvent(plan: Plan, e: AuditEvent, bakeMs: number): string {
   switch (e.action) {
     case 'phase-started': {
       const phase = plan.phases.find((p) => p.name === e.toPhase)!;
-      const roles = phase.roles.includes('all') ? 'every user' : `roles ${phase.roles.join(', ')}`;
+      const roles = phase.dark ? 'dark (the feature stays off)' : phase.roles.includes('all') ? 'every user' : `roles ${phase.roles.join(', ')}`;
       return `phase started: ${roles}, ${phase.percent}%; bake ${formatSeconds(durationToSeconds(phase.bake))} (compressed to ${bakeMs} ms)`;
     }
     case 'flags-applied': {
@@ -355,7 +384,16 @@ function describeEvent(plan: Plan, e: AuditEvent, bakeMs: number): string {
  * Run one rehearsal. Resolves with the result whether or not the run went as expected; rejects only with
  * {@link RehearsalInputError} for unusable input (or an unexpected failure of the harness itself).
  */
-export async function rehearse(options: RehearsalOptions = {}): Promise<RehearsalResult> {
+export async function rehearse(requested: RehearsalOptions = {}): Promise<RehearsalResult> {
+  // A breach is the runbook's rollback trigger: its metric's rollback alarm goes off during the phase's bake.
+  let breach: BreachRequest | undefined;
+  try {
+    breach = requested.breach === undefined ? undefined : parseBreach(requested.breach);
+  } catch (err) {
+    throw new RehearsalInputError(`--breach: ${(err as Error).message}`);
+  }
+  if (breach && requested.alarmAt !== undefined) throw new RehearsalInputError('--breach and --alarm-at each raise a rollback alarm: choose one');
+  const options: RehearsalOptions = breach ? { ...requested, alarmAt: breach.phase } : requested;
   const stage = options.stage ?? 'dev';
   const planFile = resolve(options.planFile ?? join(DEFAULT_PLANS_DIR, 'ux-update.json'));
   const bakeMs = options.bakeMs ?? 150;
@@ -381,9 +419,9 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   if (options.alarmAt !== undefined) {
     if (options.rejectAt !== undefined) throw new RehearsalInputError('--alarm-at and --reject-at each end the rollout: choose one');
     try {
-      alarmForPhase(plan, stage, options.alarmAt);
+      alarmForPhase(plan, stage, options.alarmAt, breach?.metric);
     } catch (err) {
-      if (err instanceof AlarmScenarioError) throw new RehearsalInputError(`--alarm-at: ${err.message}`);
+      if (err instanceof AlarmScenarioError) throw new RehearsalInputError(`${breach ? '--breach' : '--alarm-at'}: ${err.message}`);
       throw err;
     }
   }
@@ -395,7 +433,24 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     throw new RehearsalInputError(`--llm-spend: plan ${plan.feature} has no LLM sub-feature that a phase turns on`);
   }
 
-  const template = synthesizeForRehearsal(planFile, stage);
+  let metrics: RehearsalMetrics;
+  try {
+    metrics = new RehearsalMetrics(plan, breach);
+  } catch (err) {
+    throw new RehearsalInputError(`--breach: ${(err as Error).message}`);
+  }
+  const startAt = options.startAt === undefined ? undefined : plan.phases.findIndex((p) => p.name === options.startAt);
+  if (startAt === -1) throw new RehearsalInputError(`--start-at: plan ${plan.feature} has no phase "${options.startAt}" (phases: ${plan.phases.map((p) => p.name).join(', ')})`);
+  for (const name of options.optIn ?? []) {
+    if (!plan.phases.some((p) => p.name === name && p.optional)) {
+      throw new RehearsalInputError(`--opt-in: plan ${plan.feature} has no optional phase "${name}" (optional: ${plan.phases.filter((p) => p.optional).map((p) => p.name).join(', ') || 'none'})`);
+    }
+  }
+  const wallClockLimitMs = options.wallClockLimitMs ?? 120_000;
+  // The approver holds every role a phase's approvers need, team roles included.
+  const approverInDiscord = discordUser('Pat (PM)', approverRoles(plan));
+
+  const template = synthesizeForRehearsal(planFile, stage, undefined, { plan: written, bakeMs });
   const smName = stateMachineName(stage, plan.feature);
   const machine = stateMachinesFromTemplate(template).find((m) => m.name === smName);
   if (!machine) throw new Error(`the synthesized stack has no state machine ${smName}`);
@@ -411,7 +466,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const client = localDynamoClient(dynamo.endpoint);
   const discord: LocalDiscord = await startLocalDiscord({
     stage,
-    plans: [{ ...plan, discord: localDiscordSettings() }],
+    plans: [{ ...plan, discord: localDiscordSettings(undefined, plan.roles) }],
     tableName,
     apiPort: address.port,
     botToken: address.botToken,
@@ -426,6 +481,8 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const quotasOn = options.quotas ?? true;
   const lambda = new FakeLambdaControlPlane({ inProgressMs, ...(quotasOn ? {} : { quotas: false }) }).install();
   const cloudwatch = new FakeCloudWatch().install();
+  // Healthy data for every metric any gate of the plan watches; the breach, if asked for, in its phase.
+  cloudwatch.setMetricData(metrics.source);
   const sfn = new FakeStepFunctions().install();
   addTargets(lambda, plan.targets, EXISTING_VARIABLES);
   const store = new DynamoRolloutStore(tableName, client);
@@ -450,6 +507,7 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     });
     options.log?.(`manual mode: the CLI reaches this rehearsal with --local (npx phasegate status ${plan.feature} --local)`);
   }
+  const refusals: string[] = [];
   const approver = (async () => {
     // A PM watching the channel: each phase that waits for approval gets a decision.
     while (!done) {
@@ -468,15 +526,26 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
           if (llm && phase.name === llm.phase && spendRun) await spendRun.catch(() => undefined);
           const reject = phase.name === options.rejectAt;
           try {
+            // Opting in comes with the approval of the phase before the optional one.
+            const next = state.plan.phases[state.phaseIndex + 1];
+            if (!reject && next?.optional && options.optIn?.includes(next.name)) {
+              await optInToPhase(
+                { store, clock: { now: () => new Date() } },
+                { feature: plan.feature, phase: next.name, actor: { id: approverInDiscord.id, name: approverInDiscord.name, via: 'discord', roles: approverRoles(plan) } },
+              );
+            }
             // The PM decides in Discord: a signed click on the approval request the step posted to the channel.
             const request = await discord.api.waitFor(() => discord.api.approvalRequests(plan.feature, phase.name).at(-1));
             const reply = reject
-              ? await discord.clickReject(request, PM_IN_DISCORD, `rehearsal: the PM rejects phase ${phase.name}`)
-              : await discord.clickApprove(request, PM_IN_DISCORD);
+              ? await discord.clickReject(request, approverInDiscord, `rehearsal: the PM rejects phase ${phase.name}`)
+              : await discord.clickApprove(request, approverInDiscord);
             await discord.idle();
             if (reply.status !== 200) throw new RefusedError('INVALID', `Discord click answered ${reply.status}`);
           } catch (err) {
             if (!(err instanceof RefusedError)) throw err;
+            // Said when it happens: a refused click is what leaves a run waiting.
+            refusals.push(`phase ${phase.name}: ${err.message}`);
+            options.log?.(`the approver's decision on phase ${phase.name} was refused: ${err.message}`);
             decided.delete(key);
           }
         }
@@ -489,11 +558,16 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   // Long enough for the rollback of every target at 15 updates a second; the rollback stops the execution anyway.
   const scenarioBakeMs = 2_000 + Math.ceil((plan.targets.length / 15) * 2_000);
   const waitMs: Record<string, number> = {};
-  for (const phase of plan.phases) waitMs[`${phase.name}: bake`] = bakeMs;
+  for (const phase of plan.phases) {
+    waitMs[`${phase.name}: bake`] = bakeMs;
+    // A hold re-checks like a bake; a scheduled start waits no longer than a bake.
+    waitMs[`${phase.name}: hold`] = bakeMs;
+    waitMs[`${phase.name}: wait for start`] = bakeMs;
+  }
   if (options.alarmAt) waitMs[`${options.alarmAt}: bake`] = scenarioBakeMs;
   const startScenarios = (stateName: string): void => {
     if (options.alarmAt && stateName === `${options.alarmAt}: bake` && !alarmRun) {
-      alarmRun = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: options.alarmAt, cloudwatch, lambda, environment: discord.notifierEnvironment });
+      alarmRun = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: options.alarmAt, cloudwatch, lambda, environment: discord.notifierEnvironment, handler: coldAlarmRollback, ...(breach ? { metric: breach.metric } : {}) });
       alarmRun.catch(() => undefined);
     }
     if (llm && options.llmSpendUsdPerHour !== undefined && stateName === `${llm.phase}: bake` && !spendRun) {
@@ -528,8 +602,10 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
       // A call is made only while the target's LLM flag is on, as the guarded code path would check it.
       llmEnabled: () => (servedEnvironment(lambda, target)[enabledVar.name] === 'true') !== enabledVar.inverted,
       onSpend: async (snapshot) => {
+        // The LLM spend gate reads what the guard recorded (its EMF metric, on AWS).
+        metrics.recordLlmSpend(snapshot.daySpentUsd);
         if (snapshot.daySpentUsd > snapshot.hardLimitUsd && !alarm) {
-          alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda, environment: discord.notifierEnvironment });
+          alarm = raiseRollbackAlarm({ template, tableNames, stage, plan, phase: llm!.phase, metric: `llm-spend-${sub}`, cloudwatch, lambda, environment: discord.notifierEnvironment, handler: coldAlarmRollback });
           await alarm;
         }
       },
@@ -537,29 +613,51 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
     return { report, subFeatureRolledBack: alarm !== undefined && (await alarm).outcome.outcome === 'sub-feature-rolled-back' };
   };
 
+  const spendScenario = llm !== undefined && options.llmSpendUsdPerHour !== undefined;
   let run: LocalRunResult;
+  let stuck: string | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
   try {
-    run = await runLocalStateMachine({
+    const execution = startLocalExecution({
       definition,
       functions,
       handlers: (name: string) => {
         const handler = (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler;
-        if (name !== 'gate' || !options.driftAt) return handler;
+        if (name !== 'gate' || (!options.driftAt && !spendScenario)) return handler;
         return async (...args: Parameters<LocalLambdaHandler>) => {
-          await driftBeforeGate(args[0] ?? {});
+          if (options.driftAt) await driftBeforeGate(args[0] ?? {});
+          // The LLM phase's gate judges the day's spend once the simulated day is over, as the budget guard recorded it.
+          if (spendScenario && plan.phases[(args[0] as { phaseIndex?: number } | undefined)?.phaseIndex ?? -1]?.name === llm!.phase) await spendRun?.catch(() => undefined);
           return handler(...args);
         };
       },
-      input: { actor: { id: 'rehearsal', name: 'rehearsal', via: 'rehearsal' } },
+      input: { actor: { id: 'rehearsal', name: 'rehearsal', via: 'rehearsal' }, ...(startAt !== undefined ? { startAt } : {}) },
       stepFunctions: sfn,
       stateMachineName: smName,
       executionId: `rehearsal-${new Date(started).toISOString().replace(/[:.]/g, '-')}`,
       waitMs,
+      taskTimeoutMs: compressedApprovalTimeouts(plan, bakeMs, Math.max(10_000, bakeMs * 20), DEFAULT_APPROVAL_TIMEOUT_SECONDS),
       onEvent: (event) => {
-        if (event.type === 'StateEntered') startScenarios(event.state.name);
+        if (event.type === 'StateEntered') {
+          metrics.enterState(event.state.name);
+          startScenarios(event.state.name);
+        }
       },
     });
+    // A run that cannot end says why and stops, within the wall-clock limit.
+    watchdog = setTimeout(() => {
+      void store.getState(plan.feature).then(
+        (state) => {
+          stuck = describeStuck(state, refusals, wallClockLimitMs);
+          options.log?.(stuck);
+          execution.abort('PhasegateRehearsalStuck', stuck);
+        },
+        (err: unknown) => execution.abort('PhasegateRehearsalStuck', `stuck, and the state could not be read: ${(err as Error).message}`),
+      );
+    }, wallClockLimitMs);
+    run = await execution.result;
   } finally {
+    if (watchdog) clearTimeout(watchdog);
     done = true;
     await approver.catch(() => undefined);
     await session?.close();
@@ -602,7 +700,16 @@ export async function rehearse(options: RehearsalOptions = {}): Promise<Rehearsa
   const expected = options.rejectAt || options.alarmAt ? 'ROLLED_BACK' : 'COMPLETED';
   const outcome = state?.status ?? 'NOT_STARTED';
   const problems: string[] = [];
+  if (stuck) problems.push(stuck);
   if (outcome !== expected) problems.push(`expected the rollout to end ${expected}, it is ${outcome}`);
+  // A gate that had to hold in a rehearsal fed healthy data did not get what it watches: say which phase and why.
+  for (const e of audit) {
+    const d = e.detail as { decision?: string; reasons?: string[] } | undefined;
+    const spendingOnPurpose = spendResult !== undefined && e.toPhase === llm?.phase;
+    if (e.action === 'gate-evaluated' && (d?.decision === 'HOLD' || d?.decision === 'ASK') && !(breach && e.toPhase === breach.phase) && !spendingOnPurpose) {
+      problems.push(`phase ${e.toPhase} held: ${(d.reasons ?? []).join('; ')}`);
+    }
+  }
   // An alarm during a bake stops the execution (ABORTED); a rejection or an alarm during an approval fails it.
   const expectedStatuses = expected === 'COMPLETED' ? ['SUCCEEDED'] : options.alarmAt ? ['FAILED', 'ABORTED'] : ['FAILED'];
   if (!expectedStatuses.includes(run.status)) {
@@ -728,6 +835,25 @@ function driftTimeline(drift: DriftScenarioResult, phase: string, startedAt: num
           : `drift on ${drift.target} NOT repaired: ${JSON.stringify(drift.outcomes)}`,
     },
   ];
+}
+
+/**
+ * The alarm-rollback function as this rehearsal's stack deploys it, started cold inside the scenario's environment:
+ * the function reads the stage's features once per cold start, and an earlier rehearsal in this process (a test run)
+ * may have loaded its module for another stack. The same ports and core the handler builds from that environment.
+ */
+const coldAlarmRollback = (async (event: unknown) =>
+  handleAlarmEvent(alarmRollbackPortsFromEnv(), alarmRollbackContextFromEnv(), event, systemClock.now())) as NonNullable<
+  Parameters<typeof raiseRollbackAlarm>[0]['handler']
+>;
+
+/** What a stuck run waited for: the rollout's status and phase, its last gate, and any refused decision. */
+function describeStuck(state: RolloutState | undefined, refusals: readonly string[], limitMs: number): string {
+  const where = state ? `${state.status} (${state.step}) in phase ${state.plan.phases[state.phaseIndex]?.name ?? '(none yet)'}` : 'not started';
+  const gate = state?.lastGate ? `; last gate ${state.lastGate.decision}: ${state.lastGate.reasons.join('; ')}` : '';
+  const paused = state?.paused ? `; paused by ${state.paused.by.name ?? state.paused.by.id}` : '';
+  const refused = refusals.length > 0 ? `; refused: ${refusals.join('; ')}` : '';
+  return `stuck: still ${where} after ${Math.round(limitMs / 1000)} s of wall-clock time${gate}${paused}${refused}`;
 }
 
 /** The phase that first turns an LLM sub-feature on, and that sub-feature. */

@@ -1,6 +1,7 @@
 /**
  * `npm run rehearse -- [--plan <file>] [--stage <stage>] [--reject-at <phase>] [--alarm-at <phase>] [--targets <n>]
- *  [--drift-at <phase>] [--alias <name>] [--bake-ms <ms>] [--inprogress-ms <ms>] [--no-quotas] [--json]`
+ *  [--drift-at <phase>] [--alias <name>] [--bake-ms <ms>] [--inprogress-ms <ms>] [--no-quotas] [--breach <metric>@<phase>]
+ *  [--start-at <phase>] [--opt-in <phase>] [--wall-clock-limit-s <s>] [--json]`
  *
  * Rolls a feature out end to end on this machine: see local/rehearsal.ts. Prints a timeline, or a JSON summary
  * with --json. Exits 0 when the run ends as expected, 1 when it does not, 2 on unusable arguments.
@@ -15,6 +16,13 @@ const USAGE = `usage: npm run rehearse -- [options]
   --reject-at <phase>  the PM rejects this phase: exercises the rollback path
   --bake-ms <ms>       how long each compressed bake lasts (default 150)
   --alarm-at <phase>   raise the feature's rollback alarm during this phase: automatic rollback
+  --breach <metric>@<phase>
+                       push one gate metric (error-rate, p95-ms, a custom metric's name, ...) past its rollback
+                       band during that phase: its alarm goes off, as the runbook's rollback trigger
+  --start-at <phase>   start the execution at this phase (the phases before it are recorded as skipped)
+  --opt-in <phase>     the approver opts in to this optional phase (repeatable); otherwise it is skipped
+  --wall-clock-limit-s <s>
+                       stop a run that has not ended after this many seconds and say why (default 120)
   --drift-at <phase>   during this phase a redeploy of the first target wipes its flags; its CloudTrail event
                        reaches the reconcile function, which repairs them (the timeline shows how long it took)
   --alias <name>       run the plan against alias targets <target>:<name> (a published version behind an alias,
@@ -65,6 +73,10 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
         'bake-ms': { type: 'string' },
         'alarm-at': { type: 'string' },
         'drift-at': { type: 'string' },
+        breach: { type: 'string' },
+        'start-at': { type: 'string' },
+        'opt-in': { type: 'string', multiple: true },
+        'wall-clock-limit-s': { type: 'string' },
         alias: { type: 'string' },
         targets: { type: 'string' },
         'inprogress-ms': { type: 'string' },
@@ -108,6 +120,14 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
   const llmSpendUsdPerHour = usd('llm-spend');
   const llmCapUsd = usd('llm-cap-usd');
   if (llmCapUsd !== undefined && llmSpendUsdPerHour === undefined) throw new RehearseArgsError('--llm-cap-usd goes with --llm-spend');
+  let wallClockLimitMs: number | undefined;
+  if (args['wall-clock-limit-s'] !== undefined) {
+    const seconds = Number(args['wall-clock-limit-s']);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+      throw new RehearseArgsError(`--wall-clock-limit-s must be a number of seconds from 1 to 3600, got ${JSON.stringify(args['wall-clock-limit-s'])}`);
+    }
+    wallClockLimitMs = Math.round(seconds * 1000);
+  }
   return {
     help: args.help,
     json: args.json,
@@ -122,6 +142,10 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
       manual: args.manual,
       ...(targets !== undefined ? { targets } : {}),
       ...(args['drift-at'] !== undefined ? { driftAt: args['drift-at'] } : {}),
+      ...(args.breach !== undefined ? { breach: args.breach } : {}),
+      ...(args['start-at'] !== undefined ? { startAt: args['start-at'] } : {}),
+      ...(args['opt-in'] !== undefined ? { optIn: args['opt-in'] } : {}),
+      ...(wallClockLimitMs !== undefined ? { wallClockLimitMs } : {}),
       ...(args.alias !== undefined ? { alias: args.alias } : {}),
       ...(inProgressMs !== undefined ? { inProgressMs } : {}),
       ...(args['no-quotas'] ? { quotas: false } : {}),

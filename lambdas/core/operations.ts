@@ -12,6 +12,7 @@ import {
   type TaskTokens,
 } from './ports';
 import {
+  optionalPhaseOptedIn,
   approvalGranted,
   isTerminal,
   rolloutPaused,
@@ -297,6 +298,36 @@ export interface StartPorts {
   readonly store: RolloutStore;
   readonly starter: RolloutStarter;
   readonly clock: Clock;
+}
+
+/**
+ * A person opts in to an optional phase (004's LLM canary) before it starts: it then runs instead of being skipped.
+ * Only the approvers of the phase before it may, as they are the ones who decide to go on (they opt in, then
+ * approve). Refusals are audited like every other.
+ */
+export async function optInToPhase(
+  ports: { readonly store: RolloutStore; readonly clock: Clock },
+  req: { feature: string; phase: string; actor: Person },
+): Promise<{ feature: string; phase: string }> {
+  const { store, clock } = ports;
+  const state = await store.getState(req.feature);
+  if (!state) throw new RefusedError('NOT_FOUND', `feature "${req.feature}" has no rollout`);
+  const base = { feature: req.feature, actor: req.actor, action: 'opt-in', phase: req.phase };
+  const phaseIndex = state.plan.phases.findIndex((p) => p.name === req.phase);
+  const phase = state.plan.phases[phaseIndex];
+  if (!phase?.optional) return refuse(store, clock, base, state, new RefusedError('INVALID', `phase ${req.phase} of ${req.feature} is not an optional phase`));
+  const before = state.plan.phases[phaseIndex - 1]!;
+  const allowed = authorize('approve', req.actor, { phase: before, startedBy: state.startedBy.id });
+  if (!allowed.ok) return refuse(store, clock, base, state, new RefusedError('FORBIDDEN', allowed.reason.replace(/approve phase \S+/, `opt in to phase ${phase.name}`)));
+  let t;
+  try {
+    t = optionalPhaseOptedIn(state, phaseIndex, clock.now().toISOString(), { id: req.actor.id, ...(req.actor.name ? { name: req.actor.name } : {}), via: req.actor.via });
+  } catch (err) {
+    if (err instanceof ConflictError) return refuse(store, clock, base, state, new RefusedError('NOT_PENDING', err.message));
+    throw err;
+  }
+  if (t) await store.saveTransition(state, t);
+  return { feature: req.feature, phase: phase.name };
 }
 
 /**

@@ -46,6 +46,8 @@ export const SYSTEM_ACTOR: Actor = { id: 'phasegate', name: 'Phasegate', via: 's
 export type AuditAction =
   | 'rollout-started'
   | 'phase-started'
+  | 'phase-skipped'
+  | 'opted-in'
   | 'flags-applied'
   | 'gate-evaluated'
   | 'approval-requested'
@@ -127,6 +129,12 @@ export interface RolloutState {
    * execution while the rest of the feature goes on.
    */
   readonly subFeaturesOff?: readonly string[];
+  /** The phase this execution started at (`startAt` in the execution input); the phases before it were skipped. */
+  readonly startAt?: number;
+  /** Phases this execution skipped: before its `startAt`, and optional phases nobody opted in to. */
+  readonly skippedPhases?: readonly string[];
+  /** Optional phases an approver opted in to: they run instead of being skipped. */
+  readonly optedIn?: readonly string[];
 }
 
 /** Gate metric values from before the rollout started. */
@@ -188,13 +196,28 @@ export function assertOwnedBy(state: RolloutState | undefined, feature: string, 
   return state;
 }
 
+/**
+ * The phases from `from` up to (not including) `to`: what "start at phase N" skips. One function for every way a
+ * rollout skips phases: a start at a later phase (carrying a long rollout into a fresh execution, retrying from a
+ * phase after a rollback) and an optional phase nobody opted in to.
+ */
+export function phasesBetween(plan: Plan, from: number, to: number): string[] {
+  return plan.phases.slice(Math.max(0, from), Math.max(0, to)).map((p) => p.name);
+}
+
 /** Start a rollout. Returns null when this execution already started it (a retried step). */
 export function startRollout(
   previous: RolloutState | undefined,
-  input: { plan: Plan; stage: string; executionId: string; actor: Actor; at: string; baseline?: RolloutBaseline },
+  input: { plan: Plan; stage: string; executionId: string; actor: Actor; at: string; baseline?: RolloutBaseline; startAt?: number },
 ): Transition | null {
   if (previous && previous.executionId === input.executionId) return null;
   if (previous && !isTerminal(previous.status)) throw new RolloutActiveError(input.plan.feature, previous.executionId);
+  const startAt = input.startAt ?? 0;
+  if (!Number.isInteger(startAt) || startAt < 0 || startAt >= input.plan.phases.length) {
+    throw new RangeError(`startAt ${startAt}: plan "${input.plan.feature}" has phases 0 to ${input.plan.phases.length - 1}`);
+  }
+  const skipped = phasesBetween(input.plan, 0, startAt);
+  const first = input.plan.phases[startAt]!;
   const version = (previous?.version ?? 0) + 1;
   const event: AuditEvent = {
     feature: input.plan.feature,
@@ -207,7 +230,10 @@ export function startRollout(
     ...(previous ? { fromStatus: previous.status } : {}),
     toStatus: 'RUNNING',
     version,
-    message: `rollout of ${input.plan.feature} started on ${input.stage}: ${input.plan.phases.map((p) => p.name).join(' -> ')}`,
+    message:
+      `rollout of ${input.plan.feature} started on ${input.stage}: ${input.plan.phases.map((p) => p.name).join(' -> ')}` +
+      (startAt > 0 ? `; starting at phase ${first.name}, skipped ${skipped.join(', ')}` : ''),
+    ...(startAt > 0 ? { detail: { startAt, skipped } } : {}),
   };
   const next: RolloutState = {
     feature: input.plan.feature,
@@ -223,14 +249,78 @@ export function startRollout(
     updatedAt: input.at,
     lastEvent: event,
     ...(input.baseline ? { baseline: input.baseline } : {}),
+    ...(startAt > 0 ? { startAt, skippedPhases: skipped } : {}),
+    // Whoever starts at an optional phase chose to run it.
+    ...(first.optional && startAt > 0 ? { optedIn: [first.name] } : {}),
   };
   return { next, event };
+}
+
+/** Whether phase `phaseIndex` of the rollout runs: not optional, opted in to, or the phase this execution started at. */
+export function phaseRuns(state: RolloutState, phaseIndex: number): boolean {
+  const phase = state.plan.phases[phaseIndex];
+  if (!phase) throw new RangeError(`plan "${state.feature}" has no phase ${phaseIndex}`);
+  return !phase.optional || (state.optedIn ?? []).includes(phase.name) || (state.startAt ?? 0) === phaseIndex;
+}
+
+/** Whether the rollout's current phase is finished (approved, or gated when it needs no approval), or was skipped. */
+function currentPhaseDone(state: RolloutState): boolean {
+  const current = state.plan.phases[state.phaseIndex];
+  if (!current) return false;
+  if ((state.skippedPhases ?? []).includes(current.name)) return true;
+  return current.approval.required ? state.step === 'approved' : state.step === 'gating' || state.step === 'approved';
+}
+
+/**
+ * Skip optional phase `phaseIndex` nobody opted in to: it is recorded as skipped and counts as done, so the next phase
+ * may begin. Returns null when it is already skipped (a retried step).
+ */
+export function phaseSkipped(state: RolloutState, phaseIndex: number, at: string): Transition | null {
+  const phase = state.plan.phases[phaseIndex];
+  if (!phase) throw new RangeError(`plan "${state.feature}" has no phase ${phaseIndex}`);
+  if (state.phaseIndex === phaseIndex && (state.skippedPhases ?? []).includes(phase.name)) return null;
+  if (phaseRuns(state, phaseIndex)) throw new ConflictError(`phase ${phase.name} of ${state.feature} runs; it cannot be skipped`);
+  if (state.phaseIndex !== phaseIndex - 1 || state.status !== 'RUNNING' || !currentPhaseDone(state)) {
+    throw new ConflictError(`feature "${state.feature}" is ${state.status} (${state.step}) in phase ${state.phaseIndex}; cannot skip phase ${phase.name}`);
+  }
+  return advance(
+    state,
+    { step: 'approved', phaseIndex, lastGate: undefined, holdingSince: undefined, skippedPhases: [...(state.skippedPhases ?? []), phase.name] },
+    at,
+    SYSTEM_ACTOR,
+    'phase-skipped',
+    `phase ${phase.name} skipped: it is optional and nobody opted in`,
+    { skipped: [phase.name] },
+  );
+}
+
+/**
+ * A person opts in to optional phase `phaseIndex` before it starts (the approver of the phase before, as they
+ * approve). Returns null when already opted in.
+ */
+export function optionalPhaseOptedIn(state: RolloutState, phaseIndex: number, at: string, actor: Actor): Transition | null {
+  const phase = state.plan.phases[phaseIndex];
+  if (!phase?.optional) throw new ConflictError(`phase ${phase?.name ?? phaseIndex} of ${state.feature} is not optional`);
+  if ((state.optedIn ?? []).includes(phase.name)) return null;
+  if (state.phaseIndex >= phaseIndex || isTerminal(state.status) || state.status === 'ROLLING_BACK') {
+    throw new ConflictError(`feature "${state.feature}" is ${state.status} in phase ${state.phaseIndex}; it is too late to opt in to phase ${phase.name}`);
+  }
+  return advance(
+    state,
+    { optedIn: [...(state.optedIn ?? []), phase.name] },
+    at,
+    actor,
+    'opted-in',
+    `${actor.name ?? actor.id} opted in to optional phase ${phase.name}`,
+  );
 }
 
 /** Enter phase `phaseIndex`: allowed right after the previous phase (approved or not needing approval). */
 export function beginPhase(state: RolloutState, phaseIndex: number, at: string): Transition | null {
   if (state.phaseIndex === phaseIndex && state.step !== 'starting') return null;
-  if (state.phaseIndex !== phaseIndex - 1) {
+  // The first phase of an execution started at a later phase (`startAt`).
+  const startsHere = state.phaseIndex === -1 && state.step === 'starting' && (state.startAt ?? 0) === phaseIndex;
+  if (state.phaseIndex !== phaseIndex - 1 && !startsHere) {
     throw new ConflictError(
       `feature "${state.feature}" is in phase ${state.phaseIndex}, cannot enter phase ${phaseIndex} (${phaseName(state.plan, phaseIndex)})`,
     );
@@ -239,7 +329,7 @@ export function beginPhase(state: RolloutState, phaseIndex: number, at: string):
   if (!phase) throw new RangeError(`plan "${state.feature}" has no phase ${phaseIndex}`);
   const current = state.plan.phases[state.phaseIndex];
   if (current) {
-    const done = current.approval.required ? state.step === 'approved' : state.step === 'gating' || state.step === 'approved';
+    const done = currentPhaseDone(state);
     if (state.status !== 'RUNNING' || !done) {
       throw new ConflictError(
         `feature "${state.feature}" is ${state.status} (${state.step}) in phase ${current.name}, which is not finished${current.approval.required ? ' and approved' : ''}; cannot enter phase ${phase.name}`,

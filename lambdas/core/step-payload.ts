@@ -16,6 +16,7 @@ const StepPayloadSchema = z.object({
   phaseIndex: z.number().int().nonnegative().optional(),
   taskToken: z.string().min(1).optional(),
   context: z.record(z.string(), z.unknown()).optional(),
+  mode: z.enum(['schedule']).optional(),
 });
 
 const ActorSchema = z.object({
@@ -34,6 +35,13 @@ export interface StepPayload {
   readonly phaseIndex?: number;
   readonly taskToken?: string;
   readonly context?: Record<string, unknown>;
+  /** `schedule`: the step before a scheduled phase's start, not its flags. */
+  readonly mode?: 'schedule';
+  /**
+   * The phase the execution starts at (the execution input's `startAt`, a phase index): the phases before it are
+   * skipped and recorded as skipped. Undefined: the first phase.
+   */
+  readonly startAt?: number;
 }
 
 /** Validate a step payload; the plan is validated at run time with the synth-time validator. */
@@ -51,7 +59,11 @@ export function parseStepPayload(event: unknown): StepPayload {
     throw new PlanInvalidError([`phaseIndex: ${rest.phaseIndex} is past the plan's ${plan.phases.length} phases`], 'state machine step payload');
   }
   const actor = ActorSchema.safeParse((input as { actor?: unknown } | undefined)?.actor);
-  return { ...rest, plan, startedBy: actor.success ? actor.data : SYSTEM_ACTOR };
+  const startAt = (input as { startAt?: unknown } | undefined)?.startAt;
+  if (startAt !== undefined && (typeof startAt !== 'number' || !Number.isInteger(startAt) || startAt < 0 || startAt >= plan.phases.length)) {
+    throw new PlanInvalidError([`input.startAt: expected a phase index from 0 to ${plan.phases.length - 1}, got ${JSON.stringify(startAt)}`], 'execution input');
+  }
+  return { ...rest, plan, startedBy: actor.success ? actor.data : SYSTEM_ACTOR, ...(typeof startAt === 'number' ? { startAt } : {}) };
 }
 
 /** Require the payload's phase index (present for apply, gate and approval steps). */

@@ -15,12 +15,15 @@ import {
   beginPhase,
   gateEvaluated,
   phaseApplied,
+  phaseRuns,
+  phaseSkipped,
   rolloutCompleted,
   startRollout,
   type RolloutBaseline,
   type RolloutState,
 } from './rollout-state';
 import { reconcileFeature, unknownCause } from './reconcile';
+import { nextPhaseStart } from './schedule';
 import { requirePhaseIndex, type StepPayload } from './step-payload';
 import { ownValue } from './own';
 
@@ -56,14 +59,38 @@ export async function startRolloutStep(ports: StepPorts, p: StepPayload): Promis
   const at = now(ports);
   const alreadyStarted = previous?.executionId === p.executionId;
   const baseline = alreadyStarted ? undefined : await captureBaseline(ports, p.plan, new Date(at));
-  const t = startRollout(previous, { plan: p.plan, stage: p.stage, executionId: p.executionId, actor: p.startedBy, at, ...(baseline ? { baseline } : {}) });
+  const t = startRollout(previous, {
+    plan: p.plan,
+    stage: p.stage,
+    executionId: p.executionId,
+    actor: p.startedBy,
+    at,
+    ...(baseline ? { baseline } : {}),
+    ...(p.startAt ? { startAt: p.startAt } : {}),
+  });
   if (t) await ports.store.saveTransition(previous, t);
   return { feature: p.plan.feature, version: t?.next.version ?? previous!.version };
+}
+
+/**
+ * `<phase>: schedule`: when a phase with a `start` (a time of day in a time zone) may begin, now that the phase before
+ * it is done; the state machine waits until then. A phase that will be skipped (optional, nobody opted in) starts at
+ * once: it only records the skip.
+ */
+export async function schedulePhaseStep(ports: StepPorts, p: StepPayload): Promise<{ phase: string; startAt: string }> {
+  const phaseIndex = requirePhaseIndex(p);
+  const state = assertOwnedBy(await ports.store.getState(p.plan.feature), p.plan.feature, p.executionId);
+  const phase = state.plan.phases[phaseIndex]!;
+  const at = ports.clock.now();
+  const startAt = phase.start && phaseRuns(state, phaseIndex) ? nextPhaseStart(phase.start, at) : at;
+  return { phase: phase.name, startAt: startAt.toISOString() };
 }
 
 /** The targets' flags after a phase was applied. */
 export interface ApplyResult {
   readonly phase: string;
+  /** The phase was optional and nobody opted in: nothing was written, the state machine goes on to the next phase. */
+  readonly skipped?: boolean;
   readonly flags: Record<string, string>;
   readonly targets: readonly { functionName: string; changed: readonly string[]; ms: number }[];
 }
@@ -77,6 +104,11 @@ export async function applyPhaseStep(ports: StepPorts, p: StepPayload): Promise<
   const phaseIndex = requirePhaseIndex(p);
   const feature = p.plan.feature;
   let state = assertOwnedBy(await ports.store.getState(feature), feature, p.executionId);
+  if (!phaseRuns(state, phaseIndex)) {
+    const skip = phaseSkipped(state, phaseIndex, now(ports));
+    if (skip) await ports.store.saveTransition(state, skip);
+    return { phase: state.plan.phases[phaseIndex]!.name, skipped: true, flags: {}, targets: [] };
+  }
   const begin = beginPhase(state, phaseIndex, now(ports));
   if (begin) {
     await ports.store.saveTransition(state, begin);

@@ -68,6 +68,7 @@ describe('ux-update state machine (dev)', () => {
       'Read input',
       'Load plan',
       'Start rollout',
+      'Start at phase',
       ...UX_PHASES.flatMap((n) => [`${n}: apply flags`, `${n}: bake`, `${n}: gate`, `${n}: gate decision`, `${n}: approval`]),
       'Complete rollout',
       'Completed',
@@ -107,7 +108,7 @@ describe('ux-update state machine (dev)', () => {
       ResultPath: null,
       Retry: RETRY,
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Not started' }],
-      Next: 'admin: apply flags',
+      Next: 'Start at phase',
     });
   });
 
@@ -233,6 +234,7 @@ describe('state machines per stage and plan', () => {
       'Read input',
       'Load plan',
       'Start rollout',
+      'Start at phase',
       'canary: apply flags',
       'canary: bake',
       'canary: gate',

@@ -1,4 +1,4 @@
-import type { PhasegateRole, Plan, SubFeature } from '../plan/schema';
+import type { Plan, SubFeature } from '../plan/schema';
 
 /**
  * What the Discord endpoint knows about each plan of its stage, carried in its `PHASEGATE_PLANS` variable.
@@ -46,7 +46,8 @@ export class StagePlansInvalidError extends Error {
   }
 }
 
-const ROLES: readonly string[] = ['admin', 'pm', 'developer', 'on-call'] satisfies readonly PhasegateRole[];
+/** A role name as the plan validator accepts it: a built-in role or a team's own (`product-owner`). */
+const ROLE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /**
@@ -89,8 +90,8 @@ export function parseStagePlans(json: string | undefined): StagePlan[] {
       return problems.push(`[${i}].discord.roles: expected an object`);
     }
     for (const [roleId, roles] of Object.entries(discord.roles)) {
-      if (!isStringArray(roles) || !roles.every((r) => ROLES.includes(r))) {
-        problems.push(`[${i}].discord.roles.${roleId}: expected Phasegate roles (${ROLES.join(', ')})`);
+      if (!isStringArray(roles) || !roles.every((r) => ROLE_NAME.test(r))) {
+        problems.push(`[${i}].discord.roles.${roleId}: expected Phasegate role names (admin, pm, developer, on-call, or the plan's own roles)`);
       }
     }
     return undefined;
