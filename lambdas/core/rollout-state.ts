@@ -319,8 +319,9 @@ export function optionalPhaseOptedIn(state: RolloutState, phaseIndex: number, at
 export function beginPhase(state: RolloutState, phaseIndex: number, at: string): Transition | null {
   if (state.phaseIndex === phaseIndex && state.step !== 'starting') return null;
   // The first phase of an execution started at a later phase (`startAt`).
-  const startsHere = state.phaseIndex === -1 && state.step === 'starting' && (state.startAt ?? 0) === phaseIndex;
-  if (state.phaseIndex !== phaseIndex - 1 && !startsHere) {
+  const starting = state.phaseIndex === -1 && state.step === 'starting';
+  const startsHere = starting && (state.startAt ?? 0) === phaseIndex;
+  if ((state.phaseIndex !== phaseIndex - 1 || starting) && !startsHere) {
     throw new ConflictError(
       `feature "${state.feature}" is in phase ${state.phaseIndex}, cannot enter phase ${phaseIndex} (${phaseName(state.plan, phaseIndex)})`,
     );
