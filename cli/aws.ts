@@ -126,6 +126,18 @@ export interface AwsConnectOptions {
   readonly stage: string;
   /** @default - the SDK's region chain (AWS_REGION, the profile) */
   readonly region?: string;
+  /**
+   * The time the flag writer paces, polls and waits on (and the rollback marker's expiry): tests give the time of
+   * their Lambda fake, so a CLI rollback never waits for real nor depends on how busy the machine is.
+   * @default - the system clock and real timers
+   */
+  readonly lambdaTime?: LambdaTime;
+}
+
+/** Epoch milliseconds and a sleep on the same time. */
+export interface LambdaTime {
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
 }
 
 /**
@@ -173,7 +185,10 @@ export async function connectAws(options: AwsConnectOptions): Promise<Backend> {
       store: new DynamoRolloutStore(stack.tableName, dynamo),
       tokens: new SfnTaskTokens(sfn),
       // The CLI's rollbacks mark the stage like the functions' do, so applies leave them the Lambda API quota.
-      flags: new LambdaFlagWriter(lambda, { rollbackActivity: new DynamoRollbackActivity(stack.tableName, dynamo) }),
+      flags: new LambdaFlagWriter(lambda, {
+        rollbackActivity: new DynamoRollbackActivity(stack.tableName, dynamo, options.lambdaTime?.now),
+        ...(options.lambdaTime ? { now: options.lambdaTime.now, sleep: options.lambdaTime.sleep } : {}),
+      }),
       stopper: new SfnExecutionStopper(sfn),
       starter: cliRolloutStarter(stack.stateMachines, sfn),
       budgets: new DynamoLlmBudgetStore(stack.tableName, dynamo),

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectLocal } from '../local/session';
-import { connectAws } from './aws';
+import { connectAws, type AwsConnectOptions, type LambdaTime } from './aws';
 import type { Backend } from './backend';
 import { COMMANDS, GLOBAL_OPTIONS, type CommandContext, type CommandSpec, type OptionSpec } from './commands';
 import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion';
@@ -32,6 +32,8 @@ export interface CliIo {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Aborted on Ctrl-C: `--watch` stops. */
   readonly signal?: AbortSignal;
+  /** The time of the flag writer talking to Lambda (see {@link AwsConnectOptions.lambdaTime}). @default real time */
+  readonly lambdaTime?: LambdaTime;
 }
 
 /** The process's own streams, environment and directory. */
@@ -282,7 +284,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     backend: async () => {
       backend ??= values.local
         ? connectLocal({ cwd: io.cwd, env: io.env, ...(typeof values.stage === 'string' ? { stage: values.stage } : {}) })
-        : await connectAws({ stage: typeof values.stage === 'string' ? values.stage : 'dev', ...(typeof values.region === 'string' ? { region: values.region } : {}) });
+        : await connectAws({
+            stage: typeof values.stage === 'string' ? values.stage : 'dev',
+            ...(typeof values.region === 'string' ? { region: values.region } : {}),
+            ...(io.lambdaTime ? { lambdaTime: io.lambdaTime } : {}),
+          });
       return backend;
     },
     print: (lines, document) => io.stdout(values.json ? `${JSON.stringify(document, null, 2)}\n` : `${lines.join('\n')}\n`),

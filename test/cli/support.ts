@@ -143,6 +143,7 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
     ...(io.isTTY !== undefined ? { isTTY: io.isTTY } : {}),
     ...(io.sleep ? { sleep: io.sleep } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
+    ...(io.lambdaTime ? { lambdaTime: io.lambdaTime } : {}),
   });
   return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
 }

@@ -73,7 +73,8 @@ describe('status --watch', () => {
       async () => undefined,
       async () => {
         deployment.caller = CALLERS.onCall;
-        expect((await runCli(['rollback', plan.feature, '--reason', 'errors'])).code).toBe(0);
+        // On the Lambda fake's virtual time: the CLI's rollback polls and paces without waiting for real.
+        expect((await runCli(['rollback', plan.feature, '--reason', 'errors'], { lambdaTime: aws.time })).code).toBe(0);
         deployment.caller = CALLERS.pm;
       },
     ]);
