@@ -112,6 +112,14 @@ export interface TimelinePhase {
   readonly percent: number;
   readonly bake: string;
   readonly bakeSeconds: number;
+  /** The upper end of a bake range: held up to this, then a person is asked. */
+  readonly bakeMax?: string;
+  /** Writes the feature's off values (a dry run). */
+  readonly dark: boolean;
+  /** Runs only when the approver of the phase before opts in. */
+  readonly optional: boolean;
+  /** Starts at this time of day once the phase before is done. */
+  readonly start?: Phase['start'];
   /** Earliest start and end, in seconds after the rollout starts. */
   readonly startsAfterSeconds: number;
   readonly endsAfterSeconds: number;
@@ -131,11 +139,24 @@ const BAND_LABELS: Readonly<Record<string, string>> = { errorRate: 'error rate',
 function describeBand(band: Record<string, unknown>, unit = ''): string {
   const n = (v: unknown): string => `${unit}${String(v)}`;
   const parts: string[] = [];
-  if (band.proceedBelow !== undefined || band.rollbackAbove !== undefined) parts.push(`proceed < ${n(band.proceedBelow)}, roll back > ${n(band.rollbackAbove)}`);
-  if (band.proceedAbove !== undefined || band.rollbackBelow !== undefined) parts.push(`proceed > ${n(band.proceedAbove)}, roll back < ${n(band.rollbackBelow)}`);
+  const lower = band.proceedBelow !== undefined || band.rollbackAbove !== undefined || band.warnAbove !== undefined;
+  const higher = band.proceedAbove !== undefined || band.rollbackBelow !== undefined || band.warnBelow !== undefined;
+  if (lower) parts.push(band.proceedBelow === 0 ? `proceed at ${n(0)}` : `proceed < ${n(band.proceedBelow)}`);
+  if (higher) parts.push(`proceed > ${n(band.proceedAbove)}`);
+  if (band.warnAbove !== undefined) parts.push(`warn > ${n(band.warnAbove)}`);
+  if (band.warnBelow !== undefined) parts.push(`warn < ${n(band.warnBelow)}`);
+  if (band.rollbackAbove !== undefined) parts.push(`roll back > ${n(band.rollbackAbove)}`);
+  if (band.rollbackBelow !== undefined) parts.push(`roll back < ${n(band.rollbackBelow)}`);
+  if ((lower || higher) && band.rollbackAbove === undefined && band.rollbackBelow === undefined) parts.push('watched only (never holds or rolls back)');
+  if (typeof band.per === 'string') parts.push(`per ${formatSeconds(durationToSeconds(band.per))}`);
   if (typeof band.sustainedFor === 'string') parts.push(`only when sustained for ${formatSeconds(durationToSeconds(band.sustainedFor))}`);
-  const baseline = band.baseline as { rollbackBeyond?: number; proceedWithin?: number } | undefined;
-  if (baseline) parts.push(`roll back beyond ${baseline.rollbackBeyond}x the baseline`);
+  if (band.missingData === 'zero') parts.push('no data reads as 0');
+  if (typeof band.minSamples === 'number') parts.push(`hold until ${band.minSamples} samples`);
+  const baseline = band.baseline as { rollbackBeyond?: number; proceedWithin?: number; window?: string; value?: number } | undefined;
+  if (baseline) {
+    const against = baseline.value !== undefined ? `the stated baseline ${n(baseline.value)} (alarmed at once)` : `the baseline of the ${formatSeconds(durationToSeconds(baseline.window ?? 'P1D'))} before the start`;
+    parts.push(`against ${against}: proceed within ${baseline.proceedWithin ?? baseline.rollbackBeyond}x, roll back beyond ${baseline.rollbackBeyond}x`);
+  }
   return parts.join(', ');
 }
 
@@ -154,7 +175,11 @@ export function describeGates(phase: Pick<Phase, 'bake' | 'gates'>): string[] {
       out.push(`a hold re-checks every ${formatSeconds(policy.intervalSeconds)} and asks a person after ${formatSeconds(policy.maxSeconds)}`);
     } else if (key === 'minInvocations') out.push(`hold until the targets are invoked ${String(value)} times`);
     else if (key === 'metrics') {
-      for (const m of value as Record<string, unknown>[]) out.push(`${String(m.name)} (${String(m.namespace)} ${String(m.metric)} ${String(m.statistic ?? '')}): ${describeBand(m)}`.replace(' )', ')'));
+      for (const m of value as Record<string, unknown>[]) {
+        const dims = Object.entries((m.dimensions as Record<string, string> | undefined) ?? {}).map(([k, v]) => `${k}=${v}`);
+        const where = `${String(m.namespace)} ${String(m.metric)}${dims.length ? ` [${dims.join(', ')}]` : ''} ${String(m.statistic ?? '')}`.trim();
+        out.push(`${String(m.name)} (${where}): ${describeBand(m)}`);
+      }
     } else if (key === 'llmSpendUsd') {
       for (const [sub, band] of Object.entries(value as Record<string, Record<string, unknown>>)) out.push(`LLM spend of ${sub} today: ${describeBand(band, '$')}`);
     } else if (BAND_LABELS[key] && value && typeof value === 'object') {
@@ -181,6 +206,10 @@ export function planTimeline(plan: Plan, stage: string, file: string): PlanTimel
       percent: phase.percent,
       bake: phase.bake,
       bakeSeconds,
+      ...(phase.bakeMax ? { bakeMax: phase.bakeMax } : {}),
+      dark: phase.dark,
+      optional: phase.optional,
+      ...(phase.start ? { start: phase.start } : {}),
       startsAfterSeconds,
       endsAfterSeconds: at,
       approval: phase.approval,
@@ -248,8 +277,12 @@ export function renderTimeline(tl: PlanTimeline, width = DEFAULT_WIDTH): string[
     const f = (label: string, value: string): string[] => field(label, value, { width, labelWidth: 14, indent: 5 });
     lines.push('', `${p.index + 1}. ${p.name}: from ${t(p.startsAfterSeconds)} to ${t(p.endsAfterSeconds)} at the earliest`);
     if (p.description) lines.push(...wrap(p.description, width - 5).map((l) => `     ${l}`));
-    lines.push(...f('who', `${p.roles.includes('all') ? 'every user' : `roles ${p.roles.join(', ')}`}, ${p.percent}% of them`));
-    lines.push(...f('bake', `${formatSeconds(p.bakeSeconds)} (${p.bake})`));
+    if (p.optional) lines.push(...f('optional', 'runs only when the approver of the phase before opts in; otherwise skipped'));
+    if (p.start) lines.push(...f('starts', `at ${p.start.time} ${p.start.timeZone}${p.start.days ? ` on ${p.start.days.join(', ')}` : ''}, once the phase before is done`));
+    lines.push(...f('who', p.dark ? 'nobody: dark, the feature stays off (a dry run)' : `${p.roles.includes('all') ? 'every user' : `roles ${p.roles.join(', ')}`}, ${p.percent}% of them`));
+    lines.push(
+      ...f('bake', p.bakeMax ? `${formatSeconds(p.bakeSeconds)} to ${formatSeconds(durationToSeconds(p.bakeMax))} (${p.bake} to ${p.bakeMax}): proceed after the first when the gate passes, hold up to the second, then ask` : `${formatSeconds(p.bakeSeconds)} (${p.bake})`),
+    );
     if (p.gates.length === 0) lines.push(...f('gates', 'none: the phase passes after its bake'));
     p.gates.forEach((gate, i) => lines.push(...f(i === 0 ? 'gates' : '', gate)));
     const a = p.approval;

@@ -35,8 +35,11 @@ const prodOnly = planFile('prod-only.json', {
   feature: 'prod-only',
   targets: ['fn-a'],
   subFeatures: [{ id: 'llm', llm: { dailyCapUsd: 1, hardLimitUsd: 2 } }],
-  phases: [{ name: 'canary', roles: ['admin'], bake: 'PT1H', subFeatures: { llm: {} } }],
-  stages: { dev: { phases: { canary: { bake: 'PT5M' } } }, prod: { phases: { canary: { approval: { required: false } } } } },
+  phases: [
+    { name: 'base', roles: ['admin'], bake: 'PT1H' },
+    { name: 'canary', roles: ['admin'], bake: 'PT1H', subFeatures: { llm: {} } },
+  ],
+  stages: { dev: { phases: { canary: { bake: 'PT5M' } } }, prod: { phases: { base: { approval: { required: false } } } } },
 });
 
 describe('plan validate', () => {
@@ -77,7 +80,10 @@ describe('plan validate', () => {
     const prod = await runCli(['plan', 'validate', prodOnly, '--stage', 'prod', '--json']);
     expect(prod.code).toBe(1);
     expect(prod.json<PlanValidationReport>().problems).toEqual([
-      { path: 'phases[0].approval.required', message: expect.stringMatching(/turns on the LLM sub-feature "llm", so it must require approval \(after stages\.prod overrides\)$/) },
+      {
+        path: 'phases[0].approval.required',
+        message: expect.stringMatching(/turns on the LLM sub-feature "llm", so the approval of phase base that leads into it must be required \(after stages\.prod overrides\)$/),
+      },
     ]);
     const every = await runCli(['plan', 'validate', prodOnly]);
     expect(every.code).toBe(1);
@@ -95,6 +101,23 @@ describe('plan validate', () => {
 });
 
 describe('plan show', () => {
+  it('shows every field that affects a decision: samples, dimensions, baselines, warnings, rates, missing data, ranges, schedules, dark and optional phases', async () => {
+    const run = await runCli(['plan', 'show', 'rollouts/examples/004-ux-agent.json', '--json'], inRoot);
+    expect(run.code).toBe(0);
+    const text = (await runCli(['plan', 'show', 'rollouts/examples/004-ux-agent.json'], inRoot)).stdout.replace(/\s+/g, ' ');
+    expect(text).toContain('who nobody: dark, the feature stays off (a dry run)');
+    expect(text).toContain('bake 2d to 3d (PT48H to PT72H): proceed after the first when the gate passes, hold up to the second, then ask');
+    expect(text).toContain('optional runs only when the approver of the phase before opts in; otherwise skipped');
+    expect(text).toContain('dynamodb-throttles (AWS/DynamoDB ThrottledRequests [TableName=ux-agent-conversations] Sum): proceed at 0, roll back > 5, per 1h, no data reads as 0');
+    expect(text).toContain('error rate: proceed at 0, roll back > 0.01');
+    const skills = (await runCli(['plan', 'show', 'rollouts/examples/000-skills-launch.json'], inRoot)).stdout.replace(/\s+/g, ' ');
+    expect(skills).toContain('starts at 09:00 UTC, once the phase before is done');
+    expect(skills).toContain('cache-hit-rate (LegalPlatform/Skills CacheHitRate Average): proceed > 0.4, warn < 0.3, watched only (never holds or rolls back)');
+    expect(skills).toContain('against the stated baseline 0.03 (alarmed at once): proceed within 1.5x, roll back beyond 1.5x');
+    const ux = (await runCli(['plan', 'show', 'rollouts/ux-update.json'], inRoot)).stdout.replace(/\s+/g, ' ');
+    expect(ux).toContain('against the baseline of the 1d before the start: proceed within 1.2x, roll back beyond 1.5x');
+  });
+
   it('lays the phases of ux-update out as a timeline that fits 80 columns', async () => {
     const plan = loadPlanFile(join(ROOT, 'rollouts/ux-update.json'), 'staging');
     const run = await runCli(['plan', 'show', 'rollouts/ux-update.json', '--stage', 'staging'], inRoot);
