@@ -90,10 +90,28 @@ export function buildApp(options: BuildAppOptions = {}): PhasegateApp {
     stackName: stackName(stage),
     stage,
     plans: loaded.map((l) => l.plan),
-    description: `Phasegate staged rollouts, stage ${stage}: ${loaded.map((l) => l.plan.feature).join(', ') || 'no features'}`,
+    description: stageDescription(stage, loaded.map((l) => l.plan.feature)),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, stage, plansDir, planFiles: loaded.map((l) => l.file) };
+}
+
+/** CloudFormation: a stack description is at most 1,024 bytes. */
+export const MAX_STACK_DESCRIPTION_BYTES = 1024;
+
+/**
+ * The stage stack's description: the stage and its features, as many as fit in CloudFormation's 1,024 bytes, then
+ * how many more (`..., and 12 more`).
+ */
+export function stageDescription(stage: string, features: readonly string[]): string {
+  const head = `Phasegate staged rollouts, stage ${stage}: `;
+  if (features.length === 0) return `${head}no features`;
+  for (let shown = features.length; shown >= 0; shown--) {
+    const rest = features.length - shown;
+    const text = `${head}${features.length} features: ${features.slice(0, shown).join(', ')}${rest > 0 ? `${shown > 0 ? ',' : ''} and ${rest} more` : ''}`;
+    if (Buffer.byteLength(text) <= MAX_STACK_DESCRIPTION_BYTES) return text;
+  }
+  return `${head}${features.length} features`;
 }
 
 function allowedStages(value: unknown): readonly string[] {

@@ -1,20 +1,22 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { discordParameterNames } from '../lambdas/core/discord/parameters';
 import { stageAlertChannels } from '../lambdas/core/rollback-alerts';
 import type { Plan } from '../lambdas/core/plan/schema';
-import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineOutputKey } from './naming';
+import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineName, stateMachineOutputKey } from './naming';
 import { LlmBudgetAccess } from './llm-budget-access';
 import { AlarmRollback } from './alarm-rollback';
 import { DailyReport } from './daily-report';
 import { DriftReconcile } from './drift-reconcile';
-import { FeatureAlarms } from './feature-alarms';
+import type { FeatureAlarms } from './feature-alarms';
+import { FeatureStack } from './feature-stack';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS, type PhasegateDiscordSettings } from './discord-endpoint';
 import { PhasegateFunctions } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 import { RollbackAlerts } from './rollback-alerts';
-import { RolloutStateMachine, rolloutPlanProblems } from './rollout-state-machine';
+import { type RolloutStateMachine, rolloutPlanProblems } from './rollout-state-machine';
 import { StateTable } from './state-table';
 
 /** The tag every resource of a Phasegate stack carries, valued with the stage. */
@@ -55,8 +57,10 @@ export class PhasegateStack extends Stack {
   public readonly stateTable: StateTable;
   /** The Phasegate functions. */
   public readonly functions: PhasegateFunctions;
-  /** One rollout state machine per feature id. */
+  /** One rollout state machine per feature id, each in its feature's nested stack. */
   public readonly rollouts: Readonly<Record<string, RolloutStateMachine>>;
+  /** One nested stack per feature id: its state machine, alarms and dashboard. */
+  public readonly features: Readonly<Record<string, FeatureStack>>;
   /** The Discord interactions endpoint (slash commands, approval buttons). */
   public readonly discord: DiscordEndpoint;
   /** The managed policies that target functions attach to guard their LLM spend. */
@@ -86,9 +90,11 @@ export class PhasegateStack extends Stack {
       logRetention: props.logRetention,
     });
 
-    const rollouts: Record<string, RolloutStateMachine> = {};
+    // A nested stack per feature keeps each template within CloudFormation's limits (1 MB, 500 resources) however many
+    // features the stage has. Its id comes from the feature id alone: adding a feature leaves the others' logical ids.
+    const features: Record<string, FeatureStack> = {};
     for (const plan of props.plans) {
-      rollouts[plan.feature] = new RolloutStateMachine(this, `Rollout${pascalCase(plan.feature)}`, {
+      features[plan.feature] = new FeatureStack(this, `Feature${pascalCase(plan.feature)}`, {
         plan,
         stage: props.stage,
         functions: this.functions.functions,
@@ -96,13 +102,22 @@ export class PhasegateStack extends Stack {
         logRetention: props.logRetention,
       });
     }
-    this.rollouts = rollouts;
+    this.features = features;
+    this.rollouts = Object.fromEntries(Object.entries(features).map(([feature, f]) => [feature, f.rollout]));
+    // The stage's own functions know each state machine by its fixed name (phasegate-<stage>-<feature>), not through
+    // the nested stacks' outputs: no output per feature, and no resource here waits for a feature's stack.
+    const rollouts: Record<string, IStateMachine> = Object.fromEntries(
+      props.plans.map((plan) => [
+        plan.feature,
+        StateMachine.fromStateMachineName(this, `${pascalCase(plan.feature)}StateMachineRef`, stateMachineName(props.stage, plan.feature)),
+      ]),
+    );
     const discordDefaults = discordParameterNames(props.stage);
     this.discord = new DiscordEndpoint(this, 'Discord', {
       stage: props.stage,
       table: this.stateTable.table,
       plans: props.plans,
-      stateMachines: Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine])),
+      stateMachines: rollouts,
       publicKeyParameterName: props.discord?.publicKeyParameter ?? discordDefaults.publicKey,
       botTokenParameterName: props.discord?.botTokenParameter ?? discordDefaults.botToken,
       botTokenKey: props.discord?.botTokenKey,
@@ -112,9 +127,7 @@ export class PhasegateStack extends Stack {
       logRetention: props.logRetention,
     });
     for (const step of NOTIFYING_STEPS) this.discord.grantNotifications(this.functions.constructs[step]);
-    this.featureAlarms = Object.fromEntries(
-      props.plans.map((plan) => [plan.feature, new FeatureAlarms(this, `Alarms${pascalCase(plan.feature)}`, { plan, stage: props.stage })]),
-    );
+    this.featureAlarms = Object.fromEntries(Object.entries(features).map(([feature, f]) => [feature, f.alarms]));
     // Discord is configured for the stage when a plan names a channel: rollbacks and alerts are posted there.
     const alertChannels = stageAlertChannels(props.plans);
     const discordConfigured = alertChannels.length > 0;
@@ -123,7 +136,7 @@ export class PhasegateStack extends Stack {
         stage: props.stage,
         table: this.stateTable.table,
         targets: props.plans.flatMap((plan) => plan.targets),
-        stateMachines: Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine])),
+        stateMachines: rollouts,
         production,
         logRetention: props.logRetention,
         ...(discordConfigured ? { discord: this.discord } : {}),
@@ -173,13 +186,13 @@ export class PhasegateStack extends Stack {
     });
     for (const [feature, rollout] of Object.entries(rollouts)) {
       new CfnOutput(this, stateMachineOutputKey(feature), {
-        value: rollout.stateMachine.stateMachineArn,
+        value: rollout.stateMachineArn,
         description: `State machine that rolls out ${feature}.`,
       });
     }
     new CfnOutput(this, STATE_MACHINES_OUTPUT, {
       value: this.toJsonString(
-        Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachine.stateMachineArn])),
+        Object.fromEntries(Object.entries(rollouts).map(([feature, r]) => [feature, r.stateMachineArn])),
       ),
       description: 'JSON object mapping each feature id to its rollout state machine ARN.',
     });

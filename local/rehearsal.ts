@@ -26,6 +26,7 @@ import { validatePlan } from '../lambdas/core/plan/validate';
 import type { AuditEvent, RolloutState, RolloutStatus } from '../lambdas/core/rollout-state';
 import { parseTarget } from '../lambdas/core/target';
 import { functionsFromTemplate, stateMachinesFromTemplate, validateAsl, type AslDefinition, type CloudFormationTemplate } from './asl';
+import { synthesizedStackTemplate } from './nested-stacks';
 import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from './dynamo';
 import { FakeCloudWatch } from './fakes/cloudwatch';
 import { FakeLambdaControlPlane } from './fakes/lambda-control-plane';
@@ -286,7 +287,8 @@ export function synthesizeForRehearsal(
       // Asset bundling and CloudFormation's template validation add ~10 s and change nothing the local run uses;
       // `cdk synth` and the test suite keep both.
       const { app } = buildApp({ context: { stage, plansDir, 'aws:cdk:bundling-stacks': [] }, outdir, builtinCloudFormationValidation: false });
-      return app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+      // The feature's state machine and alarms are in its nested stack: laid into the stage's template here.
+      return synthesizedStackTemplate(app.synth(), stackName(stage));
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }

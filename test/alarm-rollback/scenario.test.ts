@@ -11,6 +11,7 @@ import { systemClock } from '../../lambdas/core/ports';
 import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
 import { buildApp } from '../../lib/app';
 import type { CloudFormationTemplate } from '../../local/asl';
+import { synthesizedStackTemplate } from '../../local/nested-stacks';
 import { createTablesFromTemplate, localDynamoClient, startLocalDynamo, useLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { FakeCloudWatch } from '../../local/fakes/cloudwatch';
 import { FakeLambdaControlPlane } from '../../local/fakes/lambda-control-plane';
@@ -28,7 +29,7 @@ let ports: StepPorts;
 
 beforeAll(async () => {
   const { app } = buildApp({ builtinCloudFormationValidation: false, outdir: mkdtempSync(join(tmpdir(), 'phasegate-alarm-')), context: { stage: 'dev', 'aws:cdk:bundling-stacks': [] } });
-  template = app.synth().getStackByName('phasegate-dev').template as CloudFormationTemplate;
+  template = synthesizedStackTemplate(app.synth(), 'phasegate-dev');
   dynamo = await startLocalDynamo();
   restoreEndpoint = useLocalDynamo(dynamo.endpoint);
   tableNames = await createTablesFromTemplate(template, dynamo.endpoint);

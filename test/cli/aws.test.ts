@@ -9,7 +9,8 @@ import { ConfigError } from '../../cli/errors';
 import { buildApp } from '../../lib/app';
 import { stateMachineName } from '../../lib/naming';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
-import { stateMachinesFromTemplate, type CloudFormationTemplate } from '../../local/asl';
+import { stateMachinesFromTemplate } from '../../local/asl';
+import { synthesizedStackTemplate } from '../../local/nested-stacks';
 import { definitionWithPlan } from './support';
 import { threePhasePlan } from '../support/plans';
 
@@ -28,7 +29,7 @@ describe('planFromDefinition', () => {
       outdir: mkdtempSync(join(tmpdir(), 'phasegate-cli-cdk-')),
       builtinCloudFormationValidation: false,
     });
-    const template = app.synth().getStackByName('phasegate-dev').template as CloudFormationTemplate;
+    const template = synthesizedStackTemplate(app.synth(), 'phasegate-dev');
     for (const feature of features) {
       const machine = stateMachinesFromTemplate(template).find((m) => m.name === stateMachineName('dev', feature))!;
       const { $schema: _schema, ...expected } = loadPlanFile(join(plansDir, `${feature}.json`), 'dev');

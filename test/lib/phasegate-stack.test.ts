@@ -15,21 +15,23 @@ describe('PhasegateStack', () => {
   it.each(['dev', 'prod'])('%s: outputs the table name, one ARN per feature and a JSON map of them', (stage) => {
     const { template } = stageStack(stage);
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    const stateMachineRef = (feature: string): string => {
-      const [id] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).find(
-        ([, r]) => r.Properties.StateMachineName === `phasegate-${stage}-${feature}`,
-      )!;
-      return id;
+    // The stage's stack names each feature's state machine (in the feature's nested stack) by its fixed name.
+    const stateMachineArn = (feature: string): string => {
+      const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).filter(
+        (r) => r.Properties.StateMachineName === `phasegate-${stage}-${feature}`,
+      );
+      expect(machines).toHaveLength(1);
+      return `arn:aws:states:us-east-1:123456789012:stateMachine:phasegate-${stage}-${feature}`;
     };
     expect(Object.keys(outputs).sort()).toEqual(
       [TABLE_NAME_OUTPUT, STATE_MACHINES_OUTPUT, 'UxUpdateStateMachineArn', 'CohortAnalyzerStateMachineArn', 'UxUpdateLlmBudgetPolicyArn', DISCORD_URL_OUTPUT, ROLLBACK_ALERTS_OUTPUT].sort(),
     );
     expect(outputs[TABLE_NAME_OUTPUT]!.Value).toEqual({ Ref: Object.keys(template.findResources('AWS::DynamoDB::Table'))[0] });
-    expect(outputs[stateMachineOutputKey('ux-update')]!.Value).toEqual({ Ref: stateMachineRef('ux-update') });
+    expect(resolveIntrinsics(outputs[stateMachineOutputKey('ux-update')]!.Value)).toEqual(stateMachineArn('ux-update'));
     template.hasOutput(ROLLBACK_ALERTS_OUTPUT, { Export: { Name: `phasegate-${stage}-rollback-alerts` } });
     expect(JSON.parse(resolveIntrinsics(outputs[STATE_MACHINES_OUTPUT]!.Value) as string)).toEqual({
-      'cohort-analyzer': stateMachineRef('cohort-analyzer'),
-      'ux-update': stateMachineRef('ux-update'),
+      'cohort-analyzer': stateMachineArn('cohort-analyzer'),
+      'ux-update': stateMachineArn('ux-update'),
     });
   });
 

@@ -1,7 +1,8 @@
-import { App } from 'aws-cdk-lib';
+import { App, Stage, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { type BuildAppOptions, type PhasegateApp, buildApp } from '../../lib/app';
 import type { PhasegateStack } from '../../lib/phasegate-stack';
+import { synthesizedStackTemplate } from '../../local/nested-stacks';
 
 /** Context that skips asset bundling: construct tests look at the template, not at the bundles. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] } as const;
@@ -24,12 +25,20 @@ export function buildTestApp(context: Record<string, unknown> = {}, options: Omi
 
 const built = new Map<string, { stack: PhasegateStack; template: Template }>();
 
-/** The project's stack for `stage`, built from `rollouts/` without bundling; memoised per test file. */
+/**
+ * The synthesized template of `stack` with its nested stacks (a stage's feature stacks) laid in: every resource
+ * `cdk deploy` creates for the stage, references between the stacks resolved to the resources they name.
+ */
+export function stackTemplate(stack: Stack): Template {
+  return Template.fromJSON(synthesizedStackTemplate(Stage.of(stack)!.synth(), stack.stackName) as Record<string, unknown>);
+}
+
+/** The project's stack for `stage` (with its feature stacks laid in), built from `rollouts/` without bundling; memoised per test file. */
 export function stageStack(stage: string): { stack: PhasegateStack; template: Template } {
   let entry = built.get(stage);
   if (!entry) {
     const { stack } = buildTestApp({ stage });
-    entry = { stack, template: Template.fromStack(stack) };
+    entry = { stack, template: stackTemplate(stack) };
     built.set(stage, entry);
   }
   return entry;

@@ -1,11 +1,12 @@
 import { buildApp } from '../../lib/app';
 import { stackName, stateMachineName } from '../../lib/naming';
-import { stateMachinesFromTemplate, validateAsl, type CloudFormationTemplate } from '../../local/asl';
+import { stateMachinesFromTemplate, validateAsl } from '../../local/asl';
+import { synthesizedStackTemplate } from '../../local/nested-stacks';
 import { DEFAULT_PLANS_DIR, loadPlans } from '../../lambdas/core/plan/load';
 
 describe.each(['dev', 'prod'])('the state machines synthesized for %s', (stage) => {
   const { app } = buildApp({ context: { stage, 'aws:cdk:bundling-stacks': [] } });
-  const template = app.synth().getStackByName(stackName(stage)).template as CloudFormationTemplate;
+  const template = synthesizedStackTemplate(app.synth(), stackName(stage));
   const machines = stateMachinesFromTemplate(template);
   const plans = loadPlans(DEFAULT_PLANS_DIR, stage).map((l) => l.plan);
 
