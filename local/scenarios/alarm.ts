@@ -6,6 +6,7 @@
  */
 import { ENV } from '../../lambdas/core/contract';
 import { randomUUID } from 'node:crypto';
+import { alarmPartName } from '../../lambdas/core/alarm-names';
 import type { AlarmRollbackOutcome, AlarmStateChangeEvent } from '../../lambdas/core/alarm-rollback';
 import { ALARM_STATE_CHANGE } from '../../lambdas/core/contract';
 import { planFlagNames } from '../../lambdas/core/flags';
@@ -261,10 +262,18 @@ function withEnvironment<T>(env: Readonly<Record<string, string>>, run: () => Pr
  */
 export async function raiseRollbackAlarm(input: AlarmScenarioInput): Promise<AlarmScenarioResult> {
   const alarm = alarmForPhase(input.plan, input.stage, input.phase, input.metric);
-  const inTemplate = Object.values(input.template.Resources ?? {}).some(
-    (r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties?.AlarmName === alarm.name,
+  const resource = Object.values(input.template.Resources ?? {}).find(
+    (r) =>
+      (r.Type === 'AWS::CloudWatch::Alarm' && r.Properties?.AlarmName === alarm.name) ||
+      (r.Type === 'AWS::CloudWatch::CompositeAlarm' && r.Properties?.AlarmName === alarm.name),
   );
-  if (!inTemplate) throw new AlarmScenarioError(`the synthesized template has no alarm ${alarm.name}`);
+  if (!resource) throw new AlarmScenarioError(`the synthesized template has no alarm ${alarm.name}`);
+  // An alarm over more targets than one alarm reads is the composite of its parts: the first part breaches, and
+  // the composite, in ALARM when any part is, sends the event the rule routes.
+  const part = resource.Type === 'AWS::CloudWatch::CompositeAlarm' ? alarmPartName(alarm.name, 1) : undefined;
+  if (part !== undefined && !Object.values(input.template.Resources ?? {}).some((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties?.AlarmName === part)) {
+    throw new AlarmScenarioError(`the synthesized template has the composite ${alarm.name} but not its part ${part}`);
+  }
 
   const functions = functionsFromTemplate(input.template, { tableNames: input.tableNames });
   const fn = [...new Set(functions.values())].find((f) => f.phasegateFunction === 'alarm-rollback');
@@ -272,6 +281,7 @@ export async function raiseRollbackAlarm(input: AlarmScenarioInput): Promise<Ala
 
   const raisedAt = new Date();
   const reason = `Threshold Crossed: ${alarm.label} ${alarm.direction === 'lower-is-better' ? 'above' : 'below'} ${alarm.threshold} (rehearsal, phase ${input.phase})`;
+  if (part !== undefined) input.cloudwatch.setAlarm(part, 'ALARM', reason);
   input.cloudwatch.setAlarm(alarm.name, 'ALARM', reason);
   const event = alarmStateChangeEvent({ alarmName: alarm.name, reason, at: raisedAt });
 
