@@ -104,14 +104,14 @@ export class DailyReport extends Construct {
       logRetention: props.logRetention,
     });
     const metricReads = new Policy(this, 'MetricReads', {
-      statements: [new PolicyStatement({ sid: 'ReadReportMetrics', actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+      statements: [new PolicyStatement({ sid: 'ReadReportMetrics', actions: ['cloudwatch:GetMetricData', 'cloudwatch:GetMetricWidgetImage'], resources: ['*'] })],
     });
     this.function.role.attachInlinePolicy(metricReads);
     Validations.of(metricReads).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'cloudwatch:GetMetricData supports no resource-level permissions, so reading the current phase\'s gate metrics ' +
-        'for the daily report needs Resource "*"; the action is read-only.',
+        'cloudwatch:GetMetricData and cloudwatch:GetMetricWidgetImage support no resource-level permissions, so reading ' +
+        'the current phase\'s gate metrics and drawing the rollout\'s picture for the daily report need Resource "*"; both are read-only.',
     });
 
     this.schedulerRole = new Role(this, 'SchedulerRole', {

@@ -233,6 +233,15 @@ export interface RecordedButton {
   readonly disabled?: boolean;
 }
 
+/** A file uploaded with a message: `files[n]` of a multipart/form-data request. */
+export interface RecordedAttachment {
+  /** The `id` of the payload's `attachments` entry (the `n` of `files[n]`). */
+  readonly id: string;
+  readonly filename: string;
+  readonly contentType: string;
+  readonly data: Buffer;
+}
+
 /** One version of a message. */
 export interface MessageVersion {
   readonly at: Date;
@@ -255,6 +264,8 @@ export interface RecordedMessage {
   content?: string;
   embeds: APIEmbed[];
   components: unknown[];
+  /** Files uploaded with the message (multipart/form-data), as Discord keeps them. @default - none */
+  attachments?: RecordedAttachment[];
   /** A deferred response still "thinking". */
   pending: boolean;
   editedAt?: Date;
@@ -308,7 +319,31 @@ export function messageText(message: Pick<RecordedMessage, 'content' | 'embeds'>
 }
 
 function messageJson(m: RecordedMessage): Record<string, unknown> {
-  return { id: m.id, channel_id: m.channelId, content: m.content ?? '', embeds: m.embeds, components: m.components, type: 0 };
+  const attachments = (m.attachments ?? []).map((a) => ({ id: a.id, filename: a.filename, size: a.data.length, content_type: a.contentType, url: `https://cdn.discordapp.com/attachments/${m.channelId}/${m.id}/${a.filename}` }));
+  return { id: m.id, channel_id: m.channelId, content: m.content ?? '', embeds: m.embeds, components: m.components, attachments, type: 0 };
+}
+
+/** Where {@link parseUpload} puts the uploaded files in the parsed body. */
+const UPLOADED_FILES = Symbol('uploaded files');
+
+/**
+ * A message with files, as Discord takes it ("Uploading Files" in Discord's API reference): multipart/form-data with
+ * the JSON message in the `payload_json` part and each file in a `files[n]` part, `n` being the `id` of its entry in
+ * the message's `attachments`. An embed shows an uploaded image with `attachment://<filename>`.
+ */
+async function parseUpload(raw: Buffer, contentType: string): Promise<Record<string | symbol, unknown>> {
+  const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+  const payload = form.get('payload_json');
+  const body = (typeof payload === 'string' ? JSON.parse(payload) : {}) as Record<string | symbol, unknown>;
+  const declared = new Map(((body.attachments as { id: string | number; filename?: string }[] | undefined) ?? []).map((a) => [String(a.id), a]));
+  const files: RecordedAttachment[] = [];
+  for (const [name, value] of form.entries()) {
+    const n = /^files\[(\d+)\]$/.exec(name)?.[1];
+    if (n === undefined || typeof value === 'string') continue;
+    files.push({ id: n, filename: declared.get(n)?.filename ?? value.name, contentType: value.type, data: Buffer.from(await value.arrayBuffer()) });
+  }
+  body[UPLOADED_FILES] = files;
+  return body;
 }
 
 /** Options of {@link FakeDiscordApi.start}. */
@@ -465,6 +500,7 @@ export class FakeDiscordApi {
       ...(typeof data.content === 'string' ? { content: data.content } : {}),
       embeds: (data.embeds as APIEmbed[] | undefined) ?? [],
       components: (data.components as unknown[] | undefined) ?? [],
+      attachments: ((data as Record<symbol, unknown>)[UPLOADED_FILES] as RecordedAttachment[] | undefined) ?? [],
       pending: options.pending ?? false,
       deleted: false,
       history: [],
@@ -488,12 +524,18 @@ export class FakeDiscordApi {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const text = raw.toString('utf8');
     let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = text;
+    const contentType = req.headers['content-type'] ?? '';
+    if (contentType.startsWith('multipart/form-data')) {
+      body = await parseUpload(raw, contentType);
+    } else {
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = text;
+      }
     }
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0]!;

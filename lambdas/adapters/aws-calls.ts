@@ -106,6 +106,7 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
   'daily-report': [
     ...table('read the rollout states and the LLM budget days', 'GetItem'),
     { action: 'cloudwatch:GetMetricData', resource: 'any', why: 'the day\'s figures against the baseline and the bands' },
+    { action: 'cloudwatch:GetMetricWidgetImage', resource: 'any', why: 'the picture of the rollout attached to the report' },
     botToken('post the report in Discord'),
   ],
   'rollback-alerts': [botToken('post rollback alerts in Discord')],

@@ -1,5 +1,5 @@
 import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v10';
-import type { DiscordMessage, DiscordRest } from '../core/discord/ports';
+import type { DiscordFile, DiscordMessage, DiscordRest } from '../core/discord/ports';
 
 /** Discord's REST API, version 10. */
 export const DISCORD_API_BASE_URL = 'https://discord.com/api/v10';
@@ -48,7 +48,21 @@ interface Call {
   /** The same path as a template, for errors and logs. */
   readonly route: string;
   readonly body?: unknown;
+  /** Files uploaded with the body: the request becomes multipart/form-data. */
+  readonly files?: readonly DiscordFile[];
   readonly bot: boolean;
+}
+
+/**
+ * A message with files as Discord takes it ("Uploading Files" in Discord's API reference): multipart/form-data, the
+ * JSON message in `payload_json` with an `attachments` entry per file, each file in the part `files[<id>]`.
+ */
+export function uploadForm(message: DiscordMessage, files: readonly DiscordFile[]): FormData {
+  const form = new FormData();
+  const attachments = files.map((f, id) => ({ id, filename: f.name, ...(f.description ? { description: f.description } : {}) }));
+  form.append('payload_json', JSON.stringify({ ...message, attachments }));
+  files.forEach((f, id) => form.append(`files[${id}]`, new Blob([f.data], { type: f.contentType }), f.name));
+  return form;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,12 +81,13 @@ export class DiscordApiClient implements DiscordRest {
     this.maxRetryWaitMs = options.maxRetryWaitMs ?? 5000;
   }
 
-  async postChannelMessage(channelId: string, message: DiscordMessage): Promise<{ id: string }> {
+  async postChannelMessage(channelId: string, message: DiscordMessage, files?: readonly DiscordFile[]): Promise<{ id: string }> {
     const out = (await this.call({
       method: 'POST',
       path: `/channels/${encodeURIComponent(channelId)}/messages`,
       route: '/channels/{channel}/messages',
       body: message,
+      ...(files && files.length > 0 ? { files } : {}),
       bot: true,
     })) as { id: string };
     return { id: out.id };
@@ -134,13 +149,14 @@ export class DiscordApiClient implements DiscordRest {
   private async call(call: Call): Promise<unknown> {
     const headers: Record<string, string> = {
       'user-agent': 'DiscordBot (https://github.com/phasegate/phasegate, 0.1.0)',
-      ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      // With files, fetch sets multipart/form-data and its boundary itself.
+      ...(call.body !== undefined && !call.files ? { 'content-type': 'application/json' } : {}),
     };
     if (call.bot) {
       if (!this.options.botToken) throw new DiscordApiError(0, call.route, `${call.method} ${call.route}: no bot token configured`);
       headers.authorization = `Bot ${await this.options.botToken()}`;
     }
-    const body = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const body = call.files ? uploadForm(call.body as DiscordMessage, call.files) : call.body === undefined ? undefined : JSON.stringify(call.body);
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {

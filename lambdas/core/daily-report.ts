@@ -1,7 +1,8 @@
 import { budgetStatus } from './budget';
-import type { DiscordRest } from './discord/ports';
+import type { DiscordFile, DiscordMessage, DiscordRest } from './discord/ports';
+import { rolloutWidget, type MetricWidget, type PhaseMark } from './metric-widget';
 import type { Clock, FeatureBudgetStatus, LlmBudgetStore, MetricsReader, RolloutStore } from './ports';
-import { buildPhaseReport, renderPhaseReport, type PhaseReport } from './report';
+import { buildPhaseReport, reportEmbed, type PhaseReport } from './report';
 import type { RolloutState } from './rollout-state';
 import { evaluatePhaseBands } from './steps';
 
@@ -51,12 +52,45 @@ export type DailyReportOutcome =
   | { readonly feature: string; readonly outcome: 'inactive' | 'no-channel' }
   | { readonly feature: string; readonly outcome: 'failed'; readonly error: string };
 
+/** Draws a CloudWatch metric widget (CloudWatch's GetMetricWidgetImage): the PNG's bytes. */
+export interface MetricWidgetImages {
+  render(widget: MetricWidget): Promise<Uint8Array>;
+}
+
 /** What posting the daily reports needs. */
 export interface DailyReportPorts extends ReportPorts {
   /** Discord's REST API (bot token). @default - none: reports are made and logged, not posted */
   readonly discord?: DiscordRest;
+  /** Draws the picture of the rollout attached to the report. @default - none: the report goes out without one */
+  readonly widgets?: MetricWidgetImages;
   /** Where failures are logged. */
   readonly log: { warn(message: string, extra?: Record<string, unknown>): void; info(message: string, extra?: Record<string, unknown>): void };
+}
+
+/**
+ * The picture of a rollout so far: the targets' errors and p95 from the rollout's start to `at`, the rollout's start
+ * and the current phase's start marked (the state keeps those two; the phases between are in the audit trail, which
+ * the report does not read), and the current phase's band.
+ */
+export function reportWidget(state: RolloutState, at: Date): MetricWidget {
+  const phases: PhaseMark[] = [{ phase: `start (${state.plan.phases[0]?.name ?? 'phase 1'})`, at: state.startedAt }];
+  const current = state.plan.phases[state.phaseIndex];
+  if (current && state.phaseAppliedAt && state.phaseIndex > 0) phases.push({ phase: current.name, at: state.phaseAppliedAt });
+  // A rollout younger than CloudWatch's smallest period still gets a window CloudWatch accepts (end after start).
+  const start = Math.min(Date.parse(state.startedAt), at.getTime() - 3600_000);
+  return rolloutWidget({ plan: state.plan, stage: state.stage, start: new Date(start).toISOString(), end: at.toISOString(), phases, currentPhaseIndex: state.phaseIndex });
+}
+
+/** The PNG's file name: `attachment://<name>` in the embed resolves only to `[A-Za-z0-9._-]` names. */
+export function reportImageName(report: PhaseReport): string {
+  return `${report.feature}-${report.generatedAt.slice(0, 10)}.png`.replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
+/** The daily report as one Discord message: the embed, and the picture attached when there is one. */
+export function dailyReportMessage(report: PhaseReport, image?: Uint8Array): { message: DiscordMessage; files: DiscordFile[] } {
+  const name = image ? reportImageName(report) : undefined;
+  const files: DiscordFile[] = image && name ? [{ name, contentType: 'image/png', data: image, description: `${report.feature}: errors and p95 since the rollout started` }] : [];
+  return { message: { embeds: [reportEmbed(report, name ? { image: name } : {})], allowed_mentions: { parse: [] } }, files };
 }
 
 /** The markdown as one Discord message, cut to Discord's limit. */
@@ -86,7 +120,17 @@ export async function postDailyReports(ports: DailyReportPorts, features: readon
         outcomes.push({ feature, outcome: 'no-channel' });
         continue;
       }
-      await ports.discord.postChannelMessage(channelId, reportMessage(renderPhaseReport(report)));
+      let image: Uint8Array | undefined;
+      if (ports.widgets) {
+        try {
+          image = await ports.widgets.render(reportWidget(state, ports.clock.now()));
+        } catch (err) {
+          // The picture helps; the figures are the report. It goes out without one.
+          ports.log.warn('daily report picture failed', { feature, error: (err as Error).message });
+        }
+      }
+      const { message, files } = dailyReportMessage(report, image);
+      await ports.discord.postChannelMessage(channelId, message, files);
       outcomes.push({ feature, outcome: 'posted', channelId, recommendation: report.recommendation.decision });
     } catch (err) {
       ports.log.warn('daily report failed', { feature, error: (err as Error).message });

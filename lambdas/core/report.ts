@@ -2,6 +2,7 @@ import { phaseGateMetrics, type GateMetric, type ResolvedBand } from './gate-met
 import { formatFigure, formatThreshold, type BandDecision, type BandEvaluation } from './gates';
 import type { FeatureBudgetStatus } from './ports';
 import type { RolloutState, RolloutStatus, RolloutStep } from './rollout-state';
+import type { APIEmbed } from 'discord-api-types/v10';
 
 /**
  * The daily phase report, pure: from a rollout's state and what its current phase's gate bands made of the
@@ -202,17 +203,58 @@ export function renderPhaseReport(report: PhaseReport): string {
     lines.push(`- ${label}: ${figure}${against}; band: ${m.band}: **${RECOMMENDATION_LABELS[m.decision].toLowerCase()}**`);
   }
   if (report.metrics.length === 0) lines.push('- No metric bands in this phase.');
-  const d = report.recommendation.decision;
-  const box = (x: BandDecision): string => `[${x === d ? 'x' : ' '}] ${RECOMMENDATION_LABELS[x]}`;
-  lines.push(
-    '',
-    '### Recommendation',
-    '',
-    `**${report.recommendation.label}**`,
-    '',
-    `${box('PROCEED')} | ${box('HOLD')} | ${box('ROLLBACK')}`,
-    '',
-    ...report.recommendation.reasons.map((r) => `- ${r}`),
-  );
+  // The decision in words, not a `[x]` task list: Discord renders none, and the boxes showed literally.
+  lines.push('', '### Recommendation', '', `**${report.recommendation.label}**`, '', ...report.recommendation.reasons.map((r) => `- ${r}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** The embed's colour per recommendation: green, amber, red. */
+export const RECOMMENDATION_COLOURS: Readonly<Record<BandDecision, number>> = { PROCEED: 0x2ea043, HOLD: 0xd29922, ROLLBACK: 0xcf222e };
+
+const DECISION_MARKS: Readonly<Record<BandDecision, string>> = { PROCEED: '🟢', HOLD: '🟡', ROLLBACK: '🔴' };
+
+/** Discord's embed limits ("Embed Limits" in Discord's API reference). */
+const EMBED_LIMITS = { title: 256, description: 4096, fields: 25, fieldName: 256, fieldValue: 1024 } as const;
+
+const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/**
+ * The report as a Discord embed: the recommendation as its title and colour, one field per metric (the figure, the
+ * baseline or cap, the band and what it makes of the figure), the reasons, and the picture of the rollout when one
+ * is attached (`image`: the attachment's file name, shown through `attachment://<name>`).
+ */
+export function reportEmbed(report: PhaseReport, options: { readonly image?: string } = {}): APIEmbed {
+  const p = report.phase;
+  const d = report.recommendation.decision;
+  const inPhase =
+    report.phaseStartedAt !== undefined ? `${formatElapsed(report.timeInPhaseSeconds ?? 0)} in phase (since ${minute(report.phaseStartedAt)})` : "the phase's flags are still being written";
+  const description = [
+    `Phase **${p.name}** (${p.index + 1} of ${p.count}): ${p.percent} % of ${p.roles.join(', ')}, bake ${p.bake}; ${inPhase}.`,
+    `Status ${report.status} (${report.step})${report.paused ? `, paused by ${report.paused.by}${report.paused.reason ? `: ${report.paused.reason}` : ''}` : ''}.`,
+    report.window ? `Figures from ${minute(report.window.start)} to ${minute(report.window.end)}.` : '',
+  ].filter(Boolean);
+  const fields: { name: string; value: string; inline?: boolean }[] = [
+    { name: 'Requests with the feature', value: report.requests !== undefined ? report.requests.toLocaleString('en-US') : 'not measured', inline: true },
+  ];
+  for (const m of report.metrics) {
+    const against = m.llm
+      ? `cap ${formatFigure(m.llm.capUsd, 'usd')}${m.llm.capSource === 'admin' ? ' (set by an admin today)' : ''}, hard limit ${formatFigure(m.llm.hardLimitUsd, 'usd')}`
+      : m.baselineFigure !== undefined
+        ? `baseline ${m.baselineFigure}`
+        : undefined;
+    const value = [`**${m.figure ?? 'no data'}**${against ? ` (${against})` : ''}: ${DECISION_MARKS[m.decision]} ${RECOMMENDATION_LABELS[m.decision].toLowerCase()}`, `band: ${m.band}`].join('\n');
+    fields.push({ name: cut(m.label.charAt(0).toUpperCase() + m.label.slice(1), EMBED_LIMITS.fieldName), value: cut(value, EMBED_LIMITS.fieldValue) });
+  }
+  if (report.metrics.length === 0) fields.push({ name: 'Metrics', value: 'No metric bands in this phase.' });
+  const reasons = report.recommendation.reasons.map((r) => `• ${r}`).join('\n');
+  fields.push({ name: `Recommendation: ${report.recommendation.label}`, value: cut(reasons || report.recommendation.label, EMBED_LIMITS.fieldValue) });
+  return {
+    title: cut(`${DECISION_MARKS[d]} ${report.recommendation.label}: ${report.feature} on ${report.stage}`, EMBED_LIMITS.title),
+    description: cut(description.join('\n'), EMBED_LIMITS.description),
+    color: RECOMMENDATION_COLOURS[d],
+    fields: fields.slice(0, EMBED_LIMITS.fields),
+    timestamp: report.generatedAt,
+    footer: { text: `Daily report · phasegate report ${report.feature} --stage ${report.stage} for the whole report` },
+    ...(options.image ? { image: { url: `attachment://${options.image}` } } : {}),
+  };
 }

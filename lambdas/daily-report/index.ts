@@ -1,4 +1,5 @@
 import { CloudWatchMetricsReader } from '../adapters/cloudwatch-metrics-reader';
+import { CloudWatchWidgetImages } from '../adapters/cloudwatch-widget-images';
 import { DiscordApiClient } from '../adapters/discord-api';
 import { DynamoLlmBudgetStore } from '../adapters/dynamo-budget-store';
 import { DynamoRolloutStore } from '../adapters/dynamo-state-store';
@@ -19,6 +20,7 @@ const ports = {
   store: new DynamoRolloutStore(tableName),
   budgets: new DynamoLlmBudgetStore(tableName),
   metrics: new CloudWatchMetricsReader(),
+  widgets: new CloudWatchWidgetImages(),
   clock: systemClock,
   log: logger,
   ...(tokenParameter

@@ -17,6 +17,19 @@ describe('DiscordApiClient', () => {
     expect(api.message(id)).toMatchObject({ content: 'edited', origin: 'bot', history: [{ content: 'hello' }] });
   });
 
+  it('uploads files with a message as multipart/form-data (payload_json + files[0]); the channel keeps the attachment', async () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 0, 255]);
+    const message = { embeds: [{ title: 'report', image: { url: 'attachment://rollout.png' } }], allowed_mentions: { parse: [] as [] } };
+    const { id } = await client().postChannelMessage(LOCAL_DISCORD.channelId, message, [{ name: 'rollout.png', contentType: 'image/png', data: png, description: 'the curve' }]);
+    const posted = api.message(id)!;
+    expect(posted.embeds).toEqual(message.embeds);
+    expect(posted.attachments).toHaveLength(1);
+    expect(posted.attachments![0]).toMatchObject({ id: '0', filename: 'rollout.png', contentType: 'image/png' });
+    expect([...posted.attachments![0]!.data]).toEqual([...png]);
+    // The JSON part declares the attachment the embed refers to.
+    expect(api.requests.at(-1)!.body).toMatchObject({ attachments: [{ id: 0, filename: 'rollout.png', description: 'the curve' }] });
+  });
+
   it('waits out a rate limit (429 retry_after) and retries', async () => {
     api.failNext(/^POST \/channels/, 429, { retryAfter: 0.05 });
     const { id } = await client().postChannelMessage(LOCAL_DISCORD.channelId, { content: 'after the limit' });

@@ -1,10 +1,14 @@
 import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metrics-reader';
+import { CloudWatchWidgetImages } from '../../lambdas/adapters/cloudwatch-widget-images';
+import { DiscordApiClient } from '../../lambdas/adapters/discord-api';
+import type { MetricWidget } from '../../lambdas/core/metric-widget';
+import { FakeDiscordApi } from '../../local/discord';
 import { parseDailyReportEvent, phaseReportOf, postDailyReports, reportMessage, type DailyReportPorts } from '../../lambdas/core/daily-report';
 import type { DiscordMessage, DiscordRest } from '../../lambdas/core/discord/ports';
 import type { Person } from '../../lambdas/core/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan, validatePlan } from '../../lambdas/core/plan/validate';
-import { buildPhaseReport, formatElapsed, renderPhaseReport } from '../../lambdas/core/report';
+import { RECOMMENDATION_COLOURS, buildPhaseReport, formatElapsed, renderPhaseReport, reportEmbed } from '../../lambdas/core/report';
 import type { StepPayload } from '../../lambdas/core/step-payload';
 import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
 import type { MetricDataSource } from '../../local/fakes/cloudwatch';
@@ -106,7 +110,16 @@ describe('the daily phase report from fixed metric data', () => {
     expect(md).toContain('- Requests with the feature (target invocations): 1,561,000');
     expect(md).toContain('- Error rate: 0.1 %; band: proceed below 0.5 %, roll back above 1 %: **proceed**');
     expect(md).toContain('- P95 duration: 240 ms; band: proceed below 500 ms, roll back above 1000 ms: **proceed**');
-    expect(md).toContain('### Recommendation\n\n**Proceed**\n\n[x] Proceed | [ ] Hold and investigate | [ ] Roll back');
+    expect(md).toContain('### Recommendation\n\n**Proceed**\n\n- error rate 0.1 %');
+    expect(md).not.toMatch(/\[[x ]\]/);
+
+    const embed = reportEmbed(report, { image: 'p.png' });
+    expect(embed.title).toBe(`🟢 Proceed: ${p.feature} on dev`);
+    expect(embed.color).toBe(RECOMMENDATION_COLOURS.PROCEED);
+    expect(embed.image).toEqual({ url: 'attachment://p.png' });
+    expect(embed.fields?.map((f) => f.name)).toEqual(['Requests with the feature', 'Error rate', 'P95 duration', 'Recommendation: Proceed']);
+    expect(embed.fields?.[1]?.value).toBe('**0.1 %**: 🟢 proceed\nband: proceed below 0.5 %, roll back above 1 %');
+    expect(JSON.stringify(embed)).not.toMatch(/\[[x ]\]/);
   });
 
   it('recommends Hold and investigate between the bands, naming the metric and comparing with the baseline', async () => {
@@ -142,7 +155,8 @@ describe('the daily phase report from fixed metric data', () => {
     const md = renderPhaseReport(report);
     expect(md).toContain('- Error rate: 0.7 % (baseline: 0.2 %); band: proceed below 0.5 %, roll back above 1 %; within 3x of the baseline, roll back beyond 10x: **hold and investigate**');
     expect(md).toContain('**Hold and investigate**');
-    expect(md).toContain('[ ] Proceed | [x] Hold and investigate | [ ] Roll back');
+    expect(md).toContain('### Recommendation\n\n**Hold and investigate**');
+    expect(reportEmbed(report)).toMatchObject({ color: RECOMMENDATION_COLOURS.HOLD, title: `🟡 Hold and investigate: ${p.feature} on dev` });
     expect(md).toContain('- p95 duration 700 ms: hold, between 500 ms and 1000 ms');
   });
 
@@ -158,7 +172,8 @@ describe('the daily phase report from fixed metric data', () => {
     });
     const md = renderPhaseReport(report);
     expect(md).toContain('**Roll back**');
-    expect(md).toContain('[ ] Proceed | [ ] Hold and investigate | [x] Roll back');
+    expect(md).toContain('### Recommendation\n\n**Roll back**');
+    expect(reportEmbed(report)).toMatchObject({ color: RECOMMENDATION_COLOURS.ROLLBACK, title: `🔴 Roll back: ${p.feature} on dev` });
     expect(md).toContain('- Error rate: 3 %; band: proceed below 0.5 %, roll back above 1 %: **roll back**');
   });
 
@@ -226,7 +241,59 @@ describe('posting the daily reports', () => {
     expect(posted).toHaveLength(1);
     expect(posted[0]!.channelId).toBe(CHANNEL);
     expect(posted[0]!.message.allowed_mentions).toEqual({ parse: [] });
-    expect(posted[0]!.message.content).toContain('**Proceed**');
+    expect(posted[0]!.message.content).toBeUndefined();
+    expect(posted[0]!.message.embeds?.[0]).toMatchObject({ title: `🟢 Proceed: ${p.feature} on dev`, color: RECOMMENDATION_COLOURS.PROCEED });
+  });
+
+  it('attaches the picture: GetMetricWidgetImage over the rollout so far, uploaded with the embed as attachment://<name>.png', async () => {
+    const p = plan();
+    aws.cloudwatch.setMetricData(fixedMetrics({ invocations: 1000, errors: 1, p95: 240 }));
+    await inCanary(p, 2);
+    const state = (await aws.ports.store.getState(p.feature))!;
+    const fake = await FakeDiscordApi.start();
+    try {
+      const discordApi = new DiscordApiClient({ baseUrl: fake.baseUrl, botToken: async () => fake.botToken });
+      const before = aws.cloudwatch.calls.length;
+      const outcomes = await postDailyReports({ ...ports, discord: discordApi, widgets: new CloudWatchWidgetImages(), log: log() }, [p.feature]);
+      expect(outcomes).toEqual([{ feature: p.feature, outcome: 'posted', channelId: CHANNEL, recommendation: 'PROCEED' }]);
+
+      // The widget request: both metrics of the target, the rollout's start marked, the phase's p95 band, the time range.
+      const call = aws.cloudwatch.calls.slice(before).find((c) => c.command === 'GetMetricWidgetImage')!;
+      expect(call.outcome).toBe('ok');
+      const widget = JSON.parse((call.input as { MetricWidget: string }).MetricWidget) as MetricWidget;
+      expect(widget.metrics.map((m) => m.slice(0, 4))).toEqual([
+        ['AWS/Lambda', 'Errors', 'FunctionName', `${p.feature}-api`],
+        ['AWS/Lambda', 'Duration', 'FunctionName', `${p.feature}-api`],
+      ]);
+      expect(widget.annotations.vertical).toEqual([{ value: state.startedAt, label: 'start (canary)', color: '#7f7f7f' }]);
+      expect(widget.annotations.horizontal.map((h) => [h.value, h.yAxis])).toEqual([
+        [1000, 'right'],
+        [500, 'right'],
+      ]);
+      expect(widget.start).toBe(state.startedAt);
+      expect(Date.parse(widget.end) - Date.parse(widget.start)).toBeGreaterThanOrEqual(2 * 3600_000);
+
+      // The upload: the embed shows the PNG it carries.
+      const [message] = fake.channelMessages(CHANNEL);
+      const name = `${p.feature}-${widget.end.slice(0, 10)}.png`;
+      expect(message!.embeds[0]!.image).toEqual({ url: `attachment://${name}` });
+      expect(message!.attachments).toHaveLength(1);
+      expect(message!.attachments![0]).toMatchObject({ filename: name, contentType: 'image/png' });
+      expect([...message!.attachments![0]!.data.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('posts the report without a picture when CloudWatch cannot draw one, and says why in the log', async () => {
+    const p = plan();
+    await inCanary(p, 1);
+    const { api, posted } = discord();
+    const l = log();
+    const widgets = { render: async () => Promise.reject(new Error('AccessDenied')) };
+    expect((await postDailyReports({ ...ports, discord: api, widgets, log: l }, [p.feature]))[0]!.outcome).toBe('posted');
+    expect(posted[0]!.message.embeds?.[0]?.image).toBeUndefined();
+    expect(l.lines).toContainEqual({ message: 'daily report picture failed', extra: { feature: p.feature, error: 'AccessDenied' } });
   });
 
   it('is best effort: a Discord failure is logged and the next feature still gets its report', async () => {

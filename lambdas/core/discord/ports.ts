@@ -20,12 +20,24 @@ export interface DiscordMessage {
    * request may ping exactly the approver roles it names in `roles`, where the stage opted in.
    */
   readonly allowed_mentions?: { readonly parse: readonly ('roles' | 'users' | 'everyone')[]; readonly roles?: readonly string[] };
+  /** The files uploaded with the message: `id` is the index of the file in the upload (`files[<id>]`). */
+  readonly attachments?: readonly { readonly id: number; readonly filename: string; readonly description?: string }[];
+}
+
+/** A file to upload with a message (a PNG of the rollout); an embed shows it as `attachment://<name>`. */
+export interface DiscordFile {
+  /** The file name, `[A-Za-z0-9._-]` only so `attachment://<name>` resolves. */
+  readonly name: string;
+  readonly contentType: string;
+  readonly data: Uint8Array;
+  /** Alt text. */
+  readonly description?: string;
 }
 
 /** The Discord REST routes Phasegate calls. Errors are `DiscordApiError`s that never contain a token. */
 export interface DiscordRest {
-  /** Post a message to a channel (bot token). Returns the message id. */
-  postChannelMessage(channelId: string, message: DiscordMessage): Promise<{ id: string }>;
+  /** Post a message to a channel (bot token), with files uploaded alongside when given. Returns the message id. */
+  postChannelMessage(channelId: string, message: DiscordMessage, files?: readonly DiscordFile[]): Promise<{ id: string }>;
   /** Edit a message the bot posted (bot token). */
   editChannelMessage(channelId: string, messageId: string, message: DiscordMessage): Promise<void>;
   /** Edit the original response of an interaction (its token, valid 15 minutes). */
