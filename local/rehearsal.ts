@@ -43,10 +43,13 @@ import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenar
 import { addTargets, driftDuringPhase, servedEnvironment, type DriftScenarioResult } from './scenarios/drift';
 import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
 import { startSessionServer, type SessionServer } from './session';
+import { RehearsalReports } from './rehearsal-report';
 import { discordUser, localDiscordSettings, messageText, startLocalDiscord, type LocalDiscord } from './discord';
 
 /** Options of {@link rehearse}. */
 export interface RehearsalOptions {
+  /** Where the daily reports' pictures are saved. @default <tmpdir>/phasegate-rehearsal */
+  readonly reportDir?: string;
   /** The plan file. @default rollouts/ux-update.json */
   readonly planFile?: string;
   /** The stage whose settings apply. @default dev */
@@ -476,6 +479,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     flagWriter: { rollbackActivity: new DynamoRollbackActivity(tableName, client) },
   });
   const functions = discord.withLocalDiscord(functionsFromTemplate(template, { tableNames }));
+  const reports = new RehearsalReports({ store: new DynamoRolloutStore(tableName, client), api: discord.api, feature: plan.feature, dir: options.reportDir ?? join(tmpdir(), 'phasegate-rehearsal') });
 
   // One fake for the whole run: one account, so every function's calls draw from the same quotas. The step and
   // alarm-rollback handlers each build their own flag writer and scheduler when their module loads, as on AWS, with
@@ -625,9 +629,11 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
       functions,
       handlers: (name: string) => {
         const handler = (require(`../lambdas/${name}/index`) as { handler: LocalLambdaHandler }).handler;
-        if (name !== 'gate' || (!options.driftAt && !spendScenario)) return handler;
+        if (name !== 'gate') return handler;
         return async (...args: Parameters<LocalLambdaHandler>) => {
           if (options.driftAt) await driftBeforeGate(args[0] ?? {});
+          // The day's report before the phase's first gate, as the daily-report function would post it.
+          await reports.beforeGate(args[0] ?? {}).catch((err: unknown) => options.log?.(`daily report failed: ${(err as Error).message}`));
           // The LLM phase's gate judges the day's spend once the simulated day is over, as the budget guard recorded it.
           if (spendScenario && plan.phases[(args[0] as { phaseIndex?: number } | undefined)?.phaseIndex ?? -1]?.name === llm!.phase) await spendRun?.catch(() => undefined);
           return handler(...args);
@@ -690,6 +696,14 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     });
   }
   if (driftResult) timeline.push(...driftTimeline(driftResult, options.driftAt!, startedAt));
+  for (const r of reports.posted) {
+    timeline.push({
+      atMs: r.at.getTime() - startedAt,
+      phase: r.phase,
+      action: 'daily-report',
+      text: `daily report posted (an embed: ${r.recommendation.toLowerCase()})${r.imagePath ? `; its picture saved to ${r.imagePath}` : ', without a picture'}`,
+    });
+  }
   if (spendResult) {
     const at = timeline.find((e) => e.phase === llm!.phase && e.action === 'flags-applied')?.atMs ?? 0;
     formatLlmSpendReport(spendResult.report).forEach((line, i) =>

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
@@ -15,7 +17,8 @@ afterAll(() => closeRehearsalResources());
 
 describe('the rehearsal runs the synthesized state machine end to end', () => {
   it('rolls ux-update out admin -> pm -> developer -> llm-canary -> ga with a PM approving each phase', async () => {
-    const result = await rehearse({ planFile: join(ROOT, 'rollouts/ux-update.json'), stage: 'dev', bakeMs: 20 });
+    const reportDir = mkdtempSync(join(tmpdir(), 'phasegate-report-'));
+    const result = await rehearse({ planFile: join(ROOT, 'rollouts/ux-update.json'), stage: 'dev', bakeMs: 20, reportDir });
     const plan = loadPlanFile(join(ROOT, 'rollouts/ux-update.json'), 'dev');
     expect(result.problems).toEqual([]);
     expect(result).toMatchObject({ outcome: 'COMPLETED', asExpected: true, execution: { status: 'SUCCEEDED' } });
@@ -36,6 +39,14 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
       expect(channel).toContainEqual(expect.stringMatching(new RegExp(`phase ${phase} approved \\| Approved by \\*\\*Pat \\(PM\\)\\*\\*`)));
     }
     expect(channel.some((t) => /completed/i.test(t))).toBe(true);
+    // Before each phase's first gate, the daily report went to the channel with its picture, saved to a file.
+    const reports = result.timeline.filter((e) => e.action === 'daily-report');
+    expect(reports.map((e) => e.phase)).toEqual(plan.phases.map((p) => p.name));
+    for (const r of reports) {
+      const path = /picture saved to (\S+\.png)$/.exec(r.text)?.[1];
+      expect(path?.startsWith(reportDir)).toBe(true);
+      expect([...readFileSync(path!).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    }
     for (let i = 1; i < result.timeline.length; i++) expect(result.timeline[i]!.atMs).toBeGreaterThanOrEqual(result.timeline[i - 1]!.atMs);
   });
 
