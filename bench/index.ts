@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, one after another, each printing its figures. Goals are printed next to
  * the figures; a benchmark that misses a goal it must meet sets a non-zero `process.exitCode`, and the run exits
- * with it after every chosen benchmark ran. `npm run bench -- <name>` runs one (discord, rollback, budget, flags).
+ * with it after every chosen benchmark ran. `npm run bench -- <name>` runs one (discord, rollback, budget, flags, drift, scale).
  */
 import '../local/node-compat';
 import { readdirSync } from 'node:fs';

@@ -98,10 +98,12 @@ export function buildApp(options: BuildAppOptions = {}): PhasegateApp {
 
 /** CloudFormation: a stack description is at most 1,024 bytes. */
 export const MAX_STACK_DESCRIPTION_BYTES = 1024;
+/** aws-cdk-lib's Stack refuses a description longer than 512 characters (StackDescriptionTooLong), stricter still. */
+export const MAX_STACK_DESCRIPTION_CHARS = 512;
 
 /**
- * The stage stack's description: the stage and its features, as many as fit in CloudFormation's 1,024 bytes, then
- * how many more (`..., and 12 more`).
+ * The stage stack's description: the stage and its features, as many as fit in CloudFormation's 1,024 bytes and
+ * CDK's 512 characters, then how many more (`..., and 12 more`).
  */
 export function stageDescription(stage: string, features: readonly string[]): string {
   const head = `Phasegate staged rollouts, stage ${stage}: `;
@@ -109,7 +111,7 @@ export function stageDescription(stage: string, features: readonly string[]): st
   for (let shown = features.length; shown >= 0; shown--) {
     const rest = features.length - shown;
     const text = `${head}${features.length} features: ${features.slice(0, shown).join(', ')}${rest > 0 ? `${shown > 0 ? ',' : ''} and ${rest} more` : ''}`;
-    if (Buffer.byteLength(text) <= MAX_STACK_DESCRIPTION_BYTES) return text;
+    if (Buffer.byteLength(text) <= MAX_STACK_DESCRIPTION_BYTES && text.length <= MAX_STACK_DESCRIPTION_CHARS) return text;
   }
   return `${head}${features.length} features`;
 }

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { offFlagValues } from '../../lambdas/core/flags';
 import type { Plan, PlanInput } from '../../lambdas/core/plan/schema';
 import { parsePlan, validatePlan } from '../../lambdas/core/plan/validate';
-import { MAX_STACK_DESCRIPTION_BYTES, stageDescription } from '../../lib/app';
+import { MAX_STACK_DESCRIPTION_BYTES, MAX_STACK_DESCRIPTION_CHARS, stageDescription } from '../../lib/app';
 import { PhasegateStack } from '../../lib/phasegate-stack';
 import { closeRehearsalResources, rehearse } from '../../local/rehearsal';
 import { stackTemplate, testApp } from './template-helpers';
@@ -65,6 +65,7 @@ describe('a stage with a nested stack per feature', () => {
     const features = Array.from({ length: 50 }, (_, i) => `feature-with-a-long-name-${String(i).padStart(2, '0')}`);
     const text = stageDescription('prod', features);
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_STACK_DESCRIPTION_BYTES);
+    expect(text.length).toBeLessThanOrEqual(MAX_STACK_DESCRIPTION_CHARS);
     expect(text).toMatch(/^Phasegate staged rollouts, stage prod: 50 features: feature-with-a-long-name-00, .*, and \d+ more$/);
     expect(stageDescription('dev', ['a', 'b'])).toBe('Phasegate staged rollouts, stage dev: 2 features: a, b');
   });
