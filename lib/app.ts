@@ -15,6 +15,8 @@ export const CONTEXT_KEYS = {
   stages: 'stages',
   /** The directory of plan files, relative to the working directory. */
   plansDir: 'plansDir',
+  /** Whether approval requests of a stage mention the approver roles: `true` or `false` (cdk.json, per stage). */
+  mentionApprovers: (stage: string) => `phasegate:${stage}:mentionApprovers`,
 } as const;
 
 /** The stage built when the context names none. */
@@ -85,12 +87,19 @@ export function buildApp(options: BuildAppOptions = {}): PhasegateApp {
     throw new AppConfigError(`plans directory ${plansDir} does not exist (choose one with -c plansDir=<dir>)`);
   }
 
+  const mentionContext: unknown = app.node.tryGetContext(CONTEXT_KEYS.mentionApprovers(stage));
+  if (mentionContext !== undefined && ![true, false, 'true', 'false'].includes(mentionContext as never)) {
+    throw new AppConfigError(`context "${CONTEXT_KEYS.mentionApprovers(stage)}" must be true or false, got ${JSON.stringify(mentionContext)}`);
+  }
+  const mentionApprovers = mentionContext === true || mentionContext === 'true';
+
   const loaded = loadPlans(plansDir, stage);
   const stack = new PhasegateStack(app, stackName(stage), {
     stackName: stackName(stage),
     stage,
     plans: loaded.map((l) => l.plan),
     description: stageDescription(stage, loaded.map((l) => l.plan.feature)),
+    ...(mentionApprovers ? { discord: { mentionApprovers } } : {}),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, stage, plansDir, planFiles: loaded.map((l) => l.file) };

@@ -48,6 +48,12 @@ export interface PhasegateDiscordSettings {
    * @default - https://discord.com/api/v10
    */
   readonly apiBaseUrl?: string;
+  /**
+   * Mention the approver roles in approval requests (`PHASEGATE_DISCORD_MENTION_APPROVERS`), so a PM is pinged
+   * rather than having to watch the channel. Opt-in per stage: cdk.json context `phasegate:<stage>:mentionApprovers`.
+   * @default false
+   */
+  readonly mentionApprovers?: boolean;
 }
 
 /** How long the endpoint may run: a rollback from Discord writes every target and waits for the updates. */
@@ -88,6 +94,12 @@ export interface DiscordEndpointProps {
    * @default - https://discord.com/api/v10
    */
   readonly apiBaseUrl?: string;
+  /**
+   * Mention the approver roles in approval requests (`PHASEGATE_DISCORD_MENTION_APPROVERS`), so a PM is pinged
+   * rather than having to watch the channel. Opt-in per stage: cdk.json context `phasegate:<stage>:mentionApprovers`.
+   * @default false
+   */
+  readonly mentionApprovers?: boolean;
   /**
    * Keep the log group when the stack is deleted (production).
    * @default - false
@@ -139,6 +151,7 @@ export class DiscordEndpoint extends Construct {
 
   private readonly botTokenParameterName: string;
   private readonly apiBaseUrl: string;
+  private readonly mentionApprovers: boolean;
   private readonly botTokenKey?: IKey;
 
   constructor(scope: Construct, id: string, props: DiscordEndpointProps) {
@@ -148,6 +161,7 @@ export class DiscordEndpoint extends Construct {
     throwIfProblems(`DiscordEndpoint ${this.node.path}`, validate(props, apiBaseUrl, environment));
     this.botTokenParameterName = props.botTokenParameterName;
     this.apiBaseUrl = apiBaseUrl;
+    this.mentionApprovers = props.mentionApprovers ?? false;
     this.botTokenKey = props.botTokenKey;
     this.publicKeyParameterArn = parameterArn(this, props.publicKeyParameterName);
     this.botTokenParameterArn = parameterArn(this, props.botTokenParameterName);
@@ -214,6 +228,7 @@ export class DiscordEndpoint extends Construct {
   grantNotifications(step: PhasegateFunction): void {
     step.function.addEnvironment(ENV.discordBotTokenParameter, this.botTokenParameterName);
     step.function.addEnvironment(ENV.discordApiBaseUrl, this.apiBaseUrl);
+    if (this.mentionApprovers) step.function.addEnvironment(ENV.discordMentionApprovers, 'true');
     step.role.addToPrincipalPolicy(
       new PolicyStatement({ sid: 'ReadDiscordBotToken', actions: ['ssm:GetParameter'], resources: [this.botTokenParameterArn] }),
     );

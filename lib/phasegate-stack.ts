@@ -123,6 +123,7 @@ export class PhasegateStack extends Stack {
       botTokenKey: props.discord?.botTokenKey,
       applicationId: props.discord?.applicationId,
       apiBaseUrl: props.discord?.apiBaseUrl,
+      mentionApprovers: props.discord?.mentionApprovers,
       production,
       logRetention: props.logRetention,
     });

@@ -5,7 +5,7 @@ import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_PLANS_DIR, PlansInvalidError } from '../../lambdas/core/plan/load';
 import { AppConfigError } from '../../lib/app';
-import { buildTestApp } from './template-helpers';
+import { buildTestApp, stackTemplate } from './template-helpers';
 
 const validPlan = (feature: string, bake = 'PT5M'): object => ({
   feature,
@@ -29,6 +29,22 @@ describe('buildApp', () => {
     expect(built.plansDir).toBe(DEFAULT_PLANS_DIR);
     expect(built.planFiles.map((f) => f.slice(DEFAULT_PLANS_DIR.length + 1))).toEqual(['cohort-analyzer.json', 'ux-update.json']);
     expect(Object.keys(built.stack.rollouts).sort()).toEqual(['cohort-analyzer', 'ux-update']);
+  });
+
+  it('mentions the approvers in approval requests only where the stage opts in (phasegate:<stage>:mentionApprovers)', () => {
+    const mentionEnv = (context: Record<string, unknown>): string[] => {
+      const resources = stackTemplate(buildTestApp(context).stack).findResources('AWS::Lambda::Function');
+      return Object.values(resources)
+        .map((r) => (r as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables ?? {})
+        .filter((v) => v.PHASEGATE_DISCORD_MENTION_APPROVERS !== undefined)
+        .map((v) => `${String(v.PHASEGATE_FUNCTION)}=${String(v.PHASEGATE_DISCORD_MENTION_APPROVERS)}`);
+    };
+    const optedIn = mentionEnv({ stage: 'prod', 'phasegate:prod:mentionApprovers': true });
+    expect(optedIn).toContain('request-approval=true');
+    expect(optedIn.every((e) => e.endsWith('=true'))).toBe(true);
+    expect(mentionEnv({ stage: 'prod', 'phasegate:dev:mentionApprovers': true })).toEqual([]);
+    expect(mentionEnv({ stage: 'dev' })).toEqual([]);
+    expect(() => buildTestApp({ stage: 'dev', 'phasegate:dev:mentionApprovers': 'yes' })).toThrow('context "phasegate:dev:mentionApprovers" must be true or false, got "yes"');
   });
 
   it('rejects an unknown stage, naming the allowed ones', () => {
