@@ -158,6 +158,18 @@ export function absentIsSafe(plan: Plan, values: Readonly<Record<string, string>
   return Object.keys(values).filter((name) => off[name] !== undefined && off[name] === values[name]);
 }
 
+/**
+ * Write safe values to every target of the plan, bounded by the deadline, and sort the targets into safe, failed (no
+ * retry fixes it) and pending (not done by the deadline).
+ */
+async function writeSafeValues(ports: RollbackPorts, plan: Plan, values: Readonly<Record<string, string>>, deadline: Date | undefined, receivedAt: Date) {
+  const report = await ports.flags.forceAll(plan.targets, values, { ...(deadline ? { deadline } : {}), absentIsSafe: absentIsSafe(plan, values) });
+  const safeAt = ports.clock.now();
+  const elapsedMs = Math.max(0, safeAt.getTime() - receivedAt.getTime());
+  const split = splitResults(report);
+  return { report, safeAt, elapsedMs, ...split, safeTargets: split.targets.filter((t) => t.ok).map((t) => t.functionName) };
+}
+
 function splitResults(report: FlagWriteReport): { targets: RollbackTargetResult[]; failed: RollbackTargetResult[]; pending: RollbackTargetResult[] } {
   const targets = report.results.map((r) => ({
     functionName: r.functionName,
@@ -185,7 +197,7 @@ function splitResults(report: FlagWriteReport): { targets: RollbackTargetResult[
  * wrap-up (the audit event, the open approval) is finished if an earlier attempt crashed before it.
  */
 export async function rollBack(ports: RollbackPorts, input: RollbackInput): Promise<RollbackOutcome> {
-  const { store, flags, clock } = ports;
+  const { store, clock } = ports;
   const receivedAt = input.receivedAt ?? clock.now();
   const attempt = input.attempt ?? 0;
   const endsExecution = input.endsExecution ?? input.executionId === undefined;
@@ -218,14 +230,7 @@ export async function rollBack(ports: RollbackPorts, input: RollbackInput): Prom
   }
 
   const safeFlags = state.safeFlags ?? safeValuesOf(state, input.triggerPhaseIndex);
-  const report = await flags.forceAll(state.plan.targets, safeFlags, {
-    ...(input.deadline ? { deadline: input.deadline } : {}),
-    absentIsSafe: absentIsSafe(state.plan, safeFlags),
-  });
-  const safeAt = clock.now();
-  const elapsedMs = Math.max(0, safeAt.getTime() - receivedAt.getTime());
-  const { targets, failed, pending } = splitResults(report);
-  const safeTargets = targets.filter((t) => t.ok).map((t) => t.functionName);
+  const { report, safeAt, elapsedMs, targets, failed, pending, safeTargets } = await writeSafeValues(ports, state.plan, safeFlags, input.deadline, receivedAt);
 
   if (pending.length > 0 && failed.length === 0 && ports.continuation && attempt < MAX_ROLLBACK_CONTINUATIONS) {
     return continueLater(ports, state, input, { attempt, receivedAt, elapsedMs, targets, pending, safeTargets, safeFlags, ms: report.ms });
@@ -475,7 +480,7 @@ export async function rollBackSubFeature(
     executionId?: string;
   },
 ): Promise<SubFeatureRollbackOutcome> {
-  const { store, flags, clock } = ports;
+  const { store, clock } = ports;
   const receivedAt = input.receivedAt ?? clock.now();
   const attempt = input.attempt ?? 0;
   let state: RolloutState | undefined;
@@ -503,14 +508,7 @@ export async function rollBackSubFeature(
     }
   }
   const off = subFeatureOffValues(state.plan, input.subFeature);
-  const report = await flags.forceAll(state.plan.targets, off, {
-    ...(input.deadline ? { deadline: input.deadline } : {}),
-    absentIsSafe: absentIsSafe(state.plan, off),
-  });
-  const safeAt = clock.now();
-  const elapsedMs = Math.max(0, safeAt.getTime() - receivedAt.getTime());
-  const { targets, failed, pending } = splitResults(report);
-  const safeTargets = targets.filter((t) => t.ok).map((t) => t.functionName);
+  const { safeAt, elapsedMs, targets, failed, pending, safeTargets } = await writeSafeValues(ports, state.plan, off, input.deadline, receivedAt);
   const phase = state.plan.phases[state.phaseIndex]?.name ?? null;
   const unsafe = [...failed, ...pending];
   const continuing = pending.length > 0 && ports.continuation !== undefined && attempt < MAX_ROLLBACK_CONTINUATIONS;
