@@ -10,7 +10,8 @@ import { parsePlan, validatePlan } from '../../lambdas/core/plan/validate';
 import { MAX_STACK_DESCRIPTION_BYTES, MAX_STACK_DESCRIPTION_CHARS, stageDescription } from '../../lib/app';
 import { PhasegateStack } from '../../lib/phasegate-stack';
 import { closeRehearsalResources, rehearse } from '../../local/rehearsal';
-import { stackTemplate, testApp } from './template-helpers';
+import { ROLLBACK_CONTINUATION_RETRY, TASK_RETRY } from '../../lambdas/core/plan/limits';
+import { definitionNamed, stackTemplate, stageStack, testApp } from './template-helpers';
 
 jest.setTimeout(300_000);
 afterAll(() => closeRehearsalResources());
@@ -99,5 +100,45 @@ describe('a feature over 100 targets with error-rate and latency gates', () => {
     const off = offFlagValues(parsePlan(input, { stage: 'dev' }));
     expect(Object.keys(result.targets)).toHaveLength(100);
     for (const values of Object.values(result.targets)) expect(values).toEqual(off);
+  });
+});
+
+describe('the history model against the synthesized state machine', () => {
+  // The states lambdas/core/plan/limits.ts counts, by name: a state the model does not know fails this test.
+  const PHASE_STATES: Record<string, string> = {
+    'apply flags': 'Task',
+    'skipped?': 'Choice',
+    schedule: 'Task',
+    'wait for start': 'Wait',
+    bake: 'Wait',
+    gate: 'Task',
+    'gate decision': 'Choice',
+    hold: 'Wait',
+    approval: 'Task',
+  };
+  const TOP_STATES: Record<string, string> = {
+    'Read input': 'Pass',
+    'Load plan': 'Pass',
+    'Start rollout': 'Task',
+    'Start at phase': 'Choice',
+    'Complete rollout': 'Task',
+    'Roll back': 'Task',
+    Completed: 'Succeed',
+    'Not started': 'Fail',
+    Superseded: 'Fail',
+    'Rolled back': 'Fail',
+    'Rollback failed': 'Fail',
+  };
+
+  it.each(['ux-update', 'cohort-analyzer'])('%s: every state is one the model counts, with no more retries than it counts', (feature) => {
+    const asl = definitionNamed(stageStack('dev').template, `phasegate-dev-${feature}`);
+    for (const [name, state] of Object.entries(asl.States)) {
+      const phaseState = /^.+: (.+)$/.exec(name)?.[1];
+      const expected = TOP_STATES[name] ?? (phaseState !== undefined ? PHASE_STATES[phaseState] : undefined);
+      expect([name, state.Type]).toEqual([name, expected]);
+      const retries = ((state.Retry ?? []) as { MaxAttempts?: number }[]).reduce((sum, r) => sum + (r.MaxAttempts ?? 3), 0);
+      expect(retries).toBeLessThanOrEqual(TASK_RETRY.retries + (name === 'Roll back' ? ROLLBACK_CONTINUATION_RETRY.retries : 0));
+      if (phaseState === 'approval') expect(String(state.Resource)).toContain('waitForTaskToken');
+    }
   });
 });
