@@ -143,7 +143,7 @@ describe('gate metrics and rollback alarms from a plan', () => {
     targets: ['cohort-api', 'cohort-worker'],
     subFeatures: [{ id: 'llm-summary', llm: { dailyCapUsd: 5, hardLimitUsd: 10 } }],
     phases: [
-      { name: 'canary', roles: ['all'], percent: 1, bake: 'PT2H', approval: { required: false }, gates: { errorRate: { proceedBelow: 0.005, rollbackAbove: 0.01 }, p95Ms: { proceedBelow: 150, rollbackAbove: 200 } } },
+      { name: 'canary', roles: ['all'], percent: 1, bake: 'PT2H', approval: { required: true }, gates: { errorRate: { proceedBelow: 0.005, rollbackAbove: 0.01 }, p95Ms: { proceedBelow: 150, rollbackAbove: 200 } } },
       { name: 'ramp', roles: ['all'], percent: 10, bake: 'PT4H', subFeatures: { 'llm-summary': {} }, gates: { errorRate: { proceedBelow: 0.003, rollbackAbove: 0.005 }, p95Ms: { proceedBelow: 150, rollbackAbove: 200 } } },
       {
         name: 'full',

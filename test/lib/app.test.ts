@@ -97,7 +97,7 @@ describe('buildApp', () => {
     expect(error).toBeInstanceOf(PlansInvalidError);
     const message = (error as Error).message;
     expect(message).toContain(`${join(dir, 'b-bad.json')} is invalid:`);
-    expect(message).toContain('  - phases[2].roles: expected at least one role');
+    expect(message).toContain('  - phases[2].roles: required: expected at least one role');
     expect(message).toContain('  - phases[2].bake: expected ISO 8601 duration, got "2 days"');
     expect(message).toContain(`${join(dir, 'c-dup.json')} is invalid:\n  - feature: "good" is already defined by a-good.json`);
     expect(message).toContain(`${join(dir, 'd-broken.json')} is invalid:\n  - (file): `);
