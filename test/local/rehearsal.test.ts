@@ -80,7 +80,7 @@ describe('the rehearsal runs the synthesized state machine end to end', () => {
     expect(result.timeline.map((e) => e.action)).toEqual(expect.arrayContaining(['alarm', 'rollback-started', 'rolled-back']));
     // The automatic rollback is posted to the channel, with its time-to-safe.
     const posts = result.timeline.filter((e) => e.action === 'discord').map((e) => e.text);
-    expect(posts).toContainEqual(expect.stringMatching(/ux-update: rolled back .*alarm phasegate-dev_ux-update-error-rate-pm.*Time to safe/));
+    expect(posts).toContainEqual(expect.stringMatching(/ux-update: rolled back .*alarm phasegate-dev\\?_ux-update-error-rate-pm.*Time to safe/));
   });
 
   it('holds LLM spend at the cap: calls past it fall back and the flag stays on', async () => {
