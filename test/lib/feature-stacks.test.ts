@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NestedStack } from 'aws-cdk-lib';
+import { NestedStack, Stage } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { offFlagValues } from '../../lambdas/core/flags';
@@ -11,7 +11,11 @@ import { MAX_STACK_DESCRIPTION_BYTES, MAX_STACK_DESCRIPTION_CHARS, stageDescript
 import { PhasegateStack } from '../../lib/phasegate-stack';
 import { closeRehearsalResources, rehearse } from '../../local/rehearsal';
 import { ROLLBACK_CONTINUATION_RETRY, TASK_RETRY } from '../../lambdas/core/plan/limits';
-import { definitionNamed, stackTemplate, stageStack, testApp } from './template-helpers';
+import { parseAlarmName } from '../../lambdas/core/alarm-names';
+import { functionsFromTemplate } from '../../local/asl';
+import { synthesizedStackTemplate } from '../../local/nested-stacks';
+import { alarmStateChangeEvent, rulesMatching } from '../../local/scenarios/alarm';
+import { buildTestApp, definitionNamed, stackTemplate, stageStack, testApp } from './template-helpers';
 
 jest.setTimeout(300_000);
 afterAll(() => closeRehearsalResources());
@@ -140,5 +144,37 @@ describe('the history model against the synthesized state machine', () => {
       expect(retries).toBeLessThanOrEqual(TASK_RETRY.retries + (name === 'Roll back' ? ROLLBACK_CONTINUATION_RETRY.retries : 0));
       if (phaseState === 'approval') expect(String(state.Resource)).toContain('waitForTaskToken');
     }
+  });
+});
+
+describe('stages prod and prod-eu side by side in one account', () => {
+  const stages = ['prod', 'prod-eu'] as const;
+  const built = Object.fromEntries(stages.map((stage) => [stage, buildTestApp({ stages: [...stages], stage }).stack])) as Record<(typeof stages)[number], PhasegateStack>;
+  const templates = Object.fromEntries(stages.map((stage) => [stage, synthesizedStackTemplate(Stage.of(built[stage])!.synth(), built[stage].stackName)]));
+  const alarmNames = (stage: string): string[] =>
+    Object.values(templates[stage]!.Resources ?? {})
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' || r.Type === 'AWS::CloudWatch::CompositeAlarm')
+      .map((r) => String(r.Properties?.AlarmName));
+
+  it('share no alarm name, and each stage\'s rollback rule routes only its own alarms', () => {
+    const prod = alarmNames('prod');
+    const eu = alarmNames('prod-eu');
+    expect(prod.length).toBeGreaterThan(5);
+    expect(prod.filter((n) => eu.includes(n))).toEqual([]);
+    for (const stage of stages) {
+      const worker = [...functionsFromTemplate(templates[stage]!).values()].find((f) => f.phasegateFunction === 'alarm-rollback')!;
+      const rollback = (name: string) =>
+        rulesMatching(templates[stage]!, alarmStateChangeEvent({ alarmName: name, state: 'ALARM' })).filter((r) => r.targetFunctions.includes(worker.logicalId));
+      const own = alarmNames(stage);
+      const ops = own.filter((n) => n.startsWith('ops-'));
+      expect(ops).toHaveLength(3);
+      expect(own.filter((name) => !ops.includes(name) && rollback(name).length !== 1)).toEqual([]);
+      // Neither the other stage's alarms nor any ops alarm (they page people) start a rollback.
+      for (const name of [...alarmNames(stage === 'prod' ? 'prod-eu' : 'prod'), ...ops]) expect(rollback(name)).toEqual([]);
+    }
+  });
+
+  it("the rollback handler's name parsing pins no prod-eu alarm on a prod feature, even one named like the rest of it", () => {
+    for (const name of alarmNames('prod-eu')) expect(parseAlarmName(name, 'prod', ['eu', 'eu-ux-update', 'ux-update', 'cohort-analyzer'])).toBeUndefined();
   });
 });
