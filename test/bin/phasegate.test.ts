@@ -58,15 +58,15 @@ describe('bin/phasegate.ts', () => {
   it('exits 1 with the stack\'s problem list, before bundling, when a valid plan does not fit a state machine', () => {
     const plans = join(dir, 'plans');
     mkdirSync(plans);
-    writeFileSync(
-      join(plans, 'slow.json'),
-      JSON.stringify({ feature: 'slow', targets: ['fn'], phases: [{ name: 'a', roles: ['all'], bake: 'P300D', approval: { timeout: 'P70D' } }] }),
-    );
-    const { status, stderr } = runApp({ plansDir: plans }, join(dir, 'out'));
+    // A valid plan whose state machine name, with this stage's long name, passes Step Functions' 80 characters.
+    const stage = 'a-stage-with-a-name-long-enough-to-matter';
+    const feature = 'a-feature-with-a-rather-long-name';
+    writeFileSync(join(plans, `${feature}.json`), JSON.stringify({ feature, targets: ['fn'], phases: [{ name: 'a', roles: ['all'], bake: 'PT1H' }] }));
+    const { status, stderr } = runApp({ plansDir: plans, stages: [stage], stage }, join(dir, 'out'));
     expect(status).toBe(1);
     expect(stderr).toBe(
-      'phasegate: PhasegateStack phasegate-dev is invalid:\n' +
-        '  - plans[0] (slow): plan.phases: bakes plus approval timeouts add up to 370 days, past the one-year limit of a Step Functions execution\n',
+      `phasegate: PhasegateStack phasegate-${stage} is invalid:\n` +
+        `  - plans[0] (${feature}): stage: state machine name phasegate-${stage}-${feature} is longer than 80 characters\n`,
     );
   });
 });
