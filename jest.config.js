@@ -11,5 +11,5 @@ module.exports = {
   },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
   // A guard against a hung test, not a speed limit: a test that passes quietly must pass on a busy machine too.
-  testTimeout: 600_000,
+  testTimeout: 300_000,
 };

@@ -13,7 +13,7 @@ function runApp(context: Record<string, unknown>, outdir: string): { status: num
     encoding: 'utf8',
     env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
     // A hang guard, not a speed limit: synth of a stack is slow on a busy machine.
-    timeout: 570_000,
+    timeout: 270_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

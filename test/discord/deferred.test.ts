@@ -50,7 +50,11 @@ const successes = (token: string) =>
 
 describe('a decision that takes longer than the inline budget', () => {
   beforeEach(closeLatch);
-  afterEach(() => release());
+  afterEach(() => {
+    // Even after a failed test: the next one must find Step Functions and the self-invocation flowing.
+    release();
+    w.discord.selfInvoke.release();
+  });
 
   it('button: answers "deferred update" before Step Functions answers; the asynchronous job decides and edits the message', async () => {
     const f = await w.awaitApproval('ux-update');
@@ -64,7 +68,8 @@ describe('a decision that takes longer than the inline budget', () => {
       invocationType: 'Event',
       event: { [JOB_EVENT_KEY]: { kind: 'decide', feature: 'ux-update', phase: 'admin', decision: 'approve', fromMessage: true, person: { id: w.pm.id, roles: ['pm'] } } },
     });
-    expect(buttonsOf(w.discord.api.message(request.id)!)).toHaveLength(2);
+    // Not decided yet: the request still offers its buttons.
+    expect(buttonsOf(w.discord.api.message(request.id)!).map((b) => b.label)).toEqual(expect.arrayContaining(['Approve', 'Reject']));
 
     release();
     w.discord.selfInvoke.release();
