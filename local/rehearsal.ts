@@ -114,7 +114,7 @@ export interface RehearsalOptions {
   readonly optIn?: readonly string[];
   /**
    * A run still going after this many ms of wall-clock time is stopped, says what it waited for, and fails.
-   * @default 120000
+   * @default 120000; none with `manual`, where approvals wait for a person
    */
   readonly wallClockLimitMs?: number;
 }
@@ -451,7 +451,8 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
       throw new RehearsalInputError(`--opt-in: plan ${plan.feature} has no optional phase "${name}" (optional: ${plan.phases.filter((p) => p.optional).map((p) => p.name).join(', ') || 'none'})`);
     }
   }
-  const wallClockLimitMs = options.wallClockLimitMs ?? 120_000;
+  // Waiting for a person (--manual) is no stuck run: no limit there unless one is asked for.
+  const wallClockLimitMs = options.wallClockLimitMs ?? (options.manual ? undefined : 120_000);
   // The approver holds every role a phase's approvers need, team roles included.
   const approverInDiscord = discordUser('Pat (PM)', approverRoles(plan));
 
@@ -653,10 +654,10 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
       },
     });
     // A run that cannot end says why and stops, within the wall-clock limit.
-    watchdog = setTimeout(() => {
+    if (wallClockLimitMs !== undefined) watchdog = setTimeout(() => {
       void store.getState(plan.feature).then(
         (state) => {
-          stuck = describeStuck(state, refusals, wallClockLimitMs);
+          stuck = describeStuck(state, refusals, wallClockLimitMs!);
           options.log?.(stuck);
           execution.abort('PhasegateRehearsalStuck', stuck);
         },

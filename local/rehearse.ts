@@ -22,7 +22,8 @@ const USAGE = `usage: npm run rehearse -- [options]
   --start-at <phase>   start the execution at this phase (the phases before it are recorded as skipped)
   --opt-in <phase>     the approver opts in to this optional phase (repeatable); otherwise it is skipped
   --wall-clock-limit-s <s>
-                       stop a run that has not ended after this many seconds and say why (default 120)
+                       stop a run that has not ended after this many seconds and say why (default 120;
+                       none with --manual)
   --drift-at <phase>   during this phase a redeploy of the first target wipes its flags; its CloudTrail event
                        reaches the reconcile function, which repairs them (the timeline shows how long it took)
   --alias <name>       run the plan against alias targets <target>:<name> (a published version behind an alias,
