@@ -1,6 +1,6 @@
 import { alarmRollbackContextFromEnv, alarmRollbackPortsFromEnv } from '../adapters/alarm-rollback-ports';
 import { invocationDeadline, type RemainingTime } from '../adapters/deadline';
-import { Logger } from '../adapters/logger';
+import { Logger, type LambdaContextLike } from '../adapters/logger';
 import { handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackOutcome, type ContinuationOutcome } from '../core/alarm-rollback';
 import { ENV } from '../core/contract';
 import { systemClock } from '../core/ports';
@@ -20,7 +20,9 @@ const logger = new Logger('alarm-rollback', { keys: { stage: process.env[ENV.sta
  * recorded and posted first, then fails the invocation, so Lambda retries it, the Errors alarm pages, and after the
  * retries the event lands in the on-failure queue; an ignored event never fails.
  */
-export const handler = async (event: unknown, lambdaContext?: RemainingTime): Promise<AlarmRollbackOutcome | ContinuationOutcome> => {
+export const handler = async (event: unknown, lambdaContext?: RemainingTime & LambdaContextLike): Promise<AlarmRollbackOutcome | ContinuationOutcome> => {
+  // The one structured logger, with the invocation's request id and cold start.
+  logger.addContext(lambdaContext);
   const receivedAt = systemClock.now();
   const deadline = invocationDeadline(lambdaContext);
   const options = deadline ? { deadline } : {};
