@@ -177,7 +177,7 @@ export async function run(): Promise<void> {
         [ENV.tableName]: tableName,
         [ENV.stage]: 'bench',
         [ENV.plans]: JSON.stringify(features.map((f) => stagePlanOf(plan(f)))),
-        [ENV.stateMachines]: '{}',
+        [ENV.stateMachineArnPrefix]: 'arn:aws:states:us-east-1:123456789012:stateMachine:',
         [ENV.discordPublicKey]: coldDiscord.keys.publicKeyHex,
         [ENV.discordApiBaseUrl]: coldDiscord.api.baseUrl,
       });

@@ -1,4 +1,4 @@
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -94,7 +94,6 @@ export class AlarmRollback extends Construct {
     if (Object.keys(props.stateMachines).length === 0) problems.push('stateMachines: expected at least one feature (no plans, nothing to roll back)');
     throwIfProblems(`AlarmRollback ${this.node.path}`, problems);
 
-    const stack = Stack.of(this);
     this.function = new PhasegateFunction(this, 'Function', {
       name: 'alarm-rollback',
       stage: props.stage,
@@ -103,9 +102,9 @@ export class AlarmRollback extends Construct {
       timeout: TIMEOUT,
       production: props.production,
       logRetention: props.logRetention,
-      environment: {
-        [ENV.stateMachines]: stack.toJsonString(Object.fromEntries(Object.entries(props.stateMachines).map(([f, sm]) => [f, sm.stateMachineArn]))),
-      },
+      // The feature ids only: the function needs no state machine ARN (each approval token and execution names its
+      // own), and 50 features' ARNs would pass Lambda's 4 KB of environment.
+      environment: { [ENV.features]: JSON.stringify(Object.keys(props.stateMachines).sort()) },
     });
     props.discord?.grantNotifications(this.function);
 

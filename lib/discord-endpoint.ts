@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -7,8 +7,8 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DISCORD_API_BASE_URL } from '../lambdas/adapters/discord-api';
-import { ENV, LAMBDA_ENV_LIMIT_BYTES, type PhasegateFunctionName } from '../lambdas/core/contract';
-import { stagePlanOf } from '../lambdas/core/discord/directory';
+import { ENV, type PhasegateFunctionName } from '../lambdas/core/contract';
+import { STAGE_PLANS_FILE, stagePlanOf } from '../lambdas/core/discord/directory';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
@@ -69,9 +69,15 @@ export interface DiscordEndpointProps {
   readonly stage: string;
   /** The state table: rollout state, approvals, audit trail, where approval messages were posted, LLM budgets. */
   readonly table: ITable;
-  /** The stage's plans, resolved for the stage; the endpoint carries a summary of each (feature, phases, Discord settings). */
+  /**
+   * The stage's plans, resolved for the stage; the endpoint's bundle carries a summary of each (feature, phases,
+   * Discord settings) in `stage-plans.json`, read at cold start.
+   */
   readonly plans: readonly Plan[];
-  /** Each feature's rollout state machine: `/rollout start` starts it, approvals hand its task tokens back. */
+  /**
+   * Each feature's rollout state machine, named `phasegate-<stage>-<feature>`: `/rollout start` starts it, approvals
+   * hand its task tokens back. The function derives the ARNs from the fixed names; these are what it is granted.
+   */
   readonly stateMachines: Readonly<Record<string, IStateMachine>>;
   /** Name of the SSM String parameter holding the application's public key (hex). */
   readonly publicKeyParameterName: string;
@@ -157,8 +163,8 @@ export class DiscordEndpoint extends Construct {
   constructor(scope: Construct, id: string, props: DiscordEndpointProps) {
     super(scope, id);
     const apiBaseUrl = props.apiBaseUrl ?? DISCORD_API_BASE_URL;
-    const environment = endpointEnvironment(this, props, apiBaseUrl);
-    throwIfProblems(`DiscordEndpoint ${this.node.path}`, validate(props, apiBaseUrl, environment));
+    const environment = endpointEnvironment(props, apiBaseUrl);
+    throwIfProblems(`DiscordEndpoint ${this.node.path}`, validate(props, apiBaseUrl));
     this.botTokenParameterName = props.botTokenParameterName;
     this.apiBaseUrl = apiBaseUrl;
     this.mentionApprovers = props.mentionApprovers ?? false;
@@ -177,6 +183,7 @@ export class DiscordEndpoint extends Construct {
       production: props.production,
       logRetention: props.logRetention,
       environment,
+      bundledFiles: { [STAGE_PLANS_FILE]: JSON.stringify((props.plans ?? []).map(stagePlanOf)) },
     });
     const role = this.handler.role;
 
@@ -236,12 +243,14 @@ export class DiscordEndpoint extends Construct {
   }
 }
 
-/** The endpoint's own environment (PhasegateFunction adds table, stage and function name). */
-function endpointEnvironment(scope: Construct, props: DiscordEndpointProps, apiBaseUrl: string): Record<string, string> {
-  const machines = Object.fromEntries(Object.entries(props.stateMachines ?? {}).map(([feature, sm]) => [feature, sm.stateMachineArn]));
+/**
+ * The endpoint's own environment (PhasegateFunction adds table, stage and function name). No plan summaries and no
+ * state machine ARNs: those grow with the stage (about 15 KB at 50 features, against Lambda's 4 KB); the summaries
+ * ship in the bundle and the ARNs are derived from the fixed names and the stack's ARN prefix.
+ */
+function endpointEnvironment(props: DiscordEndpointProps, apiBaseUrl: string): Record<string, string> {
   return {
-    [ENV.plans]: JSON.stringify((props.plans ?? []).map(stagePlanOf)),
-    [ENV.stateMachines]: Stack.of(scope).toJsonString(machines),
+    [ENV.stateMachineArnPrefix]: stateMachineArnPrefix(),
     [ENV.discordPublicKeyParameter]: props.publicKeyParameterName,
     [ENV.discordBotTokenParameter]: props.botTokenParameterName,
     [ENV.discordApiBaseUrl]: apiBaseUrl,
@@ -250,31 +259,15 @@ function endpointEnvironment(scope: Construct, props: DiscordEndpointProps, apiB
   };
 }
 
-/** Bytes the variables PhasegateFunction adds may take (table name, stage, function name, NODE_OPTIONS). */
-const RESERVED_ENV_BYTES = 300;
-
 /**
- * The size Lambda will count for the environment: literal values as they are, and each state machine ARN (a token
- * at synth) at the longest it can resolve to.
+ * `arn:<partition>:states:<region>:<account>:stateMachine:` of the stack, as `PHASEGATE_STATE_MACHINE_ARN_PREFIX`: the
+ * functions derive each feature's state machine ARN from it and the fixed name (`stateMachineArn`).
  */
-function estimatedEnvironmentBytes(props: DiscordEndpointProps, environment: Record<string, string>): number {
-  let bytes = RESERVED_ENV_BYTES;
-  for (const [key, value] of Object.entries(environment)) {
-    bytes += Buffer.byteLength(key);
-    if (key === ENV.stateMachines) {
-      const arns = Object.keys(props.stateMachines ?? {}).map((feature) => [
-        feature,
-        Arn.format({ partition: 'aws-iso-b', service: 'states', region: 'ap-southeast-5', account: '123456789012', resource: 'stateMachine', resourceName: stateMachineName(props.stage, feature), arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      ]);
-      bytes += Buffer.byteLength(JSON.stringify(Object.fromEntries(arns)));
-    } else if (!Token.isUnresolved(value)) {
-      bytes += Buffer.byteLength(value);
-    }
-  }
-  return bytes;
+export function stateMachineArnPrefix(): string {
+  return `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`;
 }
 
-function validate(props: DiscordEndpointProps, apiBaseUrl: string, environment: Record<string, string>): string[] {
+function validate(props: DiscordEndpointProps, apiBaseUrl: string): string[] {
   const problems: string[] = [];
   if (!/^[a-z][a-z0-9-]*$/.test(props.stage)) problems.push(`stage: expected a lowercase stage name (a-z, 0-9, -), got ${JSON.stringify(props.stage)}`);
   for (const key of ['publicKeyParameterName', 'botTokenParameterName'] as const) {
@@ -295,12 +288,12 @@ function validate(props: DiscordEndpointProps, apiBaseUrl: string, environment: 
   for (const feature of features) {
     if (!props.stateMachines?.[feature]) problems.push(`stateMachines: missing the state machine of ${feature}`);
   }
-  const bytes = estimatedEnvironmentBytes(props, environment);
-  if (bytes > LAMBDA_ENV_LIMIT_BYTES) {
-    problems.push(
-      `plans: the endpoint's environment would be about ${bytes} bytes, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte limit ` +
-        '(the plans\' Discord role mappings and the state machine ARNs take the most); map fewer Discord roles or split the stage',
-    );
+  // The function derives each ARN from the fixed name: a machine by another name would be granted but never called.
+  for (const [feature, machine] of Object.entries(props.stateMachines ?? {})) {
+    const name = /:stateMachine:([^:]+)$/.exec(machine.stateMachineArn)?.[1];
+    if (name !== undefined && !Token.isUnresolved(name) && name !== stateMachineName(props.stage, feature)) {
+      problems.push(`stateMachines.${feature}: named ${JSON.stringify(name)}; the endpoint calls ${JSON.stringify(stateMachineName(props.stage, feature))}`);
+    }
   }
   return problems;
 }

@@ -17,10 +17,8 @@ export function stackName(stage: string): string {
   return `phasegate-${stage}`;
 }
 
-/** The state machine that rolls out one feature in one stage: `phasegate-<stage>-<feature>`. */
-export function stateMachineName(stage: string, feature: string): string {
-  return `phasegate-${stage}-${feature}`;
-}
+/** The state machine that rolls out one feature in one stage: `phasegate-<stage>-<feature>` (the functions derive its ARN). */
+export { stateMachineName } from '../lambdas/core/contract';
 
 /** Step Functions' limit on a state machine name. */
 export const STATE_MACHINE_NAME_MAX_LENGTH = 80;

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -15,6 +15,7 @@ import {
   type PhasegateFunctionName,
 } from '../lambdas/core/contract';
 import { isDeployedFunction, tableActionsOf } from '../lambdas/adapters/aws-calls';
+import { environmentSizeProblems } from './environment-size';
 import { throwIfProblems } from './props-problems';
 
 /** The repository root: `lambdas/`, `package.json` and `package-lock.json` live here. */
@@ -67,6 +68,26 @@ export interface PhasegateFunctionProps {
    * @default - `lambdas/<name>/index.ts` in this repository
    */
   readonly entry?: string;
+  /**
+   * Files shipped in the bundle next to `index.js` (file name -> text), written when the function is bundled: data
+   * the handler reads at cold start that would not fit in Lambda's 4 KB of environment. Part of the asset, so a
+   * change deploys new code.
+   * @default - none
+   */
+  readonly bundledFiles?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The longest bundled file: it is written by one shell command at bundling, and Linux refuses a single argument
+ * over 128 KiB (MAX_ARG_STRLEN, execve(2)).
+ */
+export const MAX_BUNDLED_FILE_BYTES = 100_000;
+/** A bundled file's name: a plain file name, never the bundle's own files. */
+const BUNDLED_FILE_NAME = /^(?!index\.js(\.map)?$)[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A POSIX shell word holding `text` exactly (single quotes, each `'` closed, escaped and reopened). */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -143,7 +164,12 @@ export class PhasegateFunction extends Construct {
         externalModules: ['@aws-sdk/*'],
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
+        ...(props.bundledFiles && Object.keys(props.bundledFiles).length > 0 ? { commandHooks: bundledFileHooks(props.bundledFiles) } : {}),
       },
+    });
+    // Checked when the app synthesizes, after every construct has added its variables: nothing fails only at deploy.
+    this.node.addValidation({
+      validate: () => environmentSizeProblems(`Phasegate ${props.name} (${this.node.path})`, this.function.node.defaultChild as CfnFunction),
     });
 
     const tableActions = grantedTableActions(props);
@@ -161,6 +187,19 @@ export class PhasegateFunction extends Construct {
         'moving to a newer runtime is a deliberate change of runtime and bundling target together.',
     });
   }
+}
+
+/**
+ * Bundling hooks that write each file into the bundle's output directory after esbuild ran: `printf` of the text,
+ * so the same command works for local bundling and in a bundling container.
+ */
+function bundledFileHooks(files: Readonly<Record<string, string>>) {
+  return {
+    beforeBundling: (): string[] => [],
+    beforeInstall: (): string[] => [],
+    afterBundling: (_inputDir: string, outputDir: string): string[] =>
+      Object.entries(files).map(([name, text]) => `printf '%s' ${shellQuote(text)} > ${shellQuote(`${outputDir}/${name}`)}`),
+  };
 }
 
 /** The table actions the function's code calls (its list in AWS_CALLS), within its `tableAccess`. */
@@ -197,5 +236,11 @@ function validate(props: PhasegateFunctionProps, entry: string, timeout: Duratio
     if (OWNED_ENV_KEYS.includes(key)) problems.push(`environment.${key}: set by PhasegateFunction itself`);
   }
   if (!existsSync(entry)) problems.push(`entry: ${entry} does not exist`);
+  for (const [name, text] of Object.entries(props.bundledFiles ?? {})) {
+    if (!BUNDLED_FILE_NAME.test(name)) problems.push(`bundledFiles.${name}: expected a plain file name (letters, digits, . _ -), not the bundle's index.js`);
+    else if (Buffer.byteLength(text) > MAX_BUNDLED_FILE_BYTES) {
+      problems.push(`bundledFiles.${name}: ${Buffer.byteLength(text)} bytes, over the ${MAX_BUNDLED_FILE_BYTES} one bundling command can write`);
+    }
+  }
   return problems;
 }

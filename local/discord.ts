@@ -28,7 +28,7 @@ import { createInteractionEndpoint, type InteractionEndpointPorts } from '../lam
 import { REASON_INPUT_ID } from '../lambdas/core/discord/interaction';
 import { discordParameterNames } from '../lambdas/core/discord/parameters';
 import { BUILT_IN_ROLES, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
-import type { TemplateFunction } from './asl';
+import { LOCAL_AWS, type TemplateFunction } from './asl';
 import { FakeSsm } from './fakes/ssm';
 
 // ---- ids ------------------------------------------------------------------------------------------------------
@@ -841,8 +841,6 @@ export interface LocalDiscordOptions {
   readonly tableName: string;
   /** Client of the local DynamoDB. @default - the SDK default (e.g. `AWS_ENDPOINT_URL_DYNAMODB`) */
   readonly dynamo?: DynamoDBClient;
-  /** Feature -> state machine ARN, for `/rollout start`. @default - none */
-  readonly stateMachines?: Readonly<Record<string, string>>;
   /** Use this SSM fake (already installed) instead of installing one. */
   readonly ssm?: FakeSsm;
   /** Port of the fake Discord API (keep it fixed when handlers that read the base URL at load are reused). */
@@ -928,7 +926,8 @@ export async function startLocalDiscord(options: LocalDiscordOptions): Promise<L
     [ENV.stage]: options.stage,
     [ENV.functionRole]: 'discord-interactions',
     [ENV.plans]: JSON.stringify(options.plans.map(stagePlanOf)),
-    [ENV.stateMachines]: JSON.stringify(options.stateMachines ?? {}),
+    // As the stack sets it: `/rollout start` derives each plan's state machine ARN (phasegate-<stage>-<feature>).
+    [ENV.stateMachineArnPrefix]: `arn:${LOCAL_AWS.partition}:states:${LOCAL_AWS.region}:${LOCAL_AWS.accountId}:stateMachine:`,
     [ENV.discordPublicKeyParameter]: parameters.publicKey,
     [ENV.discordBotTokenParameter]: parameters.botToken,
     [ENV.discordApiBaseUrl]: api.baseUrl,

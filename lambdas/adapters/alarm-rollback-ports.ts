@@ -12,20 +12,20 @@ import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { SfnExecutionStopper } from './sfn-execution-stopper';
 import { SfnTaskTokens } from './sfn-task-tokens';
 
-/** The stage and its features, from the function's environment (`PHASEGATE_STAGE`, `PHASEGATE_STATE_MACHINES`). */
+/** The stage and its features, from the function's environment (`PHASEGATE_STAGE`, `PHASEGATE_FEATURES`). */
 export function alarmRollbackContextFromEnv(env: NodeJS.ProcessEnv = process.env): AlarmRollbackContext {
   const stage = env[ENV.stage];
   if (!stage) throw new Error(`environment variable ${ENV.stage} is not set; the stack sets it on every Phasegate function`);
-  let machines: unknown;
+  let features: unknown;
   try {
-    machines = JSON.parse(env[ENV.stateMachines] ?? '');
+    features = JSON.parse(env[ENV.features] ?? '');
   } catch {
-    throw new Error(`environment variable ${ENV.stateMachines} must be a JSON object feature -> state machine ARN`);
+    features = undefined;
   }
-  if (!machines || typeof machines !== 'object' || Array.isArray(machines)) {
-    throw new Error(`environment variable ${ENV.stateMachines} must be a JSON object feature -> state machine ARN`);
+  if (!Array.isArray(features) || !features.every((f) => typeof f === 'string')) {
+    throw new Error(`environment variable ${ENV.features} must be a JSON array of the stage's feature ids`);
   }
-  return { stage, features: Object.keys(machines) };
+  return { stage, features };
 }
 
 /**

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { createBudgetReader, setDailyCap } from '../core/budget';
-import { ENV } from '../core/contract';
-import { parseStagePlans, type StagePlan } from '../core/discord/directory';
+import { ENV, stateMachineArn } from '../core/contract';
+import { STAGE_PLANS_FILE, parseStagePlans, type StagePlan } from '../core/discord/directory';
 import { createInteractionEndpoint, type InteractionEndpoint, type InteractionEndpointPorts } from '../core/discord/endpoint';
 import { importPublicKey, type PublicKey } from '../core/discord/signature';
 import type { Plan } from '../core/plan/schema';
@@ -18,7 +20,7 @@ import { DynamoRollbackActivity } from './dynamo-rollback-activity';
 import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { LambdaSelfInvoker } from './lambda-self-invoker';
 import { Logger, type LambdaContextLike } from './logger';
-import { SfnRolloutStarter, parseStateMachines } from './sfn-rollout-starter';
+import { SfnRolloutStarter } from './sfn-rollout-starter';
 import { SfnTaskTokens } from './sfn-task-tokens';
 import { SsmParameters } from './ssm-parameters';
 
@@ -54,9 +56,28 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/** Where the deployed endpoint finds its stage plans: {@link STAGE_PLANS_FILE} next to its bundled `index.js`. */
+export const BUNDLED_STAGE_PLANS = join(__dirname, STAGE_PLANS_FILE);
+
 /**
- * The endpoint's ports from its environment, read once (a cold start): table, stage, the stage's plans, the
- * state machines, the public key (`DISCORD_PUBLIC_KEY` hex for local runs, else the SSM parameter, fetched at
+ * The stage's plan summaries: `PHASEGATE_PLANS` where a local run or a test sets it, else {@link STAGE_PLANS_FILE} in
+ * the bundle (`file`), which the stack writes at synth. Throws `StagePlansInvalidError` naming its source.
+ */
+export function readStagePlans(env: Readonly<Record<string, string | undefined>>, file: string = BUNDLED_STAGE_PLANS): StagePlan[] {
+  if (env[ENV.plans]) return parseStagePlans(env[ENV.plans], ENV.plans);
+  let json: string | undefined;
+  try {
+    json = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return parseStagePlans(json, `${file} (or ${ENV.plans} in local runs)`);
+}
+
+/**
+ * The endpoint's ports from its environment, read once (a cold start): table, stage, the stage's plans (from its
+ * bundle, see {@link readStagePlans}), each plan's state machine (its ARN derived from the fixed name and
+ * `PHASEGATE_STATE_MACHINE_ARN_PREFIX`), the public key (`DISCORD_PUBLIC_KEY` hex for local runs, else the SSM parameter, fetched at
  * once and kept), the bot token's SSM parameter (fetched when a channel message is first posted), the Discord
  * API base URL, and this function's name for the asynchronous self-invocation. Throws
  * {@link DiscordConfigError} listing every missing or malformed variable.
@@ -76,16 +97,12 @@ export function discordEndpointPortsFromEnv(
   const functionName = need('AWS_LAMBDA_FUNCTION_NAME');
   let plans: StagePlan[] = [];
   try {
-    plans = parseStagePlans(env[ENV.plans]);
+    plans = readStagePlans(env);
   } catch (err) {
     problems.push((err as Error).message);
   }
-  let stateMachines: Record<string, string> = {};
-  try {
-    stateMachines = parseStateMachines(env[ENV.stateMachines]);
-  } catch (err) {
-    problems.push(`${ENV.stateMachines}: ${(err as Error).message}`);
-  }
+  const arnPrefix = need(ENV.stateMachineArnPrefix);
+  const stateMachines = Object.fromEntries(plans.map((p) => [p.feature, stateMachineArn(arnPrefix, stage, p.feature)]));
   const publicKeyHex = env[ENV.discordPublicKey];
   const publicKeyParameter = env[ENV.discordPublicKeyParameter];
   if (!publicKeyHex && !publicKeyParameter) problems.push(`${ENV.discordPublicKeyParameter} (or ${ENV.discordPublicKey} for local runs): not set`);

@@ -8,16 +8,6 @@ import { ownValue } from '../core/own';
 /** Step Functions' rules for an execution name. */
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
-/** Read the `PHASEGATE_STATE_MACHINES` map (feature -> state machine ARN) that the stack writes. */
-export function parseStateMachines(json: string | undefined): Record<string, string> {
-  if (!json) return {};
-  const parsed = JSON.parse(json) as unknown;
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
-    throw new Error('PHASEGATE_STATE_MACHINES must be a JSON object mapping feature ids to state machine ARNs');
-  }
-  return parsed as Record<string, string>;
-}
-
 /**
  * Starts rollouts with StartExecution on the feature's state machine, passing the person as the execution's
  * `actor`. With an execution name, starting twice (a retried job) returns the same execution instead of a second.

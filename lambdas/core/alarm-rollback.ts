@@ -49,7 +49,7 @@ export interface AlarmStateChangeEvent {
 /** What the alarm-rollback function knows about its stage (from its environment). */
 export interface AlarmRollbackContext {
   readonly stage: string;
-  /** The stage's features (the keys of `PHASEGATE_STATE_MACHINES`). */
+  /** The stage's features (`PHASEGATE_FEATURES`). */
   readonly features: readonly string[];
 }
 

@@ -26,12 +26,16 @@ export const ENV = {
   functionRole: 'PHASEGATE_FUNCTION',
   /** Seconds to wait for a target's `LastUpdateStatus` to become Successful after a flag write. */
   flagWriteTimeoutSeconds: 'PHASEGATE_FLAG_WRITE_TIMEOUT_SECONDS',
-  /** JSON map feature -> state machine ARN, for functions that start or stop rollouts. */
-  stateMachines: 'PHASEGATE_STATE_MACHINES',
   /**
-   * JSON array of the stage's resolved plans, for functions that serve several features (Discord, alarms). The
-   * Discord endpoint carries a summary of each (`StagePlan`, lambdas/core/discord/directory.ts): whole plans do not
-   * fit in Lambda's 4 KB environment.
+   * `arn:<partition>:states:<region>:<account>:stateMachine:` of the stack: a function that starts rollouts derives
+   * each feature's state machine ARN from it and the fixed name ({@link stateMachineArn}) instead of carrying every
+   * ARN (50 features' ARNs alone are about 5 KB, past Lambda's 4 KB environment).
+   */
+  stateMachineArnPrefix: 'PHASEGATE_STATE_MACHINE_ARN_PREFIX',
+  /**
+   * JSON array of the Discord endpoint's plan summaries (`StagePlan`, lambdas/core/discord/directory.ts), for local
+   * runs and tests only. The deployed endpoint reads them from `stage-plans.json` in its bundle
+   * (`STAGE_PLANS_FILE`): a stage's summaries do not fit in Lambda's 4 KB environment.
    */
   plans: 'PHASEGATE_PLANS',
   /** Name of the SSM parameter holding the Discord application's public key (hex). */
@@ -56,7 +60,7 @@ export const ENV = {
   discordApplicationId: 'PHASEGATE_DISCORD_APPLICATION_ID',
   /** JSON array of the Discord channel ids that rollback alerts are posted to (the `rollback-alerts` function). */
   alertChannels: 'PHASEGATE_ALERT_CHANNELS',
-  /** JSON array of the stage's feature ids, for the drift reconcile (its state machines' ARNs are not needed). */
+  /** JSON array of the stage's feature ids, for the functions that serve every feature (alarm rollback, drift reconcile). */
   features: 'PHASEGATE_FEATURES',
   /**
    * JSON array of the IAM role ARNs of Phasegate's own functions: CloudTrail events of calls they made are Phasegate's
@@ -64,6 +68,19 @@ export const ENV = {
    */
   ownRoles: 'PHASEGATE_OWN_ROLES',
 } as const;
+
+/** The state machine that rolls out one feature in one stage: `phasegate-<stage>-<feature>`, a fixed name. */
+export function stateMachineName(stage: string, feature: string): string {
+  return `phasegate-${stage}-${feature}`;
+}
+
+/**
+ * The ARN of a feature's state machine in the stack that {@link ENV.stateMachineArnPrefix} describes: derived from the
+ * fixed name, so no function carries a map of ARNs.
+ */
+export function stateMachineArn(arnPrefix: string, stage: string, feature: string): string {
+  return `${arnPrefix}${stateMachineName(stage, feature)}`;
+}
 
 /** CloudWatch metrics Phasegate emits (Embedded Metric Format) and alarms on. Dimension: `Feature` (and `Stage`). */
 export const METRICS = {

@@ -65,13 +65,11 @@ export async function discordWorld(
   const plans = options.plans ?? ['ux-update', 'cohort-analyzer', 'search', 'billing', 'exports'].map((f) => discordPlan(f));
   for (const plan of plans) for (const target of plan.targets) aws.lambda.addFunction(target, { KEEP_ME: 'yes' });
   const dynamo = localDynamoClient(aws.dynamo.endpoint);
-  const stateMachines = Object.fromEntries(plans.map((p) => [p.feature, `arn:aws:states:us-east-1:123456789012:stateMachine:phasegate-dev-${p.feature}`]));
   const discord = await startLocalDiscord({
     stage: 'dev',
     plans,
     tableName: aws.tableName,
     dynamo,
-    stateMachines,
     flagWriter: { sleep: async () => undefined, pollMs: 0 },
     ...(options.base64Bodies ? { base64Bodies: true } : {}),
     customize: (ports) => {

@@ -3,8 +3,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ENV, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
-import { stagePlanOf } from '../../lambdas/core/discord/directory';
+import { ENV, PHASEGATE_FUNCTIONS, stateMachineArn } from '../../lambdas/core/contract';
+import { environmentBytes } from '../../lambdas/core/env-merge';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS } from '../../lib/discord-endpoint';
@@ -47,12 +47,18 @@ describe('DiscordEndpoint', () => {
     template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunctionUrl', FunctionUrlAuthType: 'NONE', Principal: '*' });
   });
 
-  it('configures the handler from the contract: plans summary, state machines, SSM parameter names, API', () => {
+  it('configures the handler from the contract: state machine ARN prefix, SSM parameter names, API (no plans, no ARNs)', () => {
     const fn = template.findResources('AWS::Lambda::Function')[functionId(template, 'discord-interactions')]!;
     expect(fn.Properties).toMatchObject({ Timeout: 300, MemorySize: 512, Runtime: 'nodejs22.x' });
     const env = fn.Properties.Environment.Variables as Record<string, unknown>;
-    expect(JSON.parse(env[ENV.plans] as string)).toEqual(plans.map(stagePlanOf));
-    expect(JSON.parse(resolveIntrinsics(env[ENV.stateMachines]) as string)).toEqual({ orders: expect.stringMatching(/^Smorders/), billing: expect.stringMatching(/^Smbilling/) });
+    // The plan summaries ship in the bundle (test/lib/bundling.test.ts); the ARNs are derived from the fixed names.
+    expect(env[ENV.plans]).toBeUndefined();
+    expect(resolveIntrinsics(env[ENV.stateMachineArnPrefix])).toBe(`arn:${ARN.replace('%s', 'states')}:stateMachine:`);
+    expect(Object.keys(env).filter((k) => k.includes('STATE_MACHINE'))).toEqual([ENV.stateMachineArnPrefix]);
+    expect(plans.map((p) => stateMachineArn(resolveIntrinsics(env[ENV.stateMachineArnPrefix]) as string, 'dev', p.feature))).toEqual([
+      arn('states', 'stateMachine:phasegate-dev-orders'),
+      arn('states', 'stateMachine:phasegate-dev-billing'),
+    ]);
     expect(env).toMatchObject({
       [ENV.discordPublicKeyParameter]: '/phasegate/dev/discord/public-key',
       [ENV.discordBotTokenParameter]: '/phasegate/dev/discord/bot-token',
@@ -78,12 +84,14 @@ describe('DiscordEndpoint', () => {
         { actions: ['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration'], resources: [arn('lambda', 'function:billing-api'), arn('lambda', 'function:orders-api')] },
         { actions: ['lambda:InvokeFunction'], resources: [expect.stringMatching(/^DiscordHandlerFunction.*\.Arn$/)] },
         { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], resources: [expect.stringMatching(/^StateTable.*\.Arn$/)] },
+        // /rollout report reads the phase's gate metrics; GetMetricData has no resource-level permissions.
+        { actions: ['cloudwatch:GetMetricData'], resources: ['*'] },
       ]),
     );
-    // Nothing else: logs and X-Ray from PhasegateFunction, and the seven above.
-    expect(statements).toHaveLength(9);
+    // Nothing else: logs and X-Ray from PhasegateFunction, and the eight above.
+    expect(statements).toHaveLength(10);
     expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('kms:'))).toEqual([]);
-    expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.actions)).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
+    expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.actions)).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['cloudwatch:GetMetricData']]);
   });
 
   it('lets a notifying step read the bot token parameter and nothing more, and tells it where', () => {
@@ -133,9 +141,28 @@ describe('DiscordEndpoint', () => {
     ]);
   });
 
-  it('refuses plans whose summary would not fit in Lambda\'s 4 KB environment', () => {
+  it('keeps plan summaries out of the environment however many Discord roles they map', () => {
     const roles = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`3000000000000${String(i).padStart(5, '0')}`, ['pm']]));
-    expect(() => endpointStack({ plans: [plan('orders', { discord: { roles } })] })).toThrow(/environment would be about \d+ bytes, over Lambda's 4096-byte limit/);
+    const { template: big } = endpointStack({ plans: [plan('orders', { discord: { roles } })] });
+    const env = big.findResources('AWS::Lambda::Function')[functionId(big, 'discord-interactions')]!.Properties.Environment.Variables as Record<string, unknown>;
+    expect(JSON.stringify(env)).not.toContain('3000000000000');
+    expect(environmentBytes(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(resolveIntrinsics(v))])))).toBeLessThan(1024);
+  });
+
+  it('refuses a state machine by another name than the one the function derives', () => {
+    const stack = new Stack(testApp(), 'Renamed');
+    const table = new StateTable(stack, 'State').table;
+    expect(
+      () =>
+        new DiscordEndpoint(stack, 'Discord', {
+          stage: 'dev',
+          table,
+          plans: [plan('orders')],
+          stateMachines: { orders: StateMachine.fromStateMachineName(stack, 'Orders', 'orders-rollout') },
+          publicKeyParameterName: '/phasegate/dev/discord/public-key',
+          botTokenParameterName: '/phasegate/dev/discord/bot-token',
+        }),
+    ).toThrow('stateMachines.orders: named "orders-rollout"; the endpoint calls "phasegate-dev-orders"');
   });
 });
 

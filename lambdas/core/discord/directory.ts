@@ -1,9 +1,17 @@
 import type { Plan, SubFeature } from '../plan/schema';
 
 /**
- * What the Discord endpoint knows about each plan of its stage, carried in its `PHASEGATE_PLANS` variable.
+ * The file in the Discord endpoint's bundle, next to its `index.js`, holding the JSON array of the stage's
+ * {@link StagePlan}s. Written at synth from the stage's plans: 50 features' summaries are about 15 KB, far past
+ * Lambda's 4 KB of environment, so they ship with the code rather than in a variable (`PHASEGATE_PLANS`, which only
+ * local runs and tests set).
+ */
+export const STAGE_PLANS_FILE = 'stage-plans.json';
+
+/**
+ * What the Discord endpoint knows about each plan of its stage, read from {@link STAGE_PLANS_FILE} in its bundle.
  *
- * Not the whole plan: Lambda allows 4 KB of environment in total, and two example plans alone are over 4 KB.
+ * Not the whole plan: the endpoint reads every plan once per cold start, and two example plans alone are over 4 KB.
  * The endpoint needs only the feature ids (autocomplete, start), the phase names (status of a feature that never
  * ran), the sub-features with an LLM budget and their limits (`/rollout budget`), and the Discord settings
  * (channel and role mapping). Everything
@@ -38,10 +46,13 @@ export function stagePlanOf(plan: Plan): StagePlan {
   };
 }
 
-/** The endpoint's `PHASEGATE_PLANS` is missing or malformed; the message names every problem. */
+/** The endpoint's stage plans ({@link STAGE_PLANS_FILE}, or `PHASEGATE_PLANS`) are missing or malformed; the message names every problem. */
 export class StagePlansInvalidError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`PHASEGATE_PLANS is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(
+    readonly problems: readonly string[],
+    readonly source = 'PHASEGATE_PLANS',
+  ) {
+    super(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'StagePlansInvalidError';
   }
 }
@@ -51,18 +62,19 @@ const ROLE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /**
- * Read `PHASEGATE_PLANS` (a JSON array of {@link StagePlan}). A cheap shape check with field paths, not the plan
- * validator: the construct wrote this from validated plans.
+ * Read the stage plans (a JSON array of {@link StagePlan}) from `source`: {@link STAGE_PLANS_FILE} or, in local runs,
+ * `PHASEGATE_PLANS`. A cheap shape check with field paths, not the plan validator: the construct wrote this from
+ * validated plans.
  */
-export function parseStagePlans(json: string | undefined): StagePlan[] {
-  if (json === undefined || json === '') throw new StagePlansInvalidError(['(variable): not set; the stack sets it on the Discord endpoint']);
+export function parseStagePlans(json: string | undefined, source = 'PHASEGATE_PLANS'): StagePlan[] {
+  if (json === undefined || json === '') throw new StagePlansInvalidError(['(contents): not set; the stack ships it in the Discord endpoint\'s bundle'], source);
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new StagePlansInvalidError([`(variable): not JSON: ${(err as Error).message}`]);
+    throw new StagePlansInvalidError([`(contents): not JSON: ${(err as Error).message}`], source);
   }
-  if (!Array.isArray(raw)) throw new StagePlansInvalidError(['(variable): expected a JSON array of plans']);
+  if (!Array.isArray(raw)) throw new StagePlansInvalidError(['(contents): expected a JSON array of plans'], source);
   const problems: string[] = [];
   const seen = new Set<string>();
   raw.forEach((entry: unknown, i) => {
@@ -96,6 +108,6 @@ export function parseStagePlans(json: string | undefined): StagePlan[] {
     }
     return undefined;
   });
-  if (problems.length > 0) throw new StagePlansInvalidError(problems);
+  if (problems.length > 0) throw new StagePlansInvalidError(problems, source);
   return raw as StagePlan[];
 }
