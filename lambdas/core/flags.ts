@@ -7,6 +7,7 @@ import {
   subFeatureKey,
   type ResolvedFlagNames,
 } from '../../runtime/names';
+import { ownValue } from './own';
 import type { Plan } from './plan/schema';
 
 /**
@@ -120,7 +121,7 @@ export function phaseFlagValues(plan: Plan, phaseIndex: number, options: { subFe
       Object.assign(values, encode(set, true, phase.roles, phase.percent));
       continue;
     }
-    const exposure = options.subFeaturesOff?.includes(set.subFeatureId) ? undefined : phase.subFeatures[set.subFeatureId];
+    const exposure = options.subFeaturesOff?.includes(set.subFeatureId) ? undefined : ownValue(phase.subFeatures, set.subFeatureId);
     Object.assign(
       values,
       encode(set, exposure !== undefined, exposure?.roles ?? phase.roles, exposure?.percent ?? phase.percent),
