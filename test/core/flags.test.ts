@@ -283,3 +283,17 @@ describe('subFeatureOffValues', () => {
     expect(() => subFeatureOffValues(examplePlan('cohort-analyzer'), 'llm-parsing')).toThrow(RangeError);
   });
 });
+
+describe('sub-feature ids that are names of Object.prototype', () => {
+  it('a sub-feature called "constructor" is off in a phase that does not turn it on', () => {
+    const result = validatePlan({
+      feature: 'proto-check',
+      targets: ['fn-a'],
+      subFeatures: [{ id: 'constructor' }],
+      phases: [{ name: 'one', roles: ['admin'], bake: 'PT1H' }],
+    });
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    const values = phaseFlagValues(result.plan, 0);
+    expect(values).toMatchObject(subFeatureOffValues(result.plan, 'constructor'));
+  });
+});
