@@ -21,7 +21,7 @@ import type { APIEmbed } from 'discord-api-types/v10';
 import { discordEndpointPortsFromEnv } from '../lambdas/adapters/discord-endpoint-ports';
 import type { LambdaFlagWriterOptions } from '../lambdas/adapters/lambda-flag-writer';
 import { ENV } from '../lambdas/core/contract';
-import { ROLLOUT_COMMAND, type OptionName, type Subcommand } from '../lambdas/core/discord/commands';
+import { ROLLOUT_COMMAND, SUBCOMMAND_SPECS, type OptionName, type Subcommand, type SubcommandSpec } from '../lambdas/core/discord/commands';
 import { decodeCustomId } from '../lambdas/core/discord/custom-id';
 import { stagePlanOf } from '../lambdas/core/discord/directory';
 import { createInteractionEndpoint, type InteractionEndpointPorts } from '../lambdas/core/discord/endpoint';
@@ -183,15 +183,16 @@ export class InteractionSigner {
 
   /** `/rollout <subcommand>` with string options. */
   command(user: DiscordTestUser, subcommand: Subcommand | string, options: Partial<Record<OptionName | string, string>> = {}, sign: SignOptions = {}): SignedInteraction {
-    const subOptions = Object.entries(options).map(([name, value]) => ({ name, type: 3, value }));
+    const subOptions = Object.entries(options).map(([name, value]) => commandOption(subcommand, name, value));
     return this.interaction(2, { id: snowflake(), name: ROLLOUT_COMMAND, type: 1, options: [{ name: subcommand, type: 1, options: subOptions }] }, user, {}, sign);
   }
 
   /** Autocomplete while `user` types `value` into option `focused` of a subcommand. */
-  autocomplete(user: DiscordTestUser, subcommand: Subcommand, focused: OptionName, value: string): SignedInteraction {
+  autocomplete(user: DiscordTestUser, subcommand: Subcommand, focused: OptionName, value: string, filled: Partial<Record<OptionName, string>> = {}): SignedInteraction {
+    const others = Object.entries(filled).map(([name, v]) => commandOption(subcommand, name, v));
     return this.interaction(
       4,
-      { id: snowflake(), name: ROLLOUT_COMMAND, type: 1, options: [{ name: subcommand, type: 1, options: [{ name: focused, type: 3, value, focused: true }] }] },
+      { id: snowflake(), name: ROLLOUT_COMMAND, type: 1, options: [{ name: subcommand, type: 1, options: [...others, { name: focused, type: 3, value, focused: true }] }] },
       user,
     );
   }
@@ -316,6 +317,18 @@ export function messageText(message: Pick<RecordedMessage, 'content' | 'embeds'>
     parts.push(e.title ?? '', e.description ?? '', ...(e.fields ?? []).flatMap((f) => [f.name, f.value]), e.footer?.text ?? '');
   }
   return parts.filter(Boolean).join('\n');
+}
+
+/**
+ * An option as Discord sends it: STRING (3) for text, NUMBER (10) or INTEGER (4) with a numeric value for the options
+ * registered as numbers (application command option types). Text that is no number goes as it was typed, so a test
+ * can send what no Discord client would.
+ */
+function commandOption(subcommand: string, name: string, value: string | undefined): { name: string; type: number; value: string | number | undefined } {
+  const spec = (SUBCOMMAND_SPECS as Partial<Record<string, SubcommandSpec>>)[subcommand]?.options.find((o) => o.name === name);
+  if (spec?.type !== 'number' && spec?.type !== 'integer') return { name, type: 3, value };
+  const n = value !== undefined && value.trim() !== '' ? Number(value) : NaN;
+  return { name, type: spec.type === 'number' ? 10 : 4, value: Number.isFinite(n) ? n : value };
 }
 
 function messageJson(m: RecordedMessage): Record<string, unknown> {

@@ -93,7 +93,7 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
   'discord-interactions': [
     ...table('read states, approvals, budgets and drift records (/rollout verify); record decisions, pauses, refusals', 'GetItem', 'PutItem'),
     ...table('claim approvals, mark them settled, change a day\'s LLM cap, mark a rollback active', 'UpdateItem'),
-    ...table('show the recent decisions in /rollout status (one feature\'s audit partition)', 'Query'),
+    ...table('show the recent decisions in /rollout status and /rollout history (one feature\'s audit partition)', 'Query'),
     { action: 'states:SendTaskSuccess', resource: 'rollout-state-machines', why: 'hand an approval back' },
     { action: 'states:SendTaskFailure', resource: 'rollout-state-machines', why: 'hand a rejection back, end an execution on rollback' },
     { action: 'states:StartExecution', resource: 'rollout-state-machines', why: '/rollout start' },

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { ERROR_NAMES } from '../../lambdas/core/contract';
+import { commandDefinitions } from '../../lambdas/core/discord/commands';
 import { encodeCustomId, executionHash } from '../../lambdas/core/discord/custom-id';
 import { JOB_EVENT_KEY } from '../../lambdas/core/discord/ports';
 import { offFlagValues } from '../../lambdas/core/flags';
@@ -8,7 +9,7 @@ import type { AuditEvent } from '../../lambdas/core/rollout-state';
 import { buttonsOf, discordUser, InteractionSigner, DiscordKeyPair, messageText, serveFunctionUrl, type RecordedMessage } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 
-const FEATURES = Array.from({ length: 24 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
+const FEATURES = Array.from({ length: 25 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
 let w: DiscordWorld;
 let next = 0;
 /** A feature no earlier test touched. */
@@ -159,11 +160,53 @@ describe('/rollout status and autocomplete', () => {
     expect((await choices('ft-0')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-01', 'ft-02', 'ft-03', 'ft-04', 'ft-05', 'ft-06', 'ft-07', 'ft-08', 'ft-09']);
     // Names that start with what was typed come before names that merely contain it.
     expect((await choices('co')).data.choices.map((c: { name: string }) => c.name)).toEqual(['cohort-analyzer']);
-    expect((await choices('t-2')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-20', 'ft-21', 'ft-22', 'ft-23', 'ft-24']);
+    expect((await choices('t-2')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-20', 'ft-21', 'ft-22', 'ft-23', 'ft-24', 'ft-25']);
     expect((await choices('')).data.choices).toHaveLength(25);
     expect((await choices('zzz')).data.choices).toEqual([]);
     expect((await choices('x', 'reason')).data.choices).toEqual([]);
     expect((await choices('ux', 'feature', discordUser('Dee', ['pm'], { dm: true }))).data.choices).toEqual([]);
+  });
+});
+
+describe('/rollout history', () => {
+  it('lists the latest events newest first, as many as asked (an INTEGER option with bounds)', async () => {
+    const f = await w.awaitApproval(fresh());
+    const all = await audit(f.plan.feature);
+    const text = ephemeralText(await w.discord.command(w.dev, 'history', { feature: f.plan.feature, limit: '2' }));
+    expect(text).toContain(`${f.plan.feature}: the latest 2 event(s)`);
+    expect(text).toContain(`**${all[0]!.action}**`);
+    expect(text).toContain(`**${all[1]!.action}**`);
+    expect(text).not.toContain(`**${all.at(-1)!.action}**`);
+    expect(ephemeralText(await w.discord.command(w.dev, 'history', { feature: f.plan.feature }))).toContain(`the latest ${Math.min(all.length, 10)} event(s)`);
+    // Out of bounds, or not whole: refused before anything is read.
+    for (const limit of ['0', '26', '2.5']) {
+      expect(ephemeralText(await w.discord.command(w.dev, 'history', { feature: f.plan.feature, limit }))).toMatch(/option limit must be (from 1 to 25|a whole number)/);
+    }
+  });
+});
+
+describe('numeric options and autocomplete from known lists', () => {
+  it('registers set_cap_usd as a NUMBER from 0, history limit as an INTEGER from 1 to 25, sub_feature with autocomplete', () => {
+    const [rollout] = commandDefinitions() as unknown as { options: { name: string; options: Record<string, unknown>[] }[] }[];
+    const option = (sub: string, name: string) => rollout!.options.find((o) => o.name === sub)!.options.find((o) => o.name === name);
+    expect(option('budget', 'set_cap_usd')).toMatchObject({ type: 10, min_value: 0 });
+    expect(option('history', 'limit')).toMatchObject({ type: 4, min_value: 1, max_value: 25 });
+    expect(option('budget', 'sub_feature')).toMatchObject({ type: 3, autocomplete: true });
+    expect(rollout!.options.map((o) => o.name)).toContain('history');
+  });
+
+  it("autocompletes sub_feature from the named feature's LLM sub-features", async () => {
+    const choices = async (value: string, feature?: string) =>
+      (await w.discord.send(w.discord.signer.autocomplete(w.admin, 'budget', 'sub_feature', value, feature ? { feature } : {}))).body.data.choices as { name: string }[];
+    expect(await choices('', 'ux-update')).toEqual([{ name: 'llm-parsing', value: 'llm-parsing' }]);
+    expect(await choices('pars', 'ux-update')).toEqual([{ name: 'llm-parsing', value: 'llm-parsing' }]);
+    expect(await choices('zzz', 'ux-update')).toEqual([]);
+    expect(await choices('', 'cohort-analyzer')).toEqual([]);
+    expect(await choices('')).toEqual([]);
+  });
+
+  it('refuses a hand-made NUMBER outside its bounds, or text where a number belongs', async () => {
+    expect(ephemeralText(await w.discord.command(w.admin, 'budget', { feature: 'ux-update', set_cap_usd: '-1', reason: 'x' }))).toMatch(/option set_cap_usd must be from 0 to 100000, got -1/);
   });
 });
 

@@ -130,11 +130,14 @@ describe('command definitions', () => {
     }
   });
 
-  it('autocomplete every feature option and cap free text', () => {
+  it('autocomplete every feature option and every option from a known list, bound numbers and cap free text', () => {
     for (const sub of rollout.options) {
-      expect(sub.options.map((o) => o.name)).toEqual(SUBCOMMAND_SPECS[sub.name as keyof typeof SUBCOMMAND_SPECS].options.map((o) => o.name));
+      const specs = SUBCOMMAND_SPECS[sub.name as keyof typeof SUBCOMMAND_SPECS].options;
+      expect(sub.options.map((o) => o.name)).toEqual(specs.map((o) => o.name));
       for (const o of sub.options) {
-        if (o.name === 'feature') expect(o.autocomplete).toBe(true);
+        const spec = specs.find((x) => x.name === o.name)!;
+        if (o.name === 'feature' || spec.autocomplete) expect(o.autocomplete).toBe(true);
+        else if (spec.type === 'number' || spec.type === 'integer') expect([(o as { type?: number }).type, (o as { min_value?: number }).min_value]).toEqual([spec.type === 'number' ? 10 : 4, spec.min]);
         else expect(o.max_length).toBe(MAX_TEXT_LENGTH);
       }
     }

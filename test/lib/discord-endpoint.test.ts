@@ -84,14 +84,12 @@ describe('DiscordEndpoint', () => {
         { actions: ['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration'], resources: [arn('lambda', 'function:billing-api'), arn('lambda', 'function:orders-api')] },
         { actions: ['lambda:InvokeFunction'], resources: [expect.stringMatching(/^DiscordHandlerFunction.*\.Arn$/)] },
         { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], resources: [expect.stringMatching(/^StateTable.*\.Arn$/)] },
-        // /rollout report reads the phase's gate metrics; GetMetricData has no resource-level permissions.
-        { actions: ['cloudwatch:GetMetricData'], resources: ['*'] },
       ]),
     );
-    // Nothing else: logs and X-Ray from PhasegateFunction, and the eight above.
-    expect(statements).toHaveLength(10);
+    // Nothing else: logs and X-Ray from PhasegateFunction, and the seven above.
+    expect(statements).toHaveLength(9);
     expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('kms:'))).toEqual([]);
-    expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.actions)).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['cloudwatch:GetMetricData']]);
+    expect(statements.filter((s) => s.resources.includes('*')).map((s) => s.actions)).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
   });
 
   it('lets a notifying step read the bot token parameter and nothing more, and tells it where', () => {

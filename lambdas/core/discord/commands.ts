@@ -10,23 +10,39 @@ import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v1
 export const ROLLOUT_COMMAND = 'rollout';
 
 /** The `/rollout` subcommands. */
-export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'budget', 'verify'] as const;
+export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'budget', 'verify', 'history'] as const;
 
 /** One of {@link SUBCOMMANDS}. */
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Names of the options a subcommand can take. */
-export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature';
+export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature' | 'limit';
 
 /** Longest free text (a note or a reason) accepted: it goes into the audit trail and the Step Functions cause. */
 export const MAX_TEXT_LENGTH = 500;
 
-/** One option of a subcommand: the feature (autocompleted from the stage's plans) or free text. */
+/**
+ * One option of a subcommand: text (free, or autocompleted from a known list: the stage's features, a plan's
+ * sub-features or phases) or a number with bounds (Discord refuses a value outside them before it reaches Phasegate).
+ */
 export interface OptionSpec {
   readonly name: OptionName;
   readonly description: string;
   readonly required: boolean;
+  /** @default 'string' */
+  readonly type?: 'string' | 'number' | 'integer';
+  /** Offer values from a known list as the person types. @default false */
+  readonly autocomplete?: boolean;
+  /** Bounds of a number. */
+  readonly min?: number;
+  readonly max?: number;
 }
+
+/** The largest daily LLM cap `/rollout budget set_cap_usd` accepts; a plan's hard limit still bounds it. */
+export const MAX_CAP_USD = 100_000;
+
+/** How many events `/rollout history` shows at most (and by default). */
+export const HISTORY_LIMIT = { max: 25, default: 10 } as const;
 
 /** What a subcommand does and which options it takes. */
 export interface SubcommandSpec {
@@ -64,19 +80,26 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
     description: "A feature's LLM spend today against its budget; admins may change today's cap",
     options: [
       feature(true),
-      { name: 'set_cap_usd', description: "Admins: today's new cap in US dollars (up to the hard limit)", required: false },
+      { name: 'set_cap_usd', description: "Admins: today's new cap in US dollars (up to the hard limit)", required: false, type: 'number', min: 0, max: MAX_CAP_USD },
       { name: 'reason', description: 'Why the cap changes (required with set_cap_usd)', required: false },
-      { name: 'sub_feature', description: 'Which LLM sub-feature (default: the first)', required: false },
+      { name: 'sub_feature', description: 'Which LLM sub-feature (default: the first)', required: false, autocomplete: true },
     ],
   },
   verify: {
     description: "Whether each target serves the feature's flags: expected vs actual, drift, who changed it last",
     options: [feature(true)],
   },
+  history: {
+    description: "The feature's latest events: phases, gates, decisions, rollbacks, refusals (newest first)",
+    options: [
+      feature(true),
+      { name: 'limit', description: `How many events (1 to ${HISTORY_LIMIT.max}, default ${HISTORY_LIMIT.default})`, required: false, type: 'integer', min: 1, max: HISTORY_LIMIT.max },
+    ],
+  },
 };
 
 /** Discord's application command option types used here. */
-const OPTION_TYPE = { subcommand: 1, string: 3 } as const;
+const OPTION_TYPE = { subcommand: 1, string: 3, integer: 4, number: 10 } as const;
 
 /**
  * The command definitions to PUT to Discord (bulk overwrite, so registering twice changes nothing). Guild-only:
@@ -94,17 +117,16 @@ export function commandDefinitions(): RESTPutAPIApplicationCommandsJSONBody {
         type: OPTION_TYPE.subcommand,
         name,
         description: SUBCOMMAND_SPECS[name].description,
-        options: SUBCOMMAND_SPECS[name].options.map((option) =>
-          option.name === 'feature'
-            ? { type: OPTION_TYPE.string, name: option.name, description: option.description, required: option.required, autocomplete: true }
-            : {
-                type: OPTION_TYPE.string,
-                name: option.name,
-                description: option.description,
-                required: option.required,
-                max_length: MAX_TEXT_LENGTH,
-              },
-        ),
+        options: SUBCOMMAND_SPECS[name].options.map((option) => {
+          const common = { name: option.name, description: option.description, required: option.required };
+          if (option.type === 'number' || option.type === 'integer') {
+            const bounds = { ...(option.min !== undefined ? { min_value: option.min } : {}), ...(option.max !== undefined ? { max_value: option.max } : {}) };
+            return option.type === 'number' ? { type: OPTION_TYPE.number, ...common, ...bounds } : { type: OPTION_TYPE.integer, ...common, ...bounds };
+          }
+          return option.name === 'feature' || option.autocomplete
+            ? { type: OPTION_TYPE.string, ...common, autocomplete: true as const }
+            : { type: OPTION_TYPE.string, ...common, max_length: MAX_TEXT_LENGTH };
+        }),
       })),
     },
   ];

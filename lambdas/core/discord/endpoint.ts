@@ -5,6 +5,7 @@ import { FlagWriteError, RefusedError } from '../errors';
 import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../operations';
 import type { SetDailyCapRequest } from '../budget';
 import type { BudgetReader, Clock, DriftLedger, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
+import { HISTORY_LIMIT } from './commands';
 import { verifyFeature } from '../reconcile';
 import { requestRollback } from '../rollback-request';
 import type { RollbackContinuation } from '../rollback';
@@ -24,6 +25,7 @@ import {
   rolledBackMessage,
   startedMessage,
   verifyMessage,
+  historyMessage,
   statusMessage,
   type FeatureStatusView,
 } from './messages';
@@ -233,7 +235,7 @@ class Endpoint {
       case 'ping':
         return { type: 1 };
       case 'autocomplete':
-        return { type: 8, data: { choices: parsed.invoker.inGuild ? this.featureChoices(parsed.focused) : [] } };
+        return { type: 8, data: { choices: parsed.invoker.inGuild ? this.choices(parsed.focused, parsed.options) : [] } };
       case 'command':
         return this.command(parsed);
       case 'button':
@@ -242,11 +244,17 @@ class Endpoint {
     }
   }
 
-  private featureChoices(focused: { name: string; value: string }): APIApplicationCommandOptionChoice<string>[] {
-    if (focused.name !== 'feature') return [];
+  /**
+   * Values from a known list as the person types: the stage's features, or the named feature's LLM sub-features.
+   * Matches anywhere, those starting with what was typed first; at most 25 (Discord's limit).
+   */
+  private choices(focused: { name: string; value: string }, options: CommandOptions): APIApplicationCommandOptionChoice<string>[] {
+    const plan = options.feature !== undefined ? this.plans.get(options.feature) : undefined;
+    const known =
+      focused.name === 'feature' ? [...this.plans.keys()] : focused.name === 'sub_feature' ? (plan?.subFeatures.map((s) => s.id) ?? []) : [];
     const typed = focused.value.toLowerCase();
-    return [...this.plans.keys()]
-      .filter((f) => f.includes(typed))
+    return known
+      .filter((f) => f.toLowerCase().includes(typed))
       .sort((a, b) => Number(!a.startsWith(typed)) - Number(!b.startsWith(typed)) || a.localeCompare(b))
       .slice(0, 25)
       .map((f) => ({ name: f, value: f }));
@@ -301,6 +309,10 @@ class Endpoint {
           const { flags, driftLedger } = this.ports;
           const verification = await verifyFeature({ store, flags, clock, ...(driftLedger ? { ledger: driftLedger } : {}) }, known.feature);
           return inlineResponse(ephemeral(verifyMessage(verification)));
+        }
+        case 'history': {
+          const limit = options.limit !== undefined ? Number(options.limit) : HISTORY_LIMIT.default;
+          return inlineResponse(ephemeral(historyMessage(known.feature, this.ports.stage, await store.listAudit(known.feature, limit))));
         }
         case 'budget':
           if (options.set_cap_usd !== undefined) return inlineResponse(await this.setCap(known, person, options));

@@ -1,4 +1,4 @@
-import { MAX_TEXT_LENGTH, ROLLOUT_COMMAND, SUBCOMMANDS, SUBCOMMAND_SPECS, type OptionName, type Subcommand } from './commands';
+import { MAX_TEXT_LENGTH, ROLLOUT_COMMAND, SUBCOMMANDS, SUBCOMMAND_SPECS, type OptionName, type OptionSpec, type Subcommand } from './commands';
 import { decodeCustomId, type ApprovalComponent } from './custom-id';
 
 /**
@@ -46,6 +46,8 @@ export type ParsedInteraction =
       readonly invoker: Invoker;
       readonly subcommand: Subcommand;
       readonly focused: { readonly name: OptionName; readonly value: string };
+      /** The other options filled in so far: the feature whose sub-features or phases to offer. */
+      readonly options: CommandOptions;
     }
   | {
       readonly kind: 'button';
@@ -129,8 +131,9 @@ function readSubcommand(
     if (!isObject(option) || !known) {
       return { problem: `unknown option ${show(isObject(option) ? option.name : option)} for /${ROLLOUT_COMMAND} ${subcommand}` };
     }
-    if (option.type !== 3 || typeof option.value !== 'string') return { problem: `option ${known.name} must be text` };
-    const value = option.value.trim();
+    const read = optionValue(known, option, mode);
+    if ('problem' in read) return read;
+    const value = read.value;
     if (option.focused === true) focused = { name: known.name, value };
     if (mode === 'execute' && value.length > MAX_TEXT_LENGTH) {
       return { problem: `option ${known.name} is longer than ${MAX_TEXT_LENGTH} characters` };
@@ -144,6 +147,27 @@ function readSubcommand(
     return { problem: 'autocomplete without a focused option' };
   }
   return { subcommand, options, ...(focused ? { focused } : {}) };
+}
+
+/** Discord's option types: STRING 3, INTEGER 4, NUMBER 10 (application command option types). */
+const OPTION_TYPES = { string: 3, integer: 4, number: 10 } as const;
+
+/**
+ * An option's value as text: a string trimmed, a number written out. Discord checks a number's bounds before it
+ * sends the interaction; they are checked again here, because nothing but a valid signature stops a hand-made one.
+ */
+function optionValue(known: OptionSpec, option: Json, mode: 'execute' | 'autocomplete'): { value: string } | { problem: string } {
+  const kind = known.type ?? 'string';
+  if (option.type !== OPTION_TYPES[kind]) return { problem: `option ${known.name} must be ${kind === 'string' ? 'text' : `a${kind === 'integer' ? 'n' : ''} ${kind}`}` };
+  if (kind === 'string') return typeof option.value === 'string' ? { value: option.value.trim() } : { problem: `option ${known.name} must be text` };
+  // While a person types, the focused value is what they typed so far, as text.
+  if (mode === 'autocomplete' && typeof option.value === 'string') return { value: option.value.trim() };
+  const n = option.value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || (kind === 'integer' && !Number.isInteger(n))) return { problem: `option ${known.name} must be a${kind === 'integer' ? ' whole' : ''} number` };
+  if ((known.min !== undefined && n < known.min) || (known.max !== undefined && n > known.max)) {
+    return { problem: `option ${known.name} must be from ${known.min ?? '-∞'} to ${known.max ?? '∞'}, got ${n}` };
+  }
+  return { value: String(n) };
 }
 
 function modalReason(data: Json): string | undefined {
@@ -186,7 +210,7 @@ export function parseInteraction(raw: unknown): ParsedInteraction | ParseFailure
       const autocomplete = raw.type === INTERACTION_TYPE.autocomplete;
       const read = readSubcommand(data, autocomplete ? 'autocomplete' : 'execute');
       if ('problem' in read) return fail(read.problem);
-      if (autocomplete) return { kind: 'autocomplete', meta, invoker, subcommand: read.subcommand, focused: read.focused! };
+      if (autocomplete) return { kind: 'autocomplete', meta, invoker, subcommand: read.subcommand, focused: read.focused!, options: read.options };
       return { kind: 'command', meta, invoker, subcommand: read.subcommand, options: read.options };
     }
     case INTERACTION_TYPE.component: {

@@ -460,3 +460,28 @@ export function verifyMessage(v: FeatureVerification): DiscordMessage {
   const footer = `${v.stage ? `stage ${v.stage} · ` : ''}${status} · checked ${v.checkedAt}`;
   return message([embed(title, v.drifted ? COLORS.bad : v.note ? COLORS.quiet : COLORS.ok, summary, fields, footer)]);
 }
+
+/** `/rollout history`: the feature's latest audit events, newest first, one line each (as `phasegate history` lists them). */
+export function historyMessage(feature: string, stage: string, events: readonly AuditEvent[]): DiscordMessage {
+  if (events.length === 0) return message([embed(`📜 ${feature}: no history`, COLORS.quiet, `${feature} has no recorded events on stage ${stage}.`)]);
+  const lines = events.map((e) => {
+    const phase = e.toPhase ?? e.fromPhase;
+    return `${when(e.at, 'f')} · **${e.action}**${phase ? ` (${escapeMarkdown(phase)})` : ''} by ${who(e.actor)}: ${escapeMarkdown(truncate(e.message, 300))}`;
+  });
+  // Whole lines only, within the description's limit.
+  const shown: string[] = [];
+  for (const line of lines) {
+    if ([...shown, line].join('\n').length > LIMITS.description - 80) break;
+    shown.push(line);
+  }
+  const more = lines.length - shown.length;
+  return message([
+    embed(
+      `📜 ${feature}: the latest ${shown.length} event(s)`,
+      COLORS.info,
+      `${shown.join('\n')}${more > 0 ? `\n… ${more} more: \`phasegate history ${feature} --stage ${stage}\`` : ''}`,
+      [],
+      `stage ${stage} · newest first`,
+    ),
+  ]);
+}
