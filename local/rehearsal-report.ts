@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CloudWatchMetricsReader } from '../lambdas/adapters/cloudwatch-metrics-reader';
 import { CloudWatchWidgetImages } from '../lambdas/adapters/cloudwatch-widget-images';
 import { DiscordApiClient } from '../lambdas/adapters/discord-api';
 import { postDailyReports } from '../lambdas/core/daily-report';
@@ -44,6 +45,7 @@ export class RehearsalReports {
       {
         store,
         clock: systemClock,
+        metrics: new CloudWatchMetricsReader(),
         discord: new DiscordApiClient({ baseUrl: api.baseUrl, botToken: async () => api.botToken }),
         widgets: new CloudWatchWidgetImages(),
         log: { warn, info: warn },
