@@ -1,7 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUXILIARY_FUNCTIONS, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
+import { spawnSync } from 'node:child_process';
+import { AUXILIARY_FUNCTIONS, ENV, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
+import { STAGE_PLANS_FILE, stagePlanOf } from '../../lambdas/core/discord/directory';
+import { parsePlan } from '../../lambdas/core/plan/validate';
 import { buildApp } from '../../lib/app';
 
 // The one test that bundles for real, with the local esbuild package (no Docker here).
@@ -50,5 +53,27 @@ describe('bundling', () => {
       expect(sources.some((s) => s.endsWith(`lambdas/${name}/index.ts`))).toBe(true);
       expect(sources.filter((s) => s.includes('node_modules/@aws-sdk/') || s.includes('node_modules/@smithy/'))).toEqual([]);
     }
+
+    // The Discord endpoint's plan summaries ship in its bundle (not its environment), and the bundled handler finds them.
+    const discord = functions.find((f) => f.Properties.Environment.Variables.PHASEGATE_FUNCTION === 'discord-interactions')!;
+    const discordDir = join(outdir, `asset.${/^([0-9a-f]{64})\.zip$/.exec(discord.Properties.Code.S3Key as string)![1]}`);
+    const plans = readdirSync(plansDir).map((f) => parsePlan(JSON.parse(readFileSync(join(plansDir, f), 'utf8')), { stage: 'dev' }));
+    const bundled = JSON.parse(readFileSync(join(discordDir, STAGE_PLANS_FILE), 'utf8')) as unknown[];
+    expect(bundled).toEqual(expect.arrayContaining(plans.map(stagePlanOf)));
+    expect(bundled).toHaveLength(plans.length);
+    expect(discord.Properties.Environment.Variables[ENV.plans]).toBeUndefined();
+    const probe = `require(${JSON.stringify(join(discordDir, 'index.js'))}).handler({}).then((r) => process.stdout.write('status ' + r.statusCode + '\\n'));`;
+    const run = spawnSync(process.execPath, ['-e', probe], {
+      // The AWS SDK from this repository's node_modules, as the Lambda runtime provides it.
+      env: { PATH: process.env.PATH, NODE_PATH: join(process.cwd(), 'node_modules'), AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      encoding: 'utf8',
+    });
+    // Run with no PHASEGATE_PLANS and no other variable: the problems it logs name the unset variables, not the plans,
+    // which came from the bundle.
+    const output = run.stdout + run.stderr;
+    expect(output).toContain('status 500');
+    expect(output).toContain(`${ENV.tableName}: not set`);
+    expect(output).not.toContain(STAGE_PLANS_FILE);
+    expect(output).not.toContain(ENV.plans);
   });
 });
