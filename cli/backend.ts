@@ -1,6 +1,6 @@
 import { budgetStatus, llmSubFeatures, setDailyCap } from '../lambdas/core/budget';
 import { RefusedError } from '../lambdas/core/errors';
-import { decide, pauseRollout, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/operations';
+import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/operations';
 import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
 import { phaseReportOf } from '../lambdas/core/daily-report';
@@ -30,6 +30,8 @@ export interface Backend {
   pause(req: { feature: string; reason?: string }): Promise<RolloutState>;
   resume(req: { feature: string }): Promise<RolloutState>;
   start(req: { feature: string }): Promise<{ executionId: string }>;
+  /** Start again after a rollback at phase `from` (default: the phase rolled back in), skipping the phases before it. */
+  retry(req: { feature: string; from?: string }): Promise<{ executionId: string; phase: string; phaseIndex: number }>;
   budget(req: BudgetCommand): Promise<FeatureBudgetStatus>;
   /** The daily phase report of a feature's active rollout, made now. */
   report(feature: string): Promise<PhaseReport>;
@@ -74,7 +76,6 @@ export type OperatorPorts = DecidePorts &
     /** Drift records, for who last changed a target in `verify`. @default - not shown */
     readonly ledger?: DriftLedger;
   };
-
 
 /** How a {@link CoreBackend} is wired. */
 export interface CoreBackendConfig {
@@ -158,6 +159,16 @@ export class CoreBackend implements Backend {
   async start(req: { feature: string }): Promise<{ executionId: string }> {
     this.requireKnown(req.feature);
     return requestStart(this.config.ports, { feature: req.feature, actor: await this.person(req.feature), knownFeatures: this.config.features });
+  }
+
+  async retry(req: { feature: string; from?: string }): Promise<{ executionId: string; phase: string; phaseIndex: number }> {
+    this.requireKnown(req.feature);
+    return requestRetry(this.config.ports, {
+      feature: req.feature,
+      actor: await this.person(req.feature),
+      knownFeatures: this.config.features,
+      ...(req.from !== undefined ? { from: req.from } : {}),
+    });
   }
 
   async budget(req: BudgetCommand): Promise<FeatureBudgetStatus> {

@@ -373,6 +373,27 @@ const start: CommandSpec = {
   },
 };
 
+const retry: CommandSpec = {
+  path: ['retry'],
+  args: [FEATURE],
+  summary: 'after a rollback, start again at a phase (default: the one rolled back in), not at phase 1',
+  details: 'Only pm or admin. A new execution that skips the phases before --from; refused unless the last rollout was rolled back.',
+  options: { from: { type: 'string', value: 'phase', help: 'the phase to start at (default: the phase the rollout was rolled back in)' } },
+  scope: 'stage',
+  group: 'Act',
+  async run(ctx) {
+    const feature = featureArg(ctx, this);
+    const from = optional(ctx, 'from');
+    const backend = await ctx.backend();
+    const started = await backend.retry({ feature, ...(from !== undefined ? { from } : {}) });
+    ctx.print(
+      [`Retrying ${feature} on ${backend.stage} from phase ${started.phase} (${started.phaseIndex + 1}): execution ${started.executionId}`, `Follow it with \`phasegate status ${feature}\`.`],
+      { feature, stage: backend.stage, ...started },
+    );
+    return EXIT.ok;
+  },
+};
+
 const planValidate: CommandSpec = {
   path: ['plan', 'validate'],
   args: [{ name: 'file' }],
@@ -483,6 +504,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   pause,
   resume,
   rollback,
+  retry,
   planValidate,
   planShow,
 ];

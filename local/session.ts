@@ -139,6 +139,7 @@ const SessionRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('pause'), actor: ActorSchema, feature, reason: z.string().optional() }),
   z.object({ op: z.literal('resume'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('start'), actor: ActorSchema, feature }),
+  z.object({ op: z.literal('retry'), actor: ActorSchema, feature, from: z.string().optional() }),
   z.object({ op: z.literal('report'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('verify'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('inspect'), actor: ActorSchema, feature, target: z.string().optional() }),
@@ -281,6 +282,8 @@ export async function startSessionServer(options: SessionServerOptions): Promise
             return backend.resume({ feature: r.feature });
           case 'start':
             return backend.start({ feature: r.feature });
+          case 'retry':
+            return backend.retry({ feature: r.feature, ...(r.from !== undefined ? { from: r.from } : {}) });
           case 'budget':
             return backend.budget({ feature: r.feature, ...(r.set ? { set: r.set } : {}) });
           case 'report':
@@ -443,6 +446,10 @@ export class SessionClient implements Backend {
 
   start(req: { feature: string }): Promise<{ executionId: string }> {
     return this.call('start', req);
+  }
+
+  retry(req: { feature: string; from?: string }): Promise<{ executionId: string; phase: string; phaseIndex: number }> {
+    return this.call('retry', req);
   }
 
   budget(req: BudgetCommand): Promise<FeatureBudgetStatus> {

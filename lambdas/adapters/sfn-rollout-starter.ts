@@ -22,14 +22,14 @@ export class SfnRolloutStarter implements RolloutStarter {
     }
   }
 
-  async start(feature: string, input: { actor: Actor }): Promise<{ executionId: string }> {
+  async start(feature: string, input: { actor: Actor; startAt?: number }): Promise<{ executionId: string }> {
     const stateMachineArn = ownValue(this.stateMachines, feature);
     if (!stateMachineArn) throw new RefusedError('NOT_FOUND', `no state machine for feature "${feature}" on this stage`);
     try {
       const out = await (this.options.sfn ?? defaultClient()).send(
         new StartExecutionCommand({
           stateMachineArn,
-          input: JSON.stringify({ actor: input.actor }),
+          input: JSON.stringify({ actor: input.actor, ...(input.startAt !== undefined ? { startAt: input.startAt } : {}) }),
           ...(this.options.executionName ? { name: this.options.executionName } : {}),
         }),
       );

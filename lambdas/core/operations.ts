@@ -349,3 +349,40 @@ export async function requestStart(ports: StartPorts, req: { feature: string; ac
   }
   return ports.starter.start(req.feature, { actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via } });
 }
+
+/**
+ * Start a feature again after a rollback, at phase `from` (default: the phase it was rolled back in), not at phase 1:
+ * a new execution whose input carries `startAt`, so the state machine skips the phases already passed. Refused
+ * (and audited) unless the person may start rollouts and the last rollout ended ROLLED_BACK: after a completed
+ * rollout there is nothing to retry, and after ROLLBACK_FAILED the targets must be made safe first.
+ */
+export async function requestRetry(
+  ports: StartPorts,
+  req: { feature: string; actor: Person; knownFeatures: readonly string[]; from?: string },
+): Promise<{ executionId: string; phase: string; phaseIndex: number }> {
+  const { store, clock } = ports;
+  if (!req.knownFeatures.includes(req.feature)) {
+    throw new RefusedError('NOT_FOUND', `no plan for feature "${req.feature}" on this stage (features: ${req.knownFeatures.join(', ') || 'none'})`);
+  }
+  const state = await store.getState(req.feature);
+  const audit = { ...req, action: 'retry' };
+  if (!state) throw new RefusedError('NOT_FOUND', `${req.feature} has never rolled out: start it with start`);
+  const allowed = authorize('start', req.actor);
+  if (!allowed.ok) return refuse(store, clock, audit, state, new RefusedError('FORBIDDEN', allowed.reason));
+  if (state.status !== 'ROLLED_BACK') {
+    const why =
+      state.status === 'COMPLETED'
+        ? 'its last rollout completed: start a new one with start'
+        : state.status === 'ROLLBACK_FAILED'
+          ? 'its rollback failed: make the targets safe (rollback again) first'
+          : `it is ${state.status}: only a rolled-back rollout can be retried`;
+    return refuse(store, clock, audit, state, new RefusedError('NOT_PENDING', `${req.feature} cannot be retried: ${why}`));
+  }
+  const phases = state.plan.phases;
+  const phaseIndex = req.from !== undefined ? phases.findIndex((p) => p.name === req.from) : Math.max(0, state.phaseIndex);
+  if (phaseIndex < 0) {
+    return refuse(store, clock, audit, state, new RefusedError('INVALID', `${req.feature} has no phase "${req.from}" (phases: ${phases.map((p) => p.name).join(', ')})`));
+  }
+  const started = await ports.starter.start(req.feature, { actor: { id: req.actor.id, name: req.actor.name, via: req.actor.via }, startAt: phaseIndex });
+  return { ...started, phase: phases[phaseIndex]!.name, phaseIndex };
+}

@@ -350,7 +350,8 @@ export async function notifySafely(notifier: Notifier | undefined, notification:
 
 /** Starts rollout executions (Step Functions StartExecution on the feature's state machine). */
 export interface RolloutStarter {
-  start(feature: string, input: { actor: Actor }): Promise<{ executionId: string }>;
+  /** `startAt`: the phase index the execution starts at (the phases before it are skipped). @default 0 */
+  start(feature: string, input: { actor: Actor; startAt?: number }): Promise<{ executionId: string }>;
 }
 
 /** Where the LLM cap in force for a day came from: the plan (through the target's cap variable) or an admin. */

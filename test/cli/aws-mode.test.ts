@@ -35,8 +35,8 @@ beforeAll(async () => {
   // What Step Functions does on StartExecution: the execution's first step claims the feature.
   aws.sfn.onStartExecution(async (execution) => {
     const plan = plansByArn.get(execution.stateMachineArn)!;
-    const { actor } = JSON.parse(execution.input) as { actor: StepPayload['startedBy'] };
-    await startRolloutStep(ports(), { plan, stage: 'dev', executionId: execution.executionArn, startedBy: actor });
+    const { actor, startAt } = JSON.parse(execution.input) as { actor: StepPayload['startedBy']; startAt?: number };
+    await startRolloutStep(ports(), { plan, stage: 'dev', executionId: execution.executionArn, startedBy: actor, ...(startAt !== undefined ? { startAt } : {}) });
     aws.sfn.registerExecution(execution, () => undefined);
   });
 });
@@ -292,6 +292,25 @@ describe('start', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('only pm or admin may start a rollout; you hold developer');
     expect((await audit(plan.feature))[0]).toMatchObject({ action: 'refused', detail: { request: 'start' } });
+  });
+});
+
+describe('retry', () => {
+  it('after a rollback, starts a new execution at the phase rolled back in (or --from), with startAt in its input', async () => {
+    const { plan } = await baking();
+    deployment.caller = CALLERS.onCall;
+    expect((await runCli(['rollback', plan.feature, '--reason', 'errors'], { lambdaTime: aws.time })).code).toBe(0);
+    deployment.caller = CALLERS.pm;
+    const run = await runCli(['retry', plan.feature, '--from', 'pm', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const { executionId, phase, phaseIndex } = run.json<{ executionId: string; phase: string; phaseIndex: number }>();
+    expect([phase, phaseIndex]).toEqual(['pm', 1]);
+    expect(await aws.ports.store.getState(plan.feature)).toMatchObject({ status: 'RUNNING', executionId, startAt: 1 });
+
+    const again = await runCli(['retry', plan.feature]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('cannot be retried: it is RUNNING');
   });
 });
 

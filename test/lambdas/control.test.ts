@@ -1,5 +1,5 @@
 import { RefusedError } from '../../lambdas/core/errors';
-import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../../lambdas/core/operations';
+import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, rollBack, type Person } from '../../lambdas/core/operations';
 import type { RolloutNotification, RolloutStarter } from '../../lambdas/core/ports';
 import type { StepPayload } from '../../lambdas/core/step-payload';
 import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/steps';
@@ -91,5 +91,45 @@ describe('requestStart', () => {
     const err = await requestStart({ ...aws.ports, starter }, { feature, actor: pm, knownFeatures: [feature] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RefusedError);
     expect((err as Error).message).toMatch(/already rolling out \(RUNNING, phase admin\)/);
+  });
+});
+
+describe('requestRetry', () => {
+  const starts: { feature: string; input: { actor: unknown; startAt?: number } }[] = [];
+  const starter: RolloutStarter = { start: async (feature, input) => (starts.push({ feature, input }), { executionId: `arn:exec:retry-${feature}` }) };
+  const onCall: Person = { id: 'u-oc', name: 'Olga', via: 'cli', roles: ['on-call'] };
+
+  /** A rollout rolled back in its second phase (pm): one that started there, as a retry does. */
+  async function rolledBackInPm(): Promise<string> {
+    const feature = `ctl-${++n}`;
+    const plan = threePhasePlan({ feature, targets: [`${feature}-fn`] });
+    aws.lambda.addFunction(`${feature}-fn`, {});
+    const payload: StepPayload = { plan, stage: 'dev', executionId: `arn:exec:${feature}`, startedBy: pm, startAt: 1 };
+    await startRolloutStep(aws.ports, payload);
+    await applyPhaseStep(aws.ports, { ...payload, phaseIndex: 1 });
+    await rollBack(aws.ports, { feature, actor: { id: onCall.id, via: 'cli' }, reason: 'errors' });
+    return feature;
+  }
+
+  it('starts a new execution at the phase rolled back in, or at --from, skipping the phases before it', async () => {
+    const feature = await rolledBackInPm();
+    const ports = { ...aws.ports, starter };
+    await expect(requestRetry(ports, { feature, actor: pm, knownFeatures: [feature] })).resolves.toEqual({ executionId: `arn:exec:retry-${feature}`, phase: 'pm', phaseIndex: 1 });
+    expect(starts.at(-1)).toEqual({ feature, input: { actor: { id: pm.id, name: pm.name, via: pm.via }, startAt: 1 } });
+    await expect(requestRetry(ports, { feature, actor: pm, knownFeatures: [feature], from: 'admin' })).resolves.toMatchObject({ phase: 'admin', phaseIndex: 0 });
+    expect(starts.at(-1)!.input.startAt).toBe(0);
+  });
+
+  it('refuses, and audits, a developer, an unknown phase, and a rollout that was not rolled back', async () => {
+    const feature = await rolledBackInPm();
+    const ports = { ...aws.ports, starter };
+    const before = starts.length;
+    await expect(requestRetry(ports, { feature, actor: dev, knownFeatures: [feature] })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(requestRetry(ports, { feature, actor: pm, knownFeatures: [feature], from: 'nope' })).rejects.toThrow(`${feature} has no phase "nope" (phases: admin, pm, ga)`);
+    const running = (await baking()).feature;
+    await expect(requestRetry(ports, { feature: running, actor: pm, knownFeatures: [running] })).rejects.toThrow(`${running} cannot be retried: it is RUNNING: only a rolled-back rollout can be retried`);
+    expect(starts.length).toBe(before);
+    const refused = (await aws.ports.store.listAudit(feature, 20)).filter((e) => e.action === 'refused');
+    expect(refused).toHaveLength(2);
   });
 });
