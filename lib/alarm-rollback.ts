@@ -14,7 +14,7 @@ import type { DiscordEndpoint } from './discord-endpoint';
 import { FailureQueue } from './failure-queue';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { targetFlagStatements } from './phasegate-functions';
+import { grantTargetFlags } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /**
@@ -108,7 +108,7 @@ export class AlarmRollback extends Construct {
     });
     props.discord?.grantNotifications(this.function);
 
-    for (const statement of targetFlagStatements('WriteSafeFlags', props.targets)) this.function.role.addToPrincipalPolicy(statement);
+    grantTargetFlags(this.function, this.function.role, 'WriteSafeFlags', props.targets, props.stage);
 
     // A policy of its own, outside the role's default policy: the function depends on that one (CloudFormation must
     // not create the function before its role may act), so a statement there naming the function's own ARN would
@@ -126,27 +126,34 @@ export class AlarmRollback extends Construct {
     });
     this.function.function.configureAsyncInvoke({ onFailure: new SqsDestination(this.failures.queue), ...ASYNC_RETRY });
     const features = Object.keys(props.stateMachines).sort();
+    // Per state machine while the ARNs fit the role's 10,240 characters of inline policy (IAM quotas); a larger stage
+    // names its state machines by the stage's name prefix instead (their names are fixed: phasegate-<stage>-<feature>).
+    const byPrefix = features.length > EXACT_STATE_MACHINE_GRANT_LIMIT;
+    const stateMachineArns = byPrefix
+      ? [`arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${stateMachineName(props.stage, '*')}`]
+      : features.map((f) => props.stateMachines[f]!.stateMachineArn);
+    const executionArns = byPrefix ? [executionArnPattern(props.stage, '*')] : features.map((f) => executionArnPattern(props.stage, f));
     const executions = new Policy(this, 'EndExecutions', {
       statements: [
-        new PolicyStatement({
-          sid: 'FailApprovalTokens',
-          actions: ['states:SendTaskFailure'],
-          resources: features.map((f) => props.stateMachines[f]!.stateMachineArn),
-        }),
-        new PolicyStatement({
-          sid: 'StopRolloutExecutions',
-          actions: ['states:StopExecution'],
-          resources: features.map((f) => executionArnPattern(props.stage, f)),
-        }),
+        new PolicyStatement({ sid: 'FailApprovalTokens', actions: ['states:SendTaskFailure'], resources: stateMachineArns }),
+        new PolicyStatement({ sid: 'StopRolloutExecutions', actions: ['states:StopExecution'], resources: executionArns }),
       ],
     });
     this.function.role.attachInlinePolicy(executions);
-    for (const f of features) {
+    for (const f of byPrefix ? ['*'] : features) {
       Validations.of(executions).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName(props.stage, f)}:*]`,
         reason:
           'states:StopExecution applies to executions, whose ARNs end in a name Step Functions generates; the wildcard covers ' +
-          `the executions of one Phasegate state machine (${stateMachineName(props.stage, f)}) and nothing else.`,
+          (byPrefix
+            ? `the executions of the stage's Phasegate state machines (${stateMachineName(props.stage, '*')}): more than ${EXACT_STATE_MACHINE_GRANT_LIMIT} ARNs would pass IAM's role policy size.`
+            : `the executions of one Phasegate state machine (${stateMachineName(props.stage, f)}) and nothing else.`),
+      });
+    }
+    if (byPrefix) {
+      Validations.of(executions).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:${stateMachineName(props.stage, '*')}]`,
+        reason: `The stage's state machines by their fixed name prefix: more than ${EXACT_STATE_MACHINE_GRANT_LIMIT} ARNs would pass IAM's role policy size.`,
       });
     }
 
@@ -180,6 +187,9 @@ export class AlarmRollback extends Construct {
     return policy;
   }
 }
+
+/** Features up to which the state machines are granted one ARN each. */
+export const EXACT_STATE_MACHINE_GRANT_LIMIT = 30;
 
 /** `arn:<partition>:states:<region>:<account>:execution:phasegate-<stage>-<feature>:*`: the executions of one state machine. */
 export function executionArnPattern(stage: string, feature: string): string {

@@ -12,7 +12,7 @@ import { STAGE_PLANS_FILE, stagePlanOf } from '../lambdas/core/discord/directory
 import type { Plan } from '../lambdas/core/plan/schema';
 import { stateMachineName } from './naming';
 import { PhasegateFunction } from './phasegate-function';
-import { targetFlagStatements } from './phasegate-functions';
+import { grantTargetFlags } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** Stack output holding the URL to paste into the Discord application's "Interactions Endpoint URL". */
@@ -213,7 +213,7 @@ export class DiscordEndpoint extends Construct {
       );
     }
 
-    for (const statement of targetFlagStatements('RollBackTargetFlags', props.plans.flatMap((p) => p.targets))) role.addToPrincipalPolicy(statement);
+    grantTargetFlags(this, role, 'RollBackTargetFlags', props.plans.flatMap((p) => p.targets), props.stage);
 
     // Its own policy, outside the role's default policy: the function depends on its role, so a statement naming
     // the function in the default policy would be a circular dependency. Not grantInvoke: it writes to the default

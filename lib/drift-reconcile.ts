@@ -13,7 +13,7 @@ import { TargetSchema } from '../lambdas/core/plan/schema';
 import type { DiscordEndpoint } from './discord-endpoint';
 import { FailureQueue } from './failure-queue';
 import { PhasegateFunction } from './phasegate-function';
-import { targetFlagStatements } from './phasegate-functions';
+import { grantTargetFlags } from './phasegate-functions';
 import { throwIfProblems } from './props-problems';
 
 /** One invocation: waits out a target's own update in progress, then repairs; the schedule checks every feature. */
@@ -127,7 +127,7 @@ export class DriftReconcile extends Construct {
     props.discord?.grantNotifications(this.function);
 
     // The same grants as every flag writer: an alias target is repaired through a new version and the alias moved.
-    for (const statement of targetFlagStatements('RepairDriftedFlags', props.targets)) this.function.role.addToPrincipalPolicy(statement);
+    grantTargetFlags(this.function, this.function.role, 'RepairDriftedFlags', props.targets, props.stage);
 
     this.rule = new Rule(this, 'LambdaApiCalls', {
       description: `Phasegate ${props.stage}: a Lambda function's configuration changed (CloudTrail) -> reconcile its flags`,

@@ -1,6 +1,6 @@
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Policy, PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -80,15 +80,44 @@ export function targetFunctionArn(target: string): string {
 }
 
 /**
+ * Up to this many distinct target functions in a stage, flag writers are granted each target by ARN. Beyond it the
+ * ARNs no longer fit: a role's inline policies hold at most 10,240 characters and a managed policy 6,144 (IAM quotas),
+ * and six roles repeating a thousand ARNs push the stage's template past CloudFormation's 1 MB.
+ */
+export const EXACT_TARGET_GRANT_LIMIT = 150;
+
+/** The tag a target function carries when its stage grants targets by tag: `phasegate:<stage>` = `target`. */
+export function targetTagKey(stage: string): string {
+  return `phasegate:${stage}`;
+}
+
+/** Value of {@link targetTagKey} on a target function. */
+export const TARGET_TAG_VALUE = 'target';
+
+/**
  * The statements a flag writer needs on the plans' targets, and nothing more: {@link TARGET_FLAG_ACTIONS} on each
  * unqualified function; for alias targets (`fn:live`) also `PublishVersion` on that function and `GetAlias`,
  * `UpdateAlias` and `GetFunction` on exactly that alias (the writer reads the served version through the alias).
+ * A stage with more than {@link EXACT_TARGET_GRANT_LIMIT} distinct target functions grants the same actions on the
+ * functions that carry the stage's target tag instead (Lambda's attribute-based access control: `aws:ResourceTag` on
+ * function, version and alias actions); the README says how to tag them.
  */
-export function targetFlagStatements(sid: string, targets: readonly string[]): PolicyStatement[] {
+export function targetFlagStatements(sid: string, targets: readonly string[], stage?: string): PolicyStatement[] {
   const unique = [...new Set(targets)].sort();
   if (unique.length === 0) return [];
   const functions = [...new Set(unique.map(targetFunctionArn))].sort();
   const aliased = unique.filter((t) => parseTarget(t).alias !== undefined);
+  if (stage !== undefined && functions.length > EXACT_TARGET_GRANT_LIMIT) {
+    const anyFunction = `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:*`;
+    return [
+      new PolicyStatement({
+        sid,
+        actions: [...TARGET_FLAG_ACTIONS, ...(aliased.length > 0 ? ['lambda:PublishVersion', 'lambda:GetAlias', 'lambda:UpdateAlias'] : [])],
+        resources: [anyFunction],
+        conditions: { StringEquals: { [`aws:ResourceTag/${targetTagKey(stage)}`]: TARGET_TAG_VALUE } },
+      }),
+    ];
+  }
   const statements = [new PolicyStatement({ sid, actions: [...TARGET_FLAG_ACTIONS], resources: functions })];
   if (aliased.length > 0) {
     statements.push(
@@ -101,6 +130,27 @@ export function targetFlagStatements(sid: string, targets: readonly string[]): P
     );
   }
   return statements;
+}
+
+/**
+ * Give a flag writer's role {@link targetFlagStatements}. Granted by tag (a large stage), the statements go in a policy
+ * of their own whose function wildcard is acknowledged with its reason.
+ */
+export function grantTargetFlags(scope: Construct, role: IRole, sid: string, targets: readonly string[], stage: string): void {
+  const statements = targetFlagStatements(sid, targets, stage);
+  const byTag = statements.some((st) => st.resources.some((r) => r.endsWith(':function:*')));
+  if (!byTag) {
+    for (const statement of statements) role.addToPrincipalPolicy(statement);
+    return;
+  }
+  const policy = new Policy(scope, `${sid}ByTag`, { statements });
+  role.attachInlinePolicy(policy);
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]',
+    reason:
+      `The stage has more than ${EXACT_TARGET_GRANT_LIMIT} target functions, whose ARNs no longer fit IAM's policy size limits; the ` +
+      `flag actions are granted only on functions tagged ${targetTagKey(stage)}=${TARGET_TAG_VALUE} (aws:ResourceTag condition).`,
+  });
 }
 
 /**
@@ -142,7 +192,7 @@ export class PhasegateFunctions extends Construct {
           : undefined,
       });
       if (spec.writesTargetFlags) {
-        for (const statement of targetFlagStatements('ReadAndWriteTargetFlags', props.targets)) fn.role.addToPrincipalPolicy(statement);
+        grantTargetFlags(fn, fn.role, 'ReadAndWriteTargetFlags', props.targets, props.stage);
       }
       if (spec.readsAlarms) grantAlarmReads(fn);
       if (spec.readsMetrics) grantMetricReads(fn);

@@ -1,0 +1,99 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { EXACT_TARGET_GRANT_LIMIT, targetTagKey } from '../../lib/phasegate-functions';
+import { buildTestApp } from './template-helpers';
+
+jest.setTimeout(300_000);
+
+/** CloudFormation quotas: template body 1 MB (from S3), 500 resources per stack; IAM: 10,240 characters of inline policy per role. */
+const LIMITS = { templateBytes: 1_048_576, resources: 500, rolePolicyChars: 10_240 };
+
+interface CfnTemplate {
+  Resources?: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+}
+
+/** IAM counts a policy without white space, references resolved: sized with a long partition, Region and account. */
+function resolvedChars(document: unknown): number {
+  const resolve = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(resolve);
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if ('Ref' in o) return ({ 'AWS::Partition': 'aws-us-gov', 'AWS::Region': 'ap-southeast-2', 'AWS::AccountId': '123456789012' } as Record<string, string>)[String(o.Ref)] ?? `phasegate-prod-${String(o.Ref)}`;
+      if ('Fn::GetAtt' in o) return `arn:aws-us-gov:service:ap-southeast-2:123456789012:resource/${String((o['Fn::GetAtt'] as unknown[])[0])}`;
+      if ('Fn::Join' in o) {
+        const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+        return parts.map(resolve).map(String).join(sep);
+      }
+      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, resolve(x)]));
+    }
+    return v;
+  };
+  return JSON.stringify(resolve(document)).length;
+}
+
+describe('a stage of 50 features, 10 phases and 20 targets each', () => {
+  const plansDir = mkdtempSync(join(tmpdir(), 'phasegate-scale-'));
+  const outdir = mkdtempSync(join(tmpdir(), 'phasegate-scale-out-'));
+  afterAll(() => {
+    rmSync(plansDir, { recursive: true, force: true });
+    rmSync(outdir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 50; i++) {
+    const feature = `scale-feature-${String(i).padStart(2, '0')}`;
+    writeFileSync(
+      join(plansDir, `${feature}.json`),
+      JSON.stringify({
+        feature,
+        targets: Array.from({ length: 20 }, (_, t) => `svc-${i}-fn-${t}`),
+        discord: { channelId: `1234567890123456${String(i).padStart(2, '0')}`, roles: { '223456789012345678': ['pm'] } },
+        phases: Array.from({ length: 10 }, (_, p) => ({
+          name: `phase-${p}`,
+          roles: ['all'],
+          percent: (p + 1) * 10,
+          bake: 'PT6H',
+          gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 }, p95Ms: { proceedBelow: 500, rollbackAbove: 800 } },
+        })),
+      }),
+    );
+  }
+  const { app, stack } = buildTestApp({ stage: 'prod', plansDir }, { outdir });
+  const assembly = app.synth();
+  const templates = readdirSync(assembly.directory)
+    .filter((f) => f.endsWith('.template.json'))
+    .map((file) => ({ file, text: readFileSync(join(assembly.directory, file), 'utf8') }));
+
+  it('synthesizes into one stage stack with a nested stack per feature, each template within CloudFormation\'s limits', () => {
+    expect(templates.length).toBe(51);
+    for (const t of templates) {
+      const resources = Object.keys((JSON.parse(t.text) as CfnTemplate).Resources ?? {}).length;
+      expect({ file: t.file, bytes: t.text.length <= LIMITS.templateBytes, resources: resources <= LIMITS.resources }).toEqual({ file: t.file, bytes: true, resources: true });
+    }
+  });
+
+  it('keeps every role\'s inline policies within IAM\'s 10,240 characters: targets granted by tag past the exact-ARN limit', () => {
+    const perRole = new Map<string, number>();
+    let byTag = 0;
+    for (const t of templates) {
+      for (const r of Object.values((JSON.parse(t.text) as CfnTemplate).Resources ?? {})) {
+        if (r.Type !== 'AWS::IAM::Policy') continue;
+        const doc = r.Properties!.PolicyDocument as { Statement: { Condition?: Record<string, Record<string, string>> }[] };
+        byTag += doc.Statement.filter((s) => s.Condition?.StringEquals?.[`aws:ResourceTag/${targetTagKey('prod')}`] === 'target').length;
+        for (const role of r.Properties!.Roles as unknown[]) {
+          const key = `${t.file}:${JSON.stringify(role)}`;
+          perRole.set(key, (perRole.get(key) ?? 0) + resolvedChars(r.Properties!.PolicyDocument));
+        }
+      }
+    }
+    expect(1000).toBeGreaterThan(EXACT_TARGET_GRANT_LIMIT);
+    // apply-phase, rollback, gate, alarm-rollback, reconcile and the Discord endpoint.
+    expect(byTag).toBe(6);
+    for (const [role, chars] of perRole) expect({ role, ok: chars <= LIMITS.rolePolicyChars }).toEqual({ role, ok: true });
+  });
+
+  it('has no cdk-nag finding nobody acknowledged', () => {
+    const report = new AwsSolutionsChecks(app).validateScope(stack);
+    expect(report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  });
+});
