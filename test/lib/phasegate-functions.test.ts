@@ -151,10 +151,10 @@ describe('PhasegateFunctions', () => {
         new PhasegateFunctions(stack, 'Functions', {
           stage: 'Dev',
           table,
-          targets: ['ok-name', 'has space', 'arn:aws:lambda:us-east-1:123456789012:function:fn:live'],
+          targets: ['ok-name', 'has space', 'arn:aws:lambda:us-east-1:123456789012:function:fn:7', 'fn:live'],
         }),
     ).toThrow(
-      /^PhasegateFunctions Bad\/Functions is invalid:\n {2}- stage: .*"Dev"\n {2}- targets\[1\]: .*"has space"\n {2}- targets\[2\]: .*version or alias; .*$/,
+      /^PhasegateFunctions Bad\/Functions is invalid:\n {2}- stage: .*"Dev"\n {2}- targets\[1\]: .*"has space"\n {2}- targets\[2\]: .*names version 7: .*$/,
     );
   });
 });

@@ -237,7 +237,8 @@ describe('RollbackAlerts with Discord (plans name channels)', () => {
     const targets = ['billing-api', 'orders-api', 'quiet-api', 'search-api'].map((n) => arn('lambda', `function:${n}`));
     const onTargets = policyStatements(template).filter(({ statement }) => asArray(statement.Resource).some((r) => targets.includes(String(r))));
     expect(onTargets.flatMap((s) => s.roles).sort()).toEqual(
-      ['apply-phase', 'rollback', 'alarm-rollback', 'discord-interactions'].map((n) => functionRoleId(template, n)).sort(),
+      // The flag writers: phase applies, rollbacks (state machine, alarm, Discord) and drift repair (reconcile, gate).
+      ['apply-phase', 'rollback', 'alarm-rollback', 'discord-interactions', 'reconcile', 'gate'].map((n) => functionRoleId(template, n)).sort(),
     );
     for (const { statement } of onTargets) {
       expect(asArray(statement.Action).sort()).toEqual(['lambda:GetFunction', 'lambda:UpdateFunctionConfiguration']);

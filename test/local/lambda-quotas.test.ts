@@ -43,6 +43,9 @@ describe('LambdaQuotas', () => {
     expect(LAMBDA_COMMAND_QUOTAS).toEqual({
       GetFunctionConfiguration: 'controlPlane',
       UpdateFunctionConfiguration: 'controlPlane',
+      PublishVersion: 'controlPlane',
+      GetAlias: 'controlPlane',
+      UpdateAlias: 'controlPlane',
       GetFunction: 'getFunction',
     });
   });
