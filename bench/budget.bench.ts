@@ -9,7 +9,7 @@ import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { reserveUpdate, settleUpdate } from '../lambdas/adapters/dynamo-budget-item';
 import { DynamoLlmBudgetStore } from '../lambdas/adapters/dynamo-budget-store';
 import { LLM_BUDGET } from '../lambdas/core/contract';
-import { dailyCapVariable, subFeatureKey } from '../lambdas/core/flags';
+import { dailyCapVariable, subFeatureKey } from '../lambdas/core/flags/flags';
 import { createLlmBudget, type LlmBudget } from '../runtime/llm-budget';
 import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 

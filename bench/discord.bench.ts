@@ -20,7 +20,7 @@ import { stagePlanOf } from '../lambdas/core/discord/directory';
 import { approvalRequestMessage } from '../lambdas/core/discord/messages';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { parsePlan } from '../lambdas/core/plan/validate';
-import { approvalRequested, beginPhase, gateEvaluated, phaseApplied, startRollout, type RolloutState } from '../lambdas/core/rollout-state';
+import { approvalRequested, beginPhase, gateEvaluated, phaseApplied, startRollout, type RolloutState } from '../lambdas/core/rollout/rollout-state';
 import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 import { discordUser, localDiscordSettings, startLocalDiscord, type RecordedMessage } from '../local/discord';
 import { FakeStepFunctions } from '../local/fakes/step-functions';

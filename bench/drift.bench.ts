@@ -7,11 +7,11 @@
 import { DynamoDriftLedger } from '../lambdas/adapters/dynamo-drift-ledger';
 import { DynamoRolloutStore } from '../lambdas/adapters/dynamo-state-store';
 import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
-import { handleReconcileEvent } from '../lambdas/core/drift-events';
-import { phaseFlagValues } from '../lambdas/core/flags';
+import { handleReconcileEvent } from '../lambdas/core/drift/drift-events';
+import { phaseFlagValues } from '../lambdas/core/flags/flags';
 import { parsePlan } from '../lambdas/core/plan/validate';
 import { systemClock } from '../lambdas/core/ports';
-import { applyPhaseStep, startRolloutStep } from '../lambdas/core/steps';
+import { applyPhaseStep, startRolloutStep } from '../lambdas/core/rollout/steps';
 import { createStateTable, localDynamoClient, startLocalDynamo } from '../local/dynamo';
 import { FakeLambdaControlPlane } from '../local/fakes/lambda-control-plane';
 import { lambdaApiCallEvent, redeployTarget } from '../local/scenarios/drift';

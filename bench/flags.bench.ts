@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { InMemoryProvider, OpenFeature } from '@openfeature/server-sdk';
 import { buildSync } from 'esbuild';
 import { InMemStorageProvider, Unleash } from 'unleash-client';
-import { phaseFlagValues } from '../lambdas/core/flags';
+import { phaseFlagValues } from '../lambdas/core/flags/flags';
 import { loadPlanFile } from '../lambdas/core/plan/load';
 import { bucketOf, createFlagReader } from '../runtime';
 import { PhasegateProvider } from '../runtime/openfeature';

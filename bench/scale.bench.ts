@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ENV } from '../lambdas/core/contract';
-import { environmentBytes } from '../lambdas/core/env-merge';
+import { environmentBytes } from '../lambdas/core/flags/env-merge';
 import { executionCost, MAX_EXECUTION_SECONDS, MAX_HISTORY_EVENTS } from '../lambdas/core/plan/limits';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { buildApp, MAX_STACK_DESCRIPTION_BYTES } from '../lib/app';

@@ -1,14 +1,14 @@
-import { budgetStatus, llmSubFeatures, setDailyCap } from '../lambdas/core/budget';
+import { budgetStatus, llmSubFeatures, setDailyCap } from '../lambdas/core/budget/budget';
 import { RefusedError } from '../lambdas/core/errors';
-import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/operations';
-import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/operations';
+import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/rollout/operations';
+import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/rollout/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
-import { phaseReportOf } from '../lambdas/core/daily-report';
+import { phaseReportOf } from '../lambdas/core/gates/daily-report';
 import type { DriftLedger, FeatureBudgetStatus, LlmBudgetStore, MetricsReader, TargetInspection } from '../lambdas/core/ports';
-import { verifyFeature, type FeatureVerification } from '../lambdas/core/reconcile';
-import { isReportable, type PhaseReport } from '../lambdas/core/report';
-import { requestRollback } from '../lambdas/core/rollback-request';
-import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout-state';
+import { verifyFeature, type FeatureVerification } from '../lambdas/core/drift/reconcile';
+import { isReportable, type PhaseReport } from '../lambdas/core/gates/report';
+import { requestRollback } from '../lambdas/core/rollback/rollback-request';
+import type { Actor, AuditEvent, RolloutState } from '../lambdas/core/rollout/rollout-state';
 import { ConfigError } from './errors';
 
 /**

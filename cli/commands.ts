@@ -1,8 +1,8 @@
 import { PlanObjectSchema } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
-import { renderPhaseReport } from '../lambdas/core/report';
-import { explainFlags } from '../lambdas/core/explain';
-import { isTerminal } from '../lambdas/core/rollout-state';
+import { renderPhaseReport } from '../lambdas/core/gates/report';
+import { explainFlags } from '../lambdas/core/drift/explain';
+import { isTerminal } from '../lambdas/core/rollout/rollout-state';
 import type { Backend } from './backend';
 import { EXIT, UsageError } from './errors';
 import { utcTime } from './format';

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { approvalTimeoutSeconds } from '../lambdas/core/approval-deadline';
+import { approvalTimeoutSeconds } from '../lambdas/core/rollout/approval-deadline';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { phaseFlagValues, planFlagSets, safeFlagValues } from '../lambdas/core/flags';
+import { phaseFlagValues, planFlagSets, safeFlagValues } from '../lambdas/core/flags/flags';
 import { durationToSeconds, formatSeconds } from '../lambdas/core/plan/duration';
-import { holdPolicy } from '../lambdas/core/hold';
+import { holdPolicy } from '../lambdas/core/rollout/hold';
 import { PlanObjectSchema, type Phase, type Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { DEFAULT_WIDTH, field, wrap } from './format';

@@ -1,11 +1,11 @@
-import type { FlagExplanation } from '../lambdas/core/explain';
-import type { FeatureVerification } from '../lambdas/core/reconcile';
-import { formatUsd } from '../lambdas/core/budget';
+import type { FlagExplanation } from '../lambdas/core/drift/explain';
+import type { FeatureVerification } from '../lambdas/core/drift/reconcile';
+import { formatUsd } from '../lambdas/core/budget/budget';
 import { durationToSeconds, formatSeconds } from '../lambdas/core/plan/duration';
 import type { PhasegateRole } from '../lambdas/core/plan/schema';
-import type { DecideResult, RollbackOutcome } from '../lambdas/core/operations';
+import type { DecideResult, RollbackOutcome } from '../lambdas/core/rollout/operations';
 import type { FeatureBudgetStatus } from '../lambdas/core/ports';
-import type { Actor, AuditEvent, RolloutState, RolloutStatus, RolloutStep } from '../lambdas/core/rollout-state';
+import type { Actor, AuditEvent, RolloutState, RolloutStatus, RolloutStep } from '../lambdas/core/rollout/rollout-state';
 import type { FeatureStatus } from './backend';
 import { DEFAULT_WIDTH, ago, field, table, truncate, utcTime, wrap } from './format';
 import { plain, type Paint, type Style } from './terminal';

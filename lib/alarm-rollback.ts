@@ -7,7 +7,7 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { stageAlarmPrefix } from '../lambdas/core/alarm-names';
+import { stageAlarmPrefix } from '../lambdas/core/gates/alarm-names';
 import { ALARM_STATE_CHANGE, ENV } from '../lambdas/core/contract';
 import { TargetSchema } from '../lambdas/core/plan/schema';
 import type { DiscordEndpoint } from './discord-endpoint';

@@ -1,7 +1,7 @@
 import { CfnResource, Stack, Token } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { LAMBDA_ENV_LIMIT_BYTES } from '../lambdas/core/contract';
-import { environmentBytes } from '../lambdas/core/env-merge';
+import { environmentBytes } from '../lambdas/core/flags/env-merge';
 
 /**
  * The longest value each pseudo parameter takes in any partition (AWS General Reference, "Regions and zones" and

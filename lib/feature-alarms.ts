@@ -15,8 +15,8 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { alarmPartName, compositeAlarmName, dashboardName } from '../lambdas/core/alarm-names';
-import { MAX_COMPOSITE_ALARMS, groupThreshold, maxTargets, metricsPerTarget, targetGroups } from '../lambdas/core/alarm-groups';
+import { alarmPartName, compositeAlarmName, dashboardName } from '../lambdas/core/gates/alarm-names';
+import { MAX_COMPOSITE_ALARMS, groupThreshold, maxTargets, metricsPerTarget, targetGroups } from '../lambdas/core/gates/alarm-groups';
 import {
   compositeMembers,
   featureAlarmSpecs,
@@ -25,8 +25,8 @@ import {
   targetFunctionName,
   type RollbackAlarmSpec,
   alarmSpecOf,
-} from '../lambdas/core/gate-metrics';
-import { formatFigure } from '../lambdas/core/gates';
+} from '../lambdas/core/gates/gate-metrics';
+import { formatFigure } from '../lambdas/core/gates/gates';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { throwIfProblems } from './props-problems';
@@ -60,7 +60,7 @@ export function alarmEvaluation(spec: RollbackAlarmSpec): { period: Duration; ev
  * (error rate as Errors / Invocations of the targets, a duration statistic as the worst target's, throttles summed,
  * any custom metric the plan names), a daily cost alarm per LLM sub-feature at its `hardLimitUsd`, one composite
  * alarm per feature, and a dashboard with each phase's thresholds. Every rollback alarm treats missing data as not
- * breaching: no data never rolls back. Names come from `lambdas/core/alarm-names.ts`, so the alarm-rollback
+ * breaching: no data never rolls back. Names come from `lambdas/core/gates/alarm-names.ts`, so the alarm-rollback
  * function maps an alarm back to its feature, metric and phases.
  */
 export class FeatureAlarms extends Construct {
@@ -117,7 +117,7 @@ export class FeatureAlarms extends Construct {
         return;
       }
       // More targets than one alarm reads: one alarm per group, and the rollback alarm is their composite (see
-      // lambdas/core/alarm-groups.ts for what a group alarm means per metric). Ids are stable per group.
+      // lambdas/core/gates/alarm-groups.ts for what a group alarm means per metric). Ids are stable per group.
       parts[spec.name] = groups.map((group, g) =>
         alarmOf(`Alarm${i}Part${g + 1}`, alarmPartName(spec.name, g + 1), group, groups.length, `Part ${g + 1} of ${groups.length} (${group.length} targets) of ${spec.name}; not a rollback alarm itself.`),
       );

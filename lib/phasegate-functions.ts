@@ -6,7 +6,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
 import { TargetSchema } from '../lambdas/core/plan/schema';
-import { parseTarget } from '../lambdas/core/target';
+import { parseTarget } from '../lambdas/core/flags/target';
 import { pascalCase } from './naming';
 import { PhasegateFunction, type TableAccess } from './phasegate-function';
 import { throwIfProblems } from './props-problems';

@@ -3,7 +3,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { discordParameterNames } from '../lambdas/core/discord/parameters';
-import { stageAlertChannels } from '../lambdas/core/rollback-alerts';
+import { stageAlertChannels } from '../lambdas/core/rollback/rollback-alerts';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, pascalCase, stateMachineName, stateMachineOutputKey } from './naming';
 import { LlmBudgetAccess } from './llm-budget-access';

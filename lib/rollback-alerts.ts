@@ -10,7 +10,7 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../lambdas/core/contract';
-import { opsAlarmName, opsAlarmPrefix, type OpsAlarmSubject } from '../lambdas/core/rollback-alerts';
+import { opsAlarmName, opsAlarmPrefix, type OpsAlarmSubject } from '../lambdas/core/rollback/rollback-alerts';
 import type { DiscordEndpoint } from './discord-endpoint';
 import { PhasegateFunction } from './phasegate-function';
 import { throwIfProblems } from './props-problems';

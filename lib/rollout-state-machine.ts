@@ -25,12 +25,12 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ERROR_NAMES, PHASEGATE_FUNCTIONS, type PhasegateFunctionName } from '../lambdas/core/contract';
-import { holdPolicy } from '../lambdas/core/hold';
+import { holdPolicy } from '../lambdas/core/rollout/hold';
 import { durationToSeconds } from '../lambdas/core/plan/duration';
 import type { Plan } from '../lambdas/core/plan/schema';
 import { validatePlan } from '../lambdas/core/plan/validate';
-import { MAX_ROLLBACK_CONTINUATIONS } from '../lambdas/core/rollback';
-import type { GateDecision } from '../lambdas/core/steps';
+import { MAX_ROLLBACK_CONTINUATIONS } from '../lambdas/core/rollback/rollback';
+import type { GateDecision } from '../lambdas/core/rollout/steps';
 import { STATE_MACHINE_NAME_MAX_LENGTH, stateMachineName } from './naming';
 import { throwIfProblems } from './props-problems';
 

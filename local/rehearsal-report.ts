@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CloudWatchMetricsReader } from '../lambdas/adapters/cloudwatch-metrics-reader';
 import { CloudWatchWidgetImages } from '../lambdas/adapters/cloudwatch-widget-images';
 import { DiscordApiClient } from '../lambdas/adapters/discord-api';
-import { postDailyReports } from '../lambdas/core/daily-report';
+import { postDailyReports } from '../lambdas/core/gates/daily-report';
 import { systemClock, type RolloutStore } from '../lambdas/core/ports';
 import type { FakeDiscordApi } from './discord';
 

@@ -5,7 +5,7 @@
  */
 import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { METRICS } from '../lambdas/core/contract';
-import { phaseGateMetrics, type GateMetric } from '../lambdas/core/gate-metrics';
+import { phaseGateMetrics, type GateMetric } from '../lambdas/core/gates/gate-metrics';
 import { durationToSeconds } from '../lambdas/core/plan/duration';
 import { BUILT_IN_ROLES, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
 import { steadyLambdaTraffic, type MetricDataSource, type MetricDatapoint } from './fakes/cloudwatch';

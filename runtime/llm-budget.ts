@@ -59,7 +59,7 @@ import {
   type BudgetDayRef,
   type BudgetUpdate,
 } from '../lambdas/adapters/dynamo-budget-item';
-import { microsToUsd, splitReservations, usdToMicros, utcDay } from '../lambdas/core/budget-record';
+import { microsToUsd, splitReservations, usdToMicros, utcDay } from '../lambdas/core/budget/budget-record';
 import { LLM_BUDGET, METRICS } from '../lambdas/core/contract';
 import type { LlmBudgetDay, LlmReservation } from '../lambdas/core/ports';
 import { dailyCapVariable, manifestVariable, parseManifest, subFeatureKey } from './names';

@@ -1,6 +1,6 @@
 import { ENV } from '../core/contract';
-import type { AlarmRollbackContext } from '../core/alarm-rollback';
-import type { RollbackPorts } from '../core/rollback';
+import type { AlarmRollbackContext } from '../core/rollback/alarm-rollback';
+import type { RollbackPorts } from '../core/rollback/rollback';
 import { systemClock } from '../core/ports';
 import { discordNotifierFromEnv } from './discord-notifier';
 import { DynamoRollbackActivity } from './dynamo-rollback-activity';

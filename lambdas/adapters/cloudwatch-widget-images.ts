@@ -1,6 +1,6 @@
 import { CloudWatchClient, GetMetricWidgetImageCommand } from '@aws-sdk/client-cloudwatch';
-import type { MetricWidgetImages } from '../core/daily-report';
-import type { MetricWidget } from '../core/metric-widget';
+import type { MetricWidgetImages } from '../core/gates/daily-report';
+import type { MetricWidget } from '../core/gates/metric-widget';
 
 /**
  * Draws metric widgets with CloudWatch itself: GetMetricWidgetImage takes the widget's JSON and returns the PNG

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { createBudgetReader, setDailyCap } from '../core/budget';
+import { createBudgetReader, setDailyCap } from '../core/budget/budget';
 import { ENV, stateMachineArn } from '../core/contract';
 import { STAGE_PLANS_FILE, parseStagePlans, type StagePlan } from '../core/discord/directory';
 import { createInteractionEndpoint, type InteractionEndpoint, type InteractionEndpointPorts } from '../core/discord/endpoint';

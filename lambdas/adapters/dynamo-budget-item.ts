@@ -1,6 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { KEYS, LLM_BUDGET } from '../core/contract';
-import type { Actor } from '../core/rollout-state';
+import type { Actor } from '../core/rollout/rollout-state';
 import type { LlmBudgetCapChange, LlmBudgetDay, LlmReservation } from '../core/ports';
 
 /**

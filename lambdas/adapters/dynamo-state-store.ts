@@ -9,7 +9,7 @@ import {
 import { KEYS } from '../core/contract';
 import { ConflictError, RefusedError, TransientError } from '../core/errors';
 import type { ApprovalRecord, RolloutStore } from '../core/ports';
-import type { AuditEvent, RolloutState, Transition } from '../core/rollout-state';
+import type { AuditEvent, RolloutState, Transition } from '../core/rollout/rollout-state';
 import { errorMessage, isConditionFailed, isTransient } from './aws-errors';
 
 const STRIP = ['pk', 'sk', 'kind'] as const;

@@ -7,8 +7,8 @@ import {
   UpdateFunctionConfigurationCommand,
   type FunctionConfiguration,
 } from '@aws-sdk/client-lambda';
-import { parseTarget } from '../core/target';
-import { mergeEnvironment, restoreEnvironment } from '../core/env-merge';
+import { parseTarget } from '../core/flags/target';
+import { mergeEnvironment, restoreEnvironment } from '../core/flags/env-merge';
 import { EnvLimitError, FlagWriteError, TransientError } from '../core/errors';
 import type { FlagWriteOptions, FlagWriteReport, FlagWriter, ForceWriteOptions, TargetInspection, TargetWriteResult } from '../core/ports';
 import { backoffMs, errorMessage, errorName, isTransient, sleep as realSleep } from './aws-errors';

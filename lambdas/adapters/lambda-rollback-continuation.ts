@@ -1,6 +1,6 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { TransientError } from '../core/errors';
-import type { RollbackContinuation, RollbackContinuationRequest } from '../core/rollback';
+import type { RollbackContinuation, RollbackContinuationRequest } from '../core/rollback/rollback';
 import { errorMessage, isTransient } from './aws-errors';
 
 /**

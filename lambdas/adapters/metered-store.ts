@@ -1,6 +1,6 @@
-import { metricForEvent } from '../core/rollout-metrics';
+import { metricForEvent } from '../core/rollout/rollout-metrics';
 import type { ApprovalRecord, MetricSink, RolloutStore } from '../core/ports';
-import type { AuditEvent, RolloutState, Transition } from '../core/rollout-state';
+import type { AuditEvent, RolloutState, Transition } from '../core/rollout/rollout-state';
 
 /**
  * A store that counts what it records: every transition or audit event that is a phase change, an approval or

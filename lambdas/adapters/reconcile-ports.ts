@@ -1,7 +1,7 @@
 import { ENV } from '../core/contract';
-import type { ReconcileContext } from '../core/drift-events';
+import type { ReconcileContext } from '../core/drift/drift-events';
 import { systemClock } from '../core/ports';
-import type { ReconcilePorts } from '../core/reconcile';
+import type { ReconcilePorts } from '../core/drift/reconcile';
 import { discordNotifierFromEnv } from './discord-notifier';
 import { DynamoDriftLedger } from './dynamo-drift-ledger';
 import { DynamoRolloutStore } from './dynamo-state-store';

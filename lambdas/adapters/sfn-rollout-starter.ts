@@ -1,7 +1,7 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { RefusedError, TransientError } from '../core/errors';
 import type { RolloutStarter } from '../core/ports';
-import type { Actor } from '../core/rollout-state';
+import type { Actor } from '../core/rollout/rollout-state';
 import { errorMessage, isTransient } from './aws-errors';
 import { ownValue } from '../core/own';
 

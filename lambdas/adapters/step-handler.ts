@@ -1,6 +1,6 @@
 import { ENV, type PhasegateFunctionName } from '../core/contract';
-import { parseStepPayload, type StepPayload } from '../core/step-payload';
-import type { StepPorts } from '../core/steps';
+import { parseStepPayload, type StepPayload } from '../core/rollout/step-payload';
+import type { StepPorts } from '../core/rollout/steps';
 import { invocationDeadline, type RemainingTime } from './deadline';
 import { Logger, withLogging, type LambdaContextLike } from './logger';
 import { stepPortsFromEnv } from './step-ports';

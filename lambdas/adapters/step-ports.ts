@@ -1,6 +1,6 @@
 import { ENV } from '../core/contract';
 import { systemClock } from '../core/ports';
-import type { StepPorts } from '../core/steps';
+import type { StepPorts } from '../core/rollout/steps';
 import { CloudWatchAlarmReader } from './cloudwatch-alarm-reader';
 import { CloudWatchMetricsReader } from './cloudwatch-metrics-reader';
 import { discordNotifierFromEnv } from './discord-notifier';

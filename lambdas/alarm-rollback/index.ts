@@ -1,10 +1,10 @@
 import { alarmRollbackContextFromEnv, alarmRollbackPortsFromEnv } from '../adapters/alarm-rollback-ports';
 import { invocationDeadline, type RemainingTime } from '../adapters/deadline';
 import { Logger, type LambdaContextLike } from '../adapters/logger';
-import { handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackOutcome, type ContinuationOutcome } from '../core/alarm-rollback';
+import { handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackOutcome, type ContinuationOutcome } from '../core/rollback/alarm-rollback';
 import { ENV } from '../core/contract';
 import { systemClock } from '../core/ports';
-import { ROLLBACK_CONTINUATION_KIND } from '../core/rollback';
+import { ROLLBACK_CONTINUATION_KIND } from '../core/rollback/rollback';
 
 /** Configured once per cold start. */
 const ports = alarmRollbackPortsFromEnv();

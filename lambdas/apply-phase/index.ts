@@ -1,5 +1,5 @@
 import { stepHandler } from '../adapters/step-handler';
-import { applyPhaseStep, schedulePhaseStep, type ApplyResult } from '../core/steps';
+import { applyPhaseStep, schedulePhaseStep, type ApplyResult } from '../core/rollout/steps';
 
 /**
  * State machine steps `<phase>: apply flags` ({@link applyPhaseStep}) and, for a phase that starts at a time of day,

@@ -211,7 +211,7 @@ export type AuxiliaryFunctionName = (typeof AUXILIARY_FUNCTIONS)[number];
 /** The CloudWatch event that reports an alarm changing state, as EventBridge delivers it. */
 export const ALARM_STATE_CHANGE = { source: 'aws.cloudwatch', detailType: 'CloudWatch Alarm State Change' } as const;
 
-/** Every alarm Phasegate creates is named `phasegate-<stage>_<feature>-<metric>` (see lambdas/core/alarm-names.ts). */
+/** Every alarm Phasegate creates is named `phasegate-<stage>_<feature>-<metric>` (see lambdas/core/gates/alarm-names.ts). */
 export const ALARM_NAME_PREFIX = 'phasegate';
 
 /**

@@ -1,4 +1,4 @@
-import type { AuditEvent, Actor, RolloutState, Transition } from './rollout-state';
+import type { AuditEvent, Actor, RolloutState, Transition } from './rollout/rollout-state';
 
 /**
  * The outside world as the domain sees it. Adapters in `lambdas/adapters/` implement these against AWS; tests

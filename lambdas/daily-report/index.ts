@@ -6,7 +6,7 @@ import { DynamoRolloutStore } from '../adapters/dynamo-state-store';
 import { Logger, type LambdaContextLike } from '../adapters/logger';
 import { SsmParameters } from '../adapters/ssm-parameters';
 import { ENV } from '../core/contract';
-import { parseDailyReportEvent, postDailyReports, type DailyReportOutcome } from '../core/daily-report';
+import { parseDailyReportEvent, postDailyReports, type DailyReportOutcome } from '../core/gates/daily-report';
 import { systemClock } from '../core/ports';
 
 const logger = new Logger('daily-report', { keys: { stage: process.env[ENV.stage] } });

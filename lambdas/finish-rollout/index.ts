@@ -1,5 +1,5 @@
 import { stepHandler } from '../adapters/step-handler';
-import { finishRolloutStep } from '../core/steps';
+import { finishRolloutStep } from '../core/rollout/steps';
 
 /** State machine step `Complete rollout`: see {@link finishRolloutStep}. */
 export const handler = stepHandler('finish-rollout', finishRolloutStep);

@@ -2,7 +2,7 @@ import { invocationDeadline, type RemainingTime } from '../adapters/deadline';
 import { Logger } from '../adapters/logger';
 import { reconcileContextFromEnv, reconcilePortsFromEnv } from '../adapters/reconcile-ports';
 import { ENV } from '../core/contract';
-import { handleReconcileEvent, type ReconcileEventOutcome } from '../core/drift-events';
+import { handleReconcileEvent, type ReconcileEventOutcome } from '../core/drift/drift-events';
 import { systemClock } from '../core/ports';
 
 /** Configured once per cold start. */

@@ -2,7 +2,7 @@ import { DiscordApiClient } from '../adapters/discord-api';
 import { Logger } from '../adapters/logger';
 import { SsmParameters } from '../adapters/ssm-parameters';
 import { ENV } from '../core/contract';
-import { parseAlertChannels, postRollbackAlerts, type RollbackAlertOutcome } from '../core/rollback-alerts';
+import { parseAlertChannels, postRollbackAlerts, type RollbackAlertOutcome } from '../core/rollback/rollback-alerts';
 
 const stage = process.env[ENV.stage] ?? 'unknown';
 const logger = new Logger('rollback-alerts', { keys: { stage } });

@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { LAMBDA_ENV_LIMIT_BYTES, LAMBDA_RESERVED_ENV_KEYS } from '../../lambdas/core/contract';
-import { environmentBytes } from '../../lambdas/core/env-merge';
+import { environmentBytes } from '../../lambdas/core/flags/env-merge';
 import { LambdaQuotas, rateExceeded, type LambdaCommandName, type LambdaQuotasOptions } from './lambda-quotas';
 
 export type { LambdaCommandName } from './lambda-quotas';

@@ -6,11 +6,11 @@
  */
 import { ENV } from '../../lambdas/core/contract';
 import { randomUUID } from 'node:crypto';
-import { alarmPartName } from '../../lambdas/core/alarm-names';
-import type { AlarmRollbackOutcome, AlarmStateChangeEvent } from '../../lambdas/core/alarm-rollback';
+import { alarmPartName } from '../../lambdas/core/gates/alarm-names';
+import type { AlarmRollbackOutcome, AlarmStateChangeEvent } from '../../lambdas/core/rollback/alarm-rollback';
 import { ALARM_STATE_CHANGE } from '../../lambdas/core/contract';
-import { planFlagNames } from '../../lambdas/core/flags';
-import { featureAlarmSpecs, type RollbackAlarmSpec } from '../../lambdas/core/gate-metrics';
+import { planFlagNames } from '../../lambdas/core/flags/flags';
+import { featureAlarmSpecs, type RollbackAlarmSpec } from '../../lambdas/core/gates/gate-metrics';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { LOCAL_AWS, functionsFromTemplate, type CloudFormationTemplate, type ResolveOptions } from '../asl';
 import type { FakeCloudWatch } from '../fakes/cloudwatch';

@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { GetAliasCommand, GetFunctionCommand, LambdaClient, PublishVersionCommand, UpdateAliasCommand, UpdateFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { reconcileContextFromEnv, reconcilePortsFromEnv } from '../../lambdas/adapters/reconcile-ports';
 import { LAMBDA_API_CALL } from '../../lambdas/core/contract';
-import { handleReconcileEvent, type ReconcileEventOutcome } from '../../lambdas/core/drift-events';
-import type { LambdaApiCallEvent } from '../../lambdas/core/reconcile';
-import { functionNameOf, parseTarget } from '../../lambdas/core/target';
+import { handleReconcileEvent, type ReconcileEventOutcome } from '../../lambdas/core/drift/drift-events';
+import type { LambdaApiCallEvent } from '../../lambdas/core/drift/reconcile';
+import { functionNameOf, parseTarget } from '../../lambdas/core/flags/target';
 import { LOCAL_AWS } from '../asl';
 import type { FakeLambdaControlPlane } from '../fakes/lambda-control-plane';
 

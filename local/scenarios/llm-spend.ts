@@ -11,9 +11,9 @@
  */
 import { localDynamoClient } from '../dynamo';
 import { DynamoLlmBudgetStore } from '../../lambdas/adapters/dynamo-budget-store';
-import { microsToUsd, usdToMicros, utcDay } from '../../lambdas/core/budget-record';
-import { formatUsd, llmSubFeatures } from '../../lambdas/core/budget';
-import { planFlagSets, subFeatureKey } from '../../lambdas/core/flags';
+import { microsToUsd, usdToMicros, utcDay } from '../../lambdas/core/budget/budget-record';
+import { formatUsd, llmSubFeatures } from '../../lambdas/core/budget/budget';
+import { planFlagSets, subFeatureKey } from '../../lambdas/core/flags/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { createLlmBudget, type LlmBudgetResult } from '../../runtime/llm-budget';
 

@@ -1,19 +1,19 @@
 import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metrics-reader';
 import { SfnExecutionStopper } from '../../lambdas/adapters/sfn-execution-stopper';
-import { alarmActor, handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackContext } from '../../lambdas/core/alarm-rollback';
+import { alarmActor, handleAlarmEvent, handleContinuation, parseContinuation, type AlarmRollbackContext } from '../../lambdas/core/rollback/alarm-rollback';
 import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
-import { MAX_ROLLBACK_CONTINUATIONS, ROLLBACK_CONTINUATION_KIND, type RollbackContinuationRequest } from '../../lambdas/core/rollback';
-import { rollbackFinished, rollbackStarted, type AuditEvent, type RolloutState } from '../../lambdas/core/rollout-state';
+import { MAX_ROLLBACK_CONTINUATIONS, ROLLBACK_CONTINUATION_KIND, type RollbackContinuationRequest } from '../../lambdas/core/rollback/rollback';
+import { rollbackFinished, rollbackStarted, type AuditEvent, type RolloutState } from '../../lambdas/core/rollout/rollout-state';
 import { localDynamoClient } from '../../local/dynamo';
-import { parseTarget } from '../../lambdas/core/target';
-import { alarmName } from '../../lambdas/core/alarm-names';
-import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags';
-import { decide, rollBack, type Person, type RollbackPorts } from '../../lambdas/core/operations';
+import { parseTarget } from '../../lambdas/core/flags/target';
+import { alarmName } from '../../lambdas/core/gates/alarm-names';
+import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags/flags';
+import { decide, rollBack, type Person, type RollbackPorts } from '../../lambdas/core/rollout/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { MetricSink, PhasegateMetric, RolloutNotification, RolloutStore } from '../../lambdas/core/ports';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, rollbackStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, rollbackStep, startRolloutStep, type StepPorts } from '../../lambdas/core/rollout/steps';
 import { alarmStateChangeEvent } from '../../local/scenarios/alarm';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 

@@ -5,10 +5,10 @@ import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metri
 import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
 import { LambdaFlagWriter } from '../../lambdas/adapters/lambda-flag-writer';
 import { CloudWatchAlarmReader } from '../../lambdas/adapters/cloudwatch-alarm-reader';
-import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags';
+import { offFlagValues, phaseFlagValues, subFeatureOffValues } from '../../lambdas/core/flags/flags';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { systemClock } from '../../lambdas/core/ports';
-import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/rollout/steps';
 import { buildApp } from '../../lib/app';
 import type { CloudFormationTemplate } from '../../local/asl';
 import { synthesizedStackTemplate } from '../../local/nested-stacks';

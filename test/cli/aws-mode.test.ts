@@ -1,12 +1,12 @@
 import '../../local/node-compat';
 import { CloudFormationServiceException } from '@aws-sdk/client-cloudformation';
 import { useLocalDynamo } from '../../local/dynamo';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { systemClock } from '../../lambdas/core/ports';
-import type { AuditEvent } from '../../lambdas/core/rollout-state';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/steps';
+import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import type { StageStatus, StatusSummary } from '../../cli/views';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';

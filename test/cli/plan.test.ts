@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { phaseFlagValues } from '../../lambdas/core/flags';
+import { phaseFlagValues } from '../../lambdas/core/flags/flags';
 import { durationToSeconds } from '../../lambdas/core/plan/duration';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import type { PlanTimeline, PlanValidationReport } from '../../cli/plan-view';

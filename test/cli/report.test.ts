@@ -6,8 +6,8 @@ import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metri
 import { useLocalDynamo } from '../../local/dynamo';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { systemClock } from '../../lambdas/core/ports';
-import type { PhaseReport } from '../../lambdas/core/report';
-import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/steps';
+import type { PhaseReport } from '../../lambdas/core/gates/report';
+import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { steadyLambdaTraffic } from '../../local/fakes/cloudwatch';
 import { SESSION_FILE_ENV, startSessionServer, type SessionServer } from '../../local/session';
 import { startLocalAws, type LocalAws } from '../support/local-aws';

@@ -1,11 +1,11 @@
 import '../../local/node-compat';
 import { useLocalDynamo } from '../../local/dynamo';
-import { phaseFlagValues } from '../../lambdas/core/flags';
+import { phaseFlagValues } from '../../lambdas/core/flags/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { systemClock } from '../../lambdas/core/ports';
-import type { FeatureVerification } from '../../lambdas/core/reconcile';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/steps';
+import type { FeatureVerification } from '../../lambdas/core/drift/reconcile';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { redeployTarget } from '../../local/scenarios/drift';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';

@@ -1,5 +1,5 @@
-import { alarmName, alarmPartName, compositeAlarmName, dashboardName, parseAlarmName, stageAlarmPrefix } from '../../lambdas/core/alarm-names';
-import { opsAlarmName, OPS_ALARM_SUBJECTS, parseOpsAlarmName } from '../../lambdas/core/rollback-alerts';
+import { alarmName, alarmPartName, compositeAlarmName, dashboardName, parseAlarmName, stageAlarmPrefix } from '../../lambdas/core/gates/alarm-names';
+import { opsAlarmName, OPS_ALARM_SUBJECTS, parseOpsAlarmName } from '../../lambdas/core/rollback/rollback-alerts';
 import { matchesEventPattern } from '../support/event-pattern';
 
 /** Stages whose names share a prefix, each with features chosen to collide under a `-` separator. */

@@ -1,7 +1,7 @@
-import { authorize, rolesFromDiscord } from '../../lambdas/core/authorize';
+import { authorize, rolesFromDiscord } from '../../lambdas/core/rollout/authorize';
 import type { PhasegateRole } from '../../lambdas/core/plan/schema';
-import { applyHoldRules } from '../../lambdas/core/steps';
-import { holdPolicy } from '../../lambdas/core/hold';
+import { applyHoldRules } from '../../lambdas/core/rollout/steps';
+import { holdPolicy } from '../../lambdas/core/rollout/hold';
 import { threePhasePlan } from '../support/plans';
 
 const person = (...roles: PhasegateRole[]) => ({ id: 'u1', roles });

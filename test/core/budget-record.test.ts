@@ -1,6 +1,6 @@
 import { budgetItemKey, reclaimUpdate, reserveUpdate } from '../../lambdas/adapters/dynamo-budget-item';
-import { headroomMicros, microsToUsd, splitReservations, usdToMicros, utcDay } from '../../lambdas/core/budget-record';
-import { formatUsd } from '../../lambdas/core/budget';
+import { headroomMicros, microsToUsd, splitReservations, usdToMicros, utcDay } from '../../lambdas/core/budget/budget-record';
+import { formatUsd } from '../../lambdas/core/budget/budget';
 import type { LlmReservation } from '../../lambdas/core/ports';
 
 const reservation = (id: string, micros: number, expiresAt: number): LlmReservation => ({ id, micros, reservedAt: expiresAt - 1000, expiresAt });

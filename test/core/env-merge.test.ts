@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { LAMBDA_ENV_LIMIT_BYTES } from '../../lambdas/core/contract';
-import { environmentBytes, mergeEnvironment, restoreEnvironment } from '../../lambdas/core/env-merge';
+import { environmentBytes, mergeEnvironment, restoreEnvironment } from '../../lambdas/core/flags/env-merge';
 import { EnvLimitError } from '../../lambdas/core/errors';
 
 type Env = Record<string, string>;

@@ -10,7 +10,7 @@ import {
   safeFlagValues,
   subFeatureKey,
   subFeatureOffValues,
-} from '../../lambdas/core/flags';
+} from '../../lambdas/core/flags/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parseManifest } from '../../runtime/names';
 import { validatePlan } from '../../lambdas/core/plan/validate';

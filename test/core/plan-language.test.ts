@@ -1,7 +1,7 @@
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
-import { featureAlarmSpecs, phaseGateMetrics } from '../../lambdas/core/gate-metrics';
-import { evaluateMetric } from '../../lambdas/core/gates';
-import { holdPolicy } from '../../lambdas/core/hold';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
+import { featureAlarmSpecs, phaseGateMetrics } from '../../lambdas/core/gates/gate-metrics';
+import { evaluateMetric } from '../../lambdas/core/gates/gates';
+import { holdPolicy } from '../../lambdas/core/rollout/hold';
 import { planIssueMessage } from '../../lambdas/core/plan/messages';
 import { loadPlans, variableClashes } from '../../lambdas/core/plan/load';
 import { PlanObjectSchema, type PlanInput } from '../../lambdas/core/plan/schema';

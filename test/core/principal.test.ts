@@ -1,4 +1,4 @@
-import { principalMatches, principalName, rolesFromPrincipal } from '../../lambdas/core/principal';
+import { principalMatches, principalName, rolesFromPrincipal } from '../../lambdas/core/rollout/principal';
 import { threePhasePlan } from '../support/plans';
 
 const ONCALL_SESSION = 'arn:aws:sts::123456789012:assumed-role/OnCall/olga';

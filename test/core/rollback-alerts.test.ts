@@ -1,4 +1,4 @@
-import { stageAlarmPrefix } from '../../lambdas/core/alarm-names';
+import { stageAlarmPrefix } from '../../lambdas/core/gates/alarm-names';
 import type { DiscordMessage } from '../../lambdas/core/discord/ports';
 import {
   AlarmNotificationError,
@@ -11,7 +11,7 @@ import {
   postRollbackAlerts,
   rollbackAlertMessage,
   stageAlertChannels,
-} from '../../lambdas/core/rollback-alerts';
+} from '../../lambdas/core/rollback/rollback-alerts';
 
 /** A CloudWatch alarm notification as SNS delivers it (the Message is this object as a JSON string). */
 function notification(overrides: Record<string, unknown> = {}): Record<string, unknown> {

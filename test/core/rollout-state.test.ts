@@ -21,7 +21,7 @@ import {
   type RolloutState,
   type RolloutStatus,
   type Transition,
-} from '../../lambdas/core/rollout-state';
+} from '../../lambdas/core/rollout/rollout-state';
 import { examplePlan } from './example-plans';
 
 const PLAN = examplePlan('ux-update', 'dev'); // five phases, each needing approval by pm or admin

@@ -5,7 +5,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { ConflictError, PlanInvalidError, RefusedError } from '../../lambdas/core/errors';
-import { optInToPhase } from '../../lambdas/core/operations';
+import { optInToPhase } from '../../lambdas/core/rollout/operations';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import {
@@ -19,9 +19,9 @@ import {
   type AuditEvent,
   type RolloutState,
   type Transition,
-} from '../../lambdas/core/rollout-state';
-import { nextPhaseStart, wallClock } from '../../lambdas/core/schedule';
-import { parseStepPayload } from '../../lambdas/core/step-payload';
+} from '../../lambdas/core/rollout/rollout-state';
+import { nextPhaseStart, wallClock } from '../../lambdas/core/rollout/schedule';
+import { parseStepPayload } from '../../lambdas/core/rollout/step-payload';
 import { buildTestApp, definitionNamed } from '../lib/template-helpers';
 
 const plan: Plan = parsePlan({

@@ -2,7 +2,7 @@ import type { AllowedMentionsTypes, APIAllowedMentions, APIButtonComponentWithCu
 import { ButtonStyle, ComponentType } from 'discord-api-types/v10';
 import { approvalRequestDetails, dashboardConsoleUrl, executionConsoleUrl } from '../../lambdas/core/discord/approval-details';
 import { decodeCustomId } from '../../lambdas/core/discord/custom-id';
-import { dashboardName } from '../../lambdas/core/alarm-names';
+import { dashboardName } from '../../lambdas/core/gates/alarm-names';
 import { approvalRequestMessage } from '../../lambdas/core/discord/messages';
 import type { DiscordMessage } from '../../lambdas/core/discord/ports';
 import { buttonsOf, messageText } from '../../local/discord';

@@ -3,9 +3,9 @@ import { ERROR_NAMES } from '../../lambdas/core/contract';
 import { commandDefinitions } from '../../lambdas/core/discord/commands';
 import { encodeCustomId, executionHash } from '../../lambdas/core/discord/custom-id';
 import { JOB_EVENT_KEY } from '../../lambdas/core/discord/ports';
-import { offFlagValues } from '../../lambdas/core/flags';
-import { rollBack } from '../../lambdas/core/operations';
-import type { AuditEvent } from '../../lambdas/core/rollout-state';
+import { offFlagValues } from '../../lambdas/core/flags/flags';
+import { rollBack } from '../../lambdas/core/rollout/operations';
+import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
 import { buttonsOf, discordUser, InteractionSigner, DiscordKeyPair, messageText, serveFunctionUrl, type RecordedMessage } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 

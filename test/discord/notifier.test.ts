@@ -1,8 +1,8 @@
 import { discordNotifierFromEnv } from '../../lambdas/adapters/discord-notifier';
 import { ENV } from '../../lambdas/core/contract';
-import { decide, type Person } from '../../lambdas/core/operations';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, finishRolloutStep, gateStep, requestApprovalStep, rollbackStep } from '../../lambdas/core/steps';
+import { decide, type Person } from '../../lambdas/core/rollout/operations';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, finishRolloutStep, gateStep, requestApprovalStep, rollbackStep } from '../../lambdas/core/rollout/steps';
 import { buttonsOf, messageText } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 

@@ -1,7 +1,7 @@
 import { DynamoDriftLedger } from '../../lambdas/adapters/dynamo-drift-ledger';
 import { commandDefinitions } from '../../lambdas/core/discord/commands';
-import { phaseFlagValues } from '../../lambdas/core/flags';
-import { noteTargetChange } from '../../lambdas/core/reconcile';
+import { phaseFlagValues } from '../../lambdas/core/flags/flags';
+import { noteTargetChange } from '../../lambdas/core/drift/reconcile';
 import { messageText } from '../../local/discord';
 import { DEPLOY_ROLE_SESSION, redeployTarget } from '../../local/scenarios/drift';
 import { localDynamoClient } from '../../local/dynamo';

@@ -1,11 +1,11 @@
 import { discordNotifierFromEnv } from '../../lambdas/adapters/discord-notifier';
 import { ENV } from '../../lambdas/core/contract';
 import type { InteractionEndpointPorts } from '../../lambdas/core/discord/endpoint';
-import { decide, type Person } from '../../lambdas/core/operations';
+import { decide, type Person } from '../../lambdas/core/rollout/operations';
 import type { Plan, PlanInput } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep, type StepPorts } from '../../lambdas/core/rollout/steps';
 import { localDynamoClient } from '../../local/dynamo';
 import { discordUser, localDiscordSettings, startLocalDiscord, type DiscordTestUser, type LocalDiscord } from '../../local/discord';
 import { startLocalAws, type LocalAws } from '../support/local-aws';

@@ -1,5 +1,5 @@
-import { featureAlarmSpecs, compositeMembers, phaseGateMetrics, resolveBand, type GateMetric } from '../../lambdas/core/gate-metrics';
-import { evaluateBands, evaluateMetric, formatFigure, sustainedBreach, worstDecision, type MetricObservation } from '../../lambdas/core/gates';
+import { featureAlarmSpecs, compositeMembers, phaseGateMetrics, resolveBand, type GateMetric } from '../../lambdas/core/gates/gate-metrics';
+import { evaluateBands, evaluateMetric, formatFigure, sustainedBreach, worstDecision, type MetricObservation } from '../../lambdas/core/gates/gates';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { Band } from '../../lambdas/core/plan/schema';
 

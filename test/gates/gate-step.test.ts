@@ -1,12 +1,12 @@
 import { GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchMetricsReader, wholeWindowPeriod } from '../../lambdas/adapters/cloudwatch-metrics-reader';
 import { TransientError } from '../../lambdas/core/errors';
-import { pauseRollout, type Person } from '../../lambdas/core/operations';
+import { pauseRollout, type Person } from '../../lambdas/core/rollout/operations';
 import type { Plan, PlanInput } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { RolloutNotification } from '../../lambdas/core/ports';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, startRolloutStep, type StepPorts } from '../../lambdas/core/rollout/steps';
 import { steadyLambdaTraffic, type MetricDataSource } from '../../local/fakes/cloudwatch';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 

@@ -1,9 +1,9 @@
 import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
-import { budgetStatus, createBudgetReader, setDailyCap, type SetDailyCapPorts, type SetDailyCapRequest } from '../../lambdas/core/budget';
+import { budgetStatus, createBudgetReader, setDailyCap, type SetDailyCapPorts, type SetDailyCapRequest } from '../../lambdas/core/budget/budget';
 import { LLM_BUDGET } from '../../lambdas/core/contract';
 import { RefusedError } from '../../lambdas/core/errors';
-import { dailyCapVariable, subFeatureKey } from '../../lambdas/core/flags';
-import type { Person } from '../../lambdas/core/operations';
+import { dailyCapVariable, subFeatureKey } from '../../lambdas/core/flags/flags';
+import type { Person } from '../../lambdas/core/rollout/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { createLlmBudget, type LlmBudget } from '../../runtime/llm-budget';
 import { ManualClock } from '../support/local-aws';
@@ -209,7 +209,7 @@ describe('setDailyCap', () => {
 });
 
 async function startRollout(plan: Plan): Promise<void> {
-  const { startRollout: start } = await import('../../lambdas/core/rollout-state');
+  const { startRollout: start } = await import('../../lambdas/core/rollout/rollout-state');
   const t = start(undefined, { plan, stage: 'dev', executionId: `arn:exec:${plan.feature}`, actor: priya, at: '2026-11-02T08:00:00.000Z' })!;
   await store.saveTransition(undefined, t);
 }

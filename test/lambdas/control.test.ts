@@ -1,8 +1,8 @@
 import { RefusedError } from '../../lambdas/core/errors';
-import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, rollBack, type Person } from '../../lambdas/core/operations';
+import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, rollBack, type Person } from '../../lambdas/core/rollout/operations';
 import type { RolloutNotification, RolloutStarter } from '../../lambdas/core/ports';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/steps';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
 

@@ -2,7 +2,7 @@ import { PutCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localDynamoClient } from '../../local/dynamo';
 import { KEYS } from '../../lambdas/core/contract';
 import { ConflictError, RefusedError } from '../../lambdas/core/errors';
-import { beginPhase, startRollout, type Actor, type RolloutState } from '../../lambdas/core/rollout-state';
+import { beginPhase, startRollout, type Actor, type RolloutState } from '../../lambdas/core/rollout/rollout-state';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
 

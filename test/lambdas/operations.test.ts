@@ -1,9 +1,9 @@
 import { FlagWriteError, RefusedError } from '../../lambdas/core/errors';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
-import { decide, rollBack, type Person } from '../../lambdas/core/operations';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
+import { decide, rollBack, type Person } from '../../lambdas/core/rollout/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/steps';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
 

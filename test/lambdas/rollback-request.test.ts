@@ -1,8 +1,8 @@
 import '../../local/node-compat';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
-import type { Person } from '../../lambdas/core/operations';
-import { requestRollback } from '../../lambdas/core/rollback-request';
-import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/steps';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
+import type { Person } from '../../lambdas/core/rollout/operations';
+import { requestRollback } from '../../lambdas/core/rollback/rollback-request';
+import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
 

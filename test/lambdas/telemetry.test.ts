@@ -2,8 +2,8 @@ import { emfRecord } from '../../lambdas/adapters/emf-metric-sink';
 import { MeteredRolloutStore } from '../../lambdas/adapters/metered-store';
 import { METRICS } from '../../lambdas/core/contract';
 import type { PhasegateMetric } from '../../lambdas/core/ports';
-import { metricForEvent } from '../../lambdas/core/rollout-metrics';
-import { beginPhase, startRollout, type AuditEvent } from '../../lambdas/core/rollout-state';
+import { metricForEvent } from '../../lambdas/core/rollout/rollout-metrics';
+import { beginPhase, startRollout, type AuditEvent } from '../../lambdas/core/rollout/rollout-state';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
 

@@ -4,7 +4,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENV, PHASEGATE_FUNCTIONS, stateMachineArn } from '../../lambdas/core/contract';
-import { environmentBytes } from '../../lambdas/core/env-merge';
+import { environmentBytes } from '../../lambdas/core/flags/env-merge';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import { DISCORD_URL_OUTPUT, DiscordEndpoint, NOTIFYING_STEPS } from '../../lib/discord-endpoint';

@@ -1,5 +1,5 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { parseLambdaApiCall } from '../../lambdas/core/reconcile';
+import { parseLambdaApiCall } from '../../lambdas/core/drift/reconcile';
 import { matchesEventPattern } from '../support/event-pattern';
 import { FAKE_ENV, functionRoleId, resolveIntrinsics, stageStack } from './template-helpers';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV, LAMBDA_ENV_LIMIT_BYTES } from '../../lambdas/core/contract';
-import { environmentBytes } from '../../lambdas/core/env-merge';
+import { environmentBytes } from '../../lambdas/core/flags/env-merge';
 import { environmentBytesAtMost } from '../../lib/environment-size';
 import { stackName } from '../../lib/naming';
 import { PhasegateFunction } from '../../lib/phasegate-function';

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENV } from '../../lambdas/core/contract';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
-import { OPS_ALARM_SUBJECTS, opsAlarmName } from '../../lambdas/core/rollback-alerts';
+import { OPS_ALARM_SUBJECTS, opsAlarmName } from '../../lambdas/core/rollback/rollback-alerts';
 import { FailureQueue } from '../../lib/failure-queue';
 import { PhasegateStack } from '../../lib/phasegate-stack';
 import { ROLLBACK_ALERTS_OUTPUT, RollbackAlerts } from '../../lib/rollback-alerts';

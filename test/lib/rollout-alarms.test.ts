@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ENV, PHASEGATE_FUNCTIONS } from '../../lambdas/core/contract';
-import { featureAlarmSpecs } from '../../lambdas/core/gate-metrics';
+import { featureAlarmSpecs } from '../../lambdas/core/gates/gate-metrics';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import { AlarmRollback } from '../../lib/alarm-rollback';

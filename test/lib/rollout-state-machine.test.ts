@@ -1,4 +1,4 @@
-import { MAX_ROLLBACK_CONTINUATIONS } from '../../lambdas/core/rollback';
+import { MAX_ROLLBACK_CONTINUATIONS } from '../../lambdas/core/rollback/rollback';
 import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
-import { featureAlarmSpecs } from '../../lambdas/core/gate-metrics';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
+import { featureAlarmSpecs } from '../../lambdas/core/gates/gate-metrics';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { closeRehearsalResources, rehearse, RehearsalInputError } from '../../local/rehearsal';
 

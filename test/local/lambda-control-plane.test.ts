@@ -11,7 +11,7 @@ import {
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import { LAMBDA_ENV_LIMIT_BYTES } from '../../lambdas/core/contract';
-import { environmentBytes, mergeEnvironment } from '../../lambdas/core/env-merge';
+import { environmentBytes, mergeEnvironment } from '../../lambdas/core/flags/env-merge';
 import { EnvLimitError } from '../../lambdas/core/errors';
 import { FakeLambdaControlPlane, fakeFunctionArn, type FakeLambdaOptions } from '../../local/fakes/lambda-control-plane';
 

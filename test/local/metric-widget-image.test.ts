@@ -1,6 +1,6 @@
 import { CloudWatchClient, GetMetricWidgetImageCommand } from '@aws-sdk/client-cloudwatch';
 import { inflateSync } from 'node:zlib';
-import { rolloutWidget, widgetPeriodSeconds } from '../../lambdas/core/metric-widget';
+import { rolloutWidget, widgetPeriodSeconds } from '../../lambdas/core/gates/metric-widget';
 import { FakeCloudWatch } from '../../local/fakes/cloudwatch';
 import { PNG_SIGNATURE, Raster, crc32, readPng } from '../../local/png';
 import { threePhasePlan } from '../support/plans';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent } from '../../lambdas/core/rollout-state';
+import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
 import { summarizePhases, synthesizeForRehearsal } from '../../local/rehearsal';
 import { threePhasePlan } from '../support/plans';
 

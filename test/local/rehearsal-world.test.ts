@@ -1,5 +1,5 @@
 import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { holdPolicy } from '../../lambdas/core/hold';
+import { holdPolicy } from '../../lambdas/core/rollout/hold';
 import { parsePlan, validatePlan } from '../../lambdas/core/plan/validate';
 import type { PlanInput } from '../../lambdas/core/plan/schema';
 import { approverRoles, compressedApprovalTimeouts, compressPlanForRehearsal, parseBreach, RehearsalMetrics } from '../../local/rehearsal-world';

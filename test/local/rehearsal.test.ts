@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { closeRehearsalResources, rehearse, RehearsalInputError } from '../../local/rehearsal';
 

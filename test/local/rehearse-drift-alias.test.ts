@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { parseRehearseArgs } from '../../local/rehearse';
 import { closeRehearsalResources, rehearse, RehearsalInputError, withAliasTargets } from '../../local/rehearsal';

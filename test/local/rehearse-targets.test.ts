@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { offFlagValues } from '../../lambdas/core/flags';
+import { offFlagValues } from '../../lambdas/core/flags/flags';
 import { loadPlanFile } from '../../lambdas/core/plan/load';
 import { parseRehearseArgs, RehearseArgsError } from '../../local/rehearse';
 import { closeRehearsalResources, MAX_TARGET_COPIES, rehearse, RehearsalInputError, withTargetCopies } from '../../local/rehearsal';

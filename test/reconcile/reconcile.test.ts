@@ -1,13 +1,13 @@
 import { DynamoDriftLedger } from '../../lambdas/adapters/dynamo-drift-ledger';
-import { handleReconcileEvent, type ReconcileContext } from '../../lambdas/core/drift-events';
-import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags';
-import { decide, rollBack, type Person } from '../../lambdas/core/operations';
+import { handleReconcileEvent, type ReconcileContext } from '../../lambdas/core/drift/drift-events';
+import { offFlagValues, phaseFlagValues } from '../../lambdas/core/flags/flags';
+import { decide, rollBack, type Person } from '../../lambdas/core/rollout/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan } from '../../lambdas/core/plan/validate';
 import type { RolloutNotification } from '../../lambdas/core/ports';
-import { DRIFT_BACKOFF, decideRepair, reconcileFeature, verifyFeature, type ReconcilePorts } from '../../lambdas/core/reconcile';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/steps';
+import { DRIFT_BACKOFF, decideRepair, reconcileFeature, verifyFeature, type ReconcilePorts } from '../../lambdas/core/drift/reconcile';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { RECONCILE_SCHEDULE_KIND } from '../../lambdas/core/contract';
 import { localDynamoClient } from '../../local/dynamo';
 import { DEPLOY_ROLE_SESSION, lambdaApiCallEvent, redeployTarget } from '../../local/scenarios/drift';
@@ -168,7 +168,7 @@ describe("Phasegate's own writes", () => {
     const state = (await aws.ports.store.getState(p.feature))!;
     expect(state.step).toBe('approved');
     // Entering the next phase: the state says `applying`, the targets still hold the previous phase.
-    const { beginPhase } = await import('../../lambdas/core/rollout-state');
+    const { beginPhase } = await import('../../lambdas/core/rollout/rollout-state');
     const begin = beginPhase(state, 1, new Date(aws.time.now()).toISOString())!;
     await aws.ports.store.saveTransition(state, begin);
     const outcome = await reconcileFeature(ports, { feature: p.feature, cause: { by: 'someone', via: 'schedule' } });

@@ -1,16 +1,16 @@
 import { CloudWatchMetricsReader } from '../../lambdas/adapters/cloudwatch-metrics-reader';
 import { CloudWatchWidgetImages } from '../../lambdas/adapters/cloudwatch-widget-images';
 import { DiscordApiClient } from '../../lambdas/adapters/discord-api';
-import type { MetricWidget } from '../../lambdas/core/metric-widget';
+import type { MetricWidget } from '../../lambdas/core/gates/metric-widget';
 import { FakeDiscordApi } from '../../local/discord';
-import { parseDailyReportEvent, phaseReportOf, postDailyReports, reportMessage, type DailyReportPorts } from '../../lambdas/core/daily-report';
+import { parseDailyReportEvent, phaseReportOf, postDailyReports, reportMessage, type DailyReportPorts } from '../../lambdas/core/gates/daily-report';
 import type { DiscordMessage, DiscordRest } from '../../lambdas/core/discord/ports';
-import type { Person } from '../../lambdas/core/operations';
+import type { Person } from '../../lambdas/core/rollout/operations';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { parsePlan, validatePlan } from '../../lambdas/core/plan/validate';
-import { RECOMMENDATION_COLOURS, buildPhaseReport, formatElapsed, renderPhaseReport, reportEmbed } from '../../lambdas/core/report';
-import type { StepPayload } from '../../lambdas/core/step-payload';
-import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/steps';
+import { RECOMMENDATION_COLOURS, buildPhaseReport, formatElapsed, renderPhaseReport, reportEmbed } from '../../lambdas/core/gates/report';
+import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
+import { applyPhaseStep, startRolloutStep, type StepPorts } from '../../lambdas/core/rollout/steps';
 import type { MetricDataSource } from '../../local/fakes/cloudwatch';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 

@@ -23,7 +23,7 @@ describe('phasegate/runtime/llm-budget bundle', () => {
   it('contains the guard, the budget item and the flag contract only', () => {
     expect(Object.keys(result.metafile.inputs).sort()).toEqual([
       'lambdas/adapters/dynamo-budget-item.ts',
-      'lambdas/core/budget-record.ts',
+      'lambdas/core/budget/budget-record.ts',
       'lambdas/core/contract.ts',
       'runtime/llm-budget.ts',
       'runtime/names.ts',

@@ -1,5 +1,5 @@
 import { LLM_BUDGET, METRICS } from '../../lambdas/core/contract';
-import { dailyCapVariable, subFeatureKey } from '../../lambdas/core/flags';
+import { dailyCapVariable, subFeatureKey } from '../../lambdas/core/flags/flags';
 import type { LlmBudgetDay } from '../../lambdas/core/ports';
 import {
   costUsdOf,

@@ -1,5 +1,5 @@
 import { ErrorCode, OpenFeature, StandardResolutionReasons } from '@openfeature/server-sdk';
-import { phaseFlagValues } from '../../lambdas/core/flags';
+import { phaseFlagValues } from '../../lambdas/core/flags/flags';
 import { bucketOf } from 'phasegate/runtime';
 import { PhasegateProvider } from 'phasegate/runtime/openfeature';
 import { examplePlan } from '../core/example-plans';

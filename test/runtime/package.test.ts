@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { phaseFlagValues } from '../../lambdas/core/flags';
+import { phaseFlagValues } from '../../lambdas/core/flags/flags';
 import { examplePlan } from '../core/example-plans';
 
 /**

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { offFlagValues, phaseFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags';
+import { offFlagValues, phaseFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags/flags';
 import { evaluate, type FlagContext } from 'phasegate/runtime';
 import { EXAMPLE_PLANS, examplePlan } from '../core/example-plans';
 import { vectorOf } from './vector-form';

@@ -1,9 +1,9 @@
-import { manifestVariable, offFlagValues, phaseFlagValues, planFlagNames, safeFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags';
+import { manifestVariable, offFlagValues, phaseFlagValues, planFlagNames, safeFlagValues, subFeatureKey, subFeatureOffValues } from '../../lambdas/core/flags/flags';
 import { createFlagReader, isEnabled, type FlagContext, type FlagReader } from 'phasegate/runtime';
 import { EXAMPLE_PLANS, examplePlan } from '../core/example-plans';
 
 /**
- * The flag contract end to end: the variables Phasegate writes (lambdas/core/flags.ts) read back by the runtime
+ * The flag contract end to end: the variables Phasegate writes (lambdas/core/flags/flags.ts) read back by the runtime
  * library a target function uses, for the example plans in rollouts/. The reader is given no names: the
  * feature's manifest variable, written with the flags, names them.
  */

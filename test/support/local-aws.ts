@@ -7,7 +7,7 @@ import { DynamoRolloutStore } from '../../lambdas/adapters/dynamo-state-store';
 import { LambdaFlagWriter } from '../../lambdas/adapters/lambda-flag-writer';
 import { SfnTaskTokens } from '../../lambdas/adapters/sfn-task-tokens';
 import type { Clock } from '../../lambdas/core/ports';
-import type { StepPorts } from '../../lambdas/core/steps';
+import type { StepPorts } from '../../lambdas/core/rollout/steps';
 import { virtualTime, type VirtualTime } from './virtual-time';
 
 /** A clock tests move by hand; like a real clock it never reads the same instant twice (1 ms per read). */

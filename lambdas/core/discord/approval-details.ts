@@ -1,5 +1,5 @@
-import { approvalDeadline } from '../approval-deadline';
-import { dashboardName } from '../alarm-names';
+import { approvalDeadline } from '../rollout/approval-deadline';
+import { dashboardName } from '../gates/alarm-names';
 import type { Plan } from '../plan/schema';
 import type { ApprovalRequestView } from './messages';
 

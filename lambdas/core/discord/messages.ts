@@ -1,8 +1,8 @@
 import type { APIEmbed, APIEmbedField } from 'discord-api-types/v10';
 import type { RefusedError } from '../errors';
 import type { FeatureBudgetStatus, RolloutNotification } from '../ports';
-import type { FeatureVerification, TargetVerification } from '../reconcile';
-import type { Actor, AuditEvent, RolloutState } from '../rollout-state';
+import type { FeatureVerification, TargetVerification } from '../drift/reconcile';
+import type { Actor, AuditEvent, RolloutState } from '../rollout/rollout-state';
 import { encodeCustomId, executionHash } from './custom-id';
 import type { StagePlan } from './directory';
 import type { DiscordMessage } from './ports';

@@ -1,6 +1,6 @@
 import type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed } from 'discord-api-types/v10';
 import type { ApprovalDecision } from '../ports';
-import type { Person } from '../operations';
+import type { Person } from '../rollout/operations';
 
 /**
  * The outside world as the Discord endpoint and notifier see it. `lambdas/adapters/discord-api.ts` implements

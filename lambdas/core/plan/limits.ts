@@ -1,7 +1,7 @@
-import { maxTargets, MAX_COMPOSITE_ALARMS, targetsPerAlarm } from '../alarm-groups';
-import { approvalTimeoutSeconds } from '../approval-deadline';
-import { phaseGateMetrics } from '../gate-metrics';
-import { holdPolicy } from '../hold';
+import { maxTargets, MAX_COMPOSITE_ALARMS, targetsPerAlarm } from '../gates/alarm-groups';
+import { approvalTimeoutSeconds } from '../rollout/approval-deadline';
+import { phaseGateMetrics } from '../gates/gate-metrics';
+import { holdPolicy } from '../rollout/hold';
 import { durationToSeconds } from './duration';
 import type { Phase, Plan } from './schema';
 
@@ -132,7 +132,7 @@ export function executionLimitProblems(plan: Pick<Plan, 'phases'>): string[] {
 
 /**
  * A plan's problems with CloudWatch's alarm quotas: every rollback alarm over the targets must fit one composite of
- * alarms within the 10-metric limit (see `lambdas/core/alarm-groups.ts`): at most 500 targets with an error-rate
+ * alarms within the 10-metric limit (see `lambdas/core/gates/alarm-groups.ts`): at most 500 targets with an error-rate
  * gate, 1,000 with a duration or throttles gate.
  */
 export function alarmLimitProblems(plan: Pick<Plan, 'feature' | 'targets' | 'phases' | 'subFeatures'>): string[] {

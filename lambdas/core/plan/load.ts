@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { PlanInvalidError } from '../errors';
-import { planFlagNames } from '../flags';
-import { functionNameOf } from '../target';
+import { planFlagNames } from '../flags/flags';
+import { functionNameOf } from '../flags/target';
 import type { Plan } from './schema';
 import { validatePlan } from './validate';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { planFlagSets } from '../flags';
+import { planFlagSets } from '../flags/flags';
 import { PlanInvalidError } from '../errors';
 import { BUILT_IN_ROLES, FlagNamesSchema, PlanObjectSchema, SubFeatureSchema, type Gates, type PartialGates, type Plan } from './schema';
 import { planIssueMessage } from './messages';

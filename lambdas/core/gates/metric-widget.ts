@@ -1,4 +1,4 @@
-import type { Plan } from './plan/schema';
+import type { Plan } from '../plan/schema';
 
 /**
  * The picture of a rollout so far, as a CloudWatch metric widget (the JSON `GetMetricWidgetImage` takes, "Metric

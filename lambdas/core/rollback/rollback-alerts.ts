@@ -1,6 +1,6 @@
 import type { APIEmbedField } from 'discord-api-types/v10';
-import { COLORS, escapeMarkdown, truncate } from './discord/messages';
-import type { DiscordMessage } from './discord/ports';
+import { COLORS, escapeMarkdown, truncate } from '../discord/messages';
+import type { DiscordMessage } from '../discord/ports';
 
 /**
  * Rollback alerts: when the automatic rollback itself fails (the alarm-rollback function errors, its event gives

@@ -1,5 +1,5 @@
-import { RECONCILE_SCHEDULE_KIND } from './contract';
-import type { Clock } from './ports';
+import { RECONCILE_SCHEDULE_KIND } from '../contract';
+import type { Clock } from '../ports';
 import {
   causeOf,
   isOwnCall,

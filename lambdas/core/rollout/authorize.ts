@@ -1,5 +1,5 @@
-import type { Phase, PhasegateRole, Plan } from './plan/schema';
-import { ownValue } from './own';
+import type { Phase, PhasegateRole, Plan } from '../plan/schema';
+import { ownValue } from '../own';
 
 /** What a person may ask Phasegate to do. */
 export type RolloutAction = 'start' | 'pause' | 'resume' | 'rollback' | 'approve' | 'reject' | 'set-budget';

@@ -1,7 +1,7 @@
 import { phaseGateMetrics, type GateMetric, type ResolvedBand } from './gate-metrics';
 import { formatFigure, formatThreshold, type BandDecision, type BandEvaluation } from './gates';
-import type { FeatureBudgetStatus } from './ports';
-import type { RolloutState, RolloutStatus, RolloutStep } from './rollout-state';
+import type { FeatureBudgetStatus } from '../ports';
+import type { RolloutState, RolloutStatus, RolloutStep } from '../rollout/rollout-state';
 import type { APIEmbed } from 'discord-api-types/v10';
 
 /**

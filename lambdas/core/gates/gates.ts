@@ -1,5 +1,5 @@
 import type { GateMetric, GateUnit, ResolvedBand } from './gate-metrics';
-import { ownValue } from './own';
+import { ownValue } from '../own';
 
 /**
  * Three-band gate evaluation, pure: the bands of a phase plus what the metrics did in the bake window (and the

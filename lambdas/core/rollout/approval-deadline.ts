@@ -1,5 +1,5 @@
-import { durationToSeconds } from './plan/duration';
-import type { Phase } from './plan/schema';
+import { durationToSeconds } from '../plan/duration';
+import type { Phase } from '../plan/schema';
 
 /** How long an approval waits for a person's decision when the phase does not say: 7 days. */
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600;

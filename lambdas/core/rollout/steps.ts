@@ -1,13 +1,13 @@
-import { RollbackIncompleteError, StaleExecutionError, TransientError } from './errors';
-import { phaseFlagValues, subFeatureOffValues } from './flags';
-import { phaseGateMetrics, type GateMetric } from './gate-metrics';
-import { observeGateMetrics } from './gate-observations';
-import { evaluateBands, worstDecision, type BandEvaluation, type MetricVerdict } from './gates';
+import { RollbackIncompleteError, StaleExecutionError, TransientError } from '../errors';
+import { phaseFlagValues, subFeatureOffValues } from '../flags/flags';
+import { phaseGateMetrics, type GateMetric } from '../gates/gate-metrics';
+import { observeGateMetrics } from '../gates/gate-observations';
+import { evaluateBands, worstDecision, type BandEvaluation, type MetricVerdict } from '../gates/gates';
 import { holdPolicy } from './hold';
 import { rollBack, type RollbackOutcome } from './operations';
-import { durationToSeconds } from './plan/duration';
-import type { Plan } from './plan/schema';
-import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type MetricSink, type MetricsReader, type Notifier, type RolloutStore } from './ports';
+import { durationToSeconds } from '../plan/duration';
+import type { Plan } from '../plan/schema';
+import { notifySafely, type AlarmReader, type Clock, type FlagWriter, type MetricSink, type MetricsReader, type Notifier, type RolloutStore } from '../ports';
 import {
   SYSTEM_ACTOR,
   approvalRequested,
@@ -22,10 +22,10 @@ import {
   type RolloutBaseline,
   type RolloutState,
 } from './rollout-state';
-import { reconcileFeature, unknownCause } from './reconcile';
+import { reconcileFeature, unknownCause } from '../drift/reconcile';
 import { nextPhaseStart } from './schedule';
 import { requirePhaseIndex, type StepPayload } from './step-payload';
-import { ownValue } from './own';
+import { ownValue } from '../own';
 
 /**
  * The state machine's steps as plain functions over ports. Each Lambda handler parses its payload and calls

@@ -1,7 +1,7 @@
 import { llmSpendMetric, targetFunctionName, type GateMetric } from './gate-metrics';
 import type { MetricObservation } from './gates';
-import type { Plan } from './plan/schema';
-import type { MetricQuery, MetricReading, MetricsReader } from './ports';
+import type { Plan } from '../plan/schema';
+import type { MetricQuery, MetricReading, MetricsReader } from '../ports';
 
 /**
  * Turns a phase's {@link GateMetric}s into CloudWatch queries, reads them through the {@link MetricsReader} port,

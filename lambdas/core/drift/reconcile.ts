@@ -1,6 +1,6 @@
-import { LAMBDA_API_CALL } from './contract';
-import { ConflictError } from './errors';
-import { phaseFlagValues, safeFlagValues } from './flags';
+import { LAMBDA_API_CALL } from '../contract';
+import { ConflictError } from '../errors';
+import { phaseFlagValues, safeFlagValues } from '../flags/flags';
 import {
   notifySafely,
   type Clock,
@@ -10,9 +10,9 @@ import {
   type Notifier,
   type RolloutStore,
   type TargetChange,
-} from './ports';
-import { absentIsSafe } from './rollback';
-import { SYSTEM_ACTOR, phaseName, type RolloutState, type RolloutStep } from './rollout-state';
+} from '../ports';
+import { absentIsSafe } from '../rollback/rollback';
+import { SYSTEM_ACTOR, phaseName, type RolloutState, type RolloutStep } from '../rollout/rollout-state';
 
 /**
  * Drift: a target's own deploy (`sam deploy`, `cdk deploy`, `terraform apply`, a console edit) replaces its whole

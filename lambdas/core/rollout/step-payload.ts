@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { PlanInvalidError } from './errors';
-import { parsePlan } from './plan/validate';
-import type { Plan } from './plan/schema';
+import { PlanInvalidError } from '../errors';
+import { parsePlan } from '../plan/validate';
+import type { Plan } from '../plan/schema';
 import { SYSTEM_ACTOR, type Actor } from './rollout-state';
 
 /**

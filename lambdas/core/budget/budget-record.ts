@@ -1,4 +1,4 @@
-import type { LlmBudgetDay, LlmReservation } from './ports';
+import type { LlmBudgetDay, LlmReservation } from '../ports';
 
 /**
  * Pure arithmetic of LLM budgets, shared by the runtime guard (`phasegate/runtime/llm-budget`), the budget

@@ -1,10 +1,10 @@
-import { budgetStatus } from './budget';
-import type { DiscordFile, DiscordMessage, DiscordRest } from './discord/ports';
+import { budgetStatus } from '../budget/budget';
+import type { DiscordFile, DiscordMessage, DiscordRest } from '../discord/ports';
 import { rolloutWidget, type MetricWidget, type PhaseMark } from './metric-widget';
-import type { Clock, FeatureBudgetStatus, LlmBudgetStore, MetricsReader, RolloutStore } from './ports';
+import type { Clock, FeatureBudgetStatus, LlmBudgetStore, MetricsReader, RolloutStore } from '../ports';
 import { buildPhaseReport, reportEmbed, type PhaseReport } from './report';
-import type { RolloutState } from './rollout-state';
-import { evaluatePhaseBands } from './steps';
+import type { RolloutState } from '../rollout/rollout-state';
+import { evaluatePhaseBands } from '../rollout/steps';
 
 /**
  * Makes the daily phase report of a feature from the live store and metrics, and posts it to the feature's

@@ -6,9 +6,9 @@ import {
   resolveFlagNames,
   subFeatureKey,
   type ResolvedFlagNames,
-} from '../../runtime/names';
-import { ownValue } from './own';
-import type { Plan } from './plan/schema';
+} from '../../../runtime/names';
+import { ownValue } from '../own';
+import type { Plan } from '../plan/schema';
 
 /**
  * The values Phasegate writes on the target functions for each phase, rollback and off switch. The contract
@@ -28,7 +28,7 @@ export {
   subFeatureKey,
   type ResolvedBooleanFlag,
   type ResolvedFlagNames,
-} from '../../runtime/names';
+} from '../../../runtime/names';
 
 /** One flag set (the feature's or a sub-feature's) of a plan. */
 export interface PlanFlagSet {

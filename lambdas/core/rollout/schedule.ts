@@ -1,4 +1,4 @@
-import { WEEKDAYS, type PhaseStart } from './plan/schema';
+import { WEEKDAYS, type PhaseStart } from '../plan/schema';
 
 /**
  * Scheduled phase starts ("Enable Beta Day 4, 9:00 AM", "Friday 9 AM"), pure: the next time of day in a named time

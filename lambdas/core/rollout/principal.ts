@@ -1,4 +1,4 @@
-import type { PhasegateRole, Plan } from './plan/schema';
+import type { PhasegateRole, Plan } from '../plan/schema';
 
 /**
  * Who a CLI caller is, as Phasegate sees it. With AWS, the caller is the principal ARN that STS

@@ -1,5 +1,5 @@
-import { METRICS } from './contract';
-import type { PhasegateMetric } from './ports';
+import { METRICS } from '../contract';
+import type { PhasegateMetric } from '../ports';
 import type { AuditEvent } from './rollout-state';
 
 /** Which audit actions are counted as which metric, with the extra dimension that tells them apart. */

@@ -1,7 +1,7 @@
-import { parseAlarmName } from './alarm-names';
-import { ALARM_STATE_CHANGE } from './contract';
-import { FlagWriteError } from './errors';
-import { findRollbackAlarm } from './gate-metrics';
+import { parseAlarmName } from '../gates/alarm-names';
+import { ALARM_STATE_CHANGE } from '../contract';
+import { FlagWriteError } from '../errors';
+import { findRollbackAlarm } from '../gates/gate-metrics';
 import {
   ROLLBACK_CONTINUATION_KIND,
   rollBack,
@@ -10,7 +10,7 @@ import {
   type RollbackContinuationRequest,
   type RollbackPorts,
 } from './rollback';
-import type { Actor } from './rollout-state';
+import type { Actor } from '../rollout/rollout-state';
 
 /**
  * Automatic rollback from a CloudWatch alarm: the EventBridge event `CloudWatch Alarm State Change` for one of a

@@ -1,11 +1,11 @@
-import { authorize } from './authorize';
+import { authorize } from '../rollout/authorize';
 import { microsToUsd, splitReservations, usdToMicros, utcDay } from './budget-record';
-import { ConflictError, RefusedError } from './errors';
-import { subFeatureKey } from './flags';
-import type { Person } from './operations';
-import type { Plan, SubFeature } from './plan/schema';
-import type { BudgetReader, Clock, FeatureBudgetStatus, LlmBudgetDay, LlmBudgetStatus, LlmBudgetStore, RolloutStore } from './ports';
-import { refusalEvent, type AuditEvent, type RolloutState } from './rollout-state';
+import { ConflictError, RefusedError } from '../errors';
+import { subFeatureKey } from '../flags/flags';
+import type { Person } from '../rollout/operations';
+import type { Plan, SubFeature } from '../plan/schema';
+import type { BudgetReader, Clock, FeatureBudgetStatus, LlmBudgetDay, LlmBudgetStatus, LlmBudgetStore, RolloutStore } from '../ports';
+import { refusalEvent, type AuditEvent, type RolloutState } from '../rollout/rollout-state';
 
 /**
  * LLM budgets as people see and change them: today's spend, reservations and cap per LLM sub-feature

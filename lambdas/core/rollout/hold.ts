@@ -1,5 +1,5 @@
-import { durationToSeconds } from './plan/duration';
-import type { Phase } from './plan/schema';
+import { durationToSeconds } from '../plan/duration';
+import type { Phase } from '../plan/schema';
 
 /** When a held phase checks its gate again, and when it stops holding and asks a person. */
 export interface HoldPolicy {

@@ -1,6 +1,6 @@
-import { evaluate, type FlagEvaluation } from '../../runtime/index';
-import { planFlagSets } from './flags';
-import type { Plan } from './plan/schema';
+import { evaluate, type FlagEvaluation } from '../../../runtime/index';
+import { planFlagSets } from '../flags/flags';
+import type { Plan } from '../plan/schema';
 
 /**
  * `phasegate flags explain`: what one user gets from the variables a target serves now, and why, evaluated by the very

@@ -1,6 +1,6 @@
 import { authorize } from './authorize';
-import { ApprovalRejectedError, ConflictError, RefusedError } from './errors';
-import type { PhasegateRole } from './plan/schema';
+import { ApprovalRejectedError, ConflictError, RefusedError } from '../errors';
+import type { PhasegateRole } from '../plan/schema';
 import {
   notifySafely,
   type RolloutStarter,
@@ -10,7 +10,7 @@ import {
   type Notifier,
   type RolloutStore,
   type TaskTokens,
-} from './ports';
+} from '../ports';
 import {
   optionalPhaseOptedIn,
   approvalGranted,
@@ -239,7 +239,7 @@ export {
   type RollbackPorts,
   type RollbackTargetResult,
   type SubFeatureRollbackOutcome,
-} from './rollback';
+} from '../rollback/rollback';
 
 /** What {@link pauseRollout} and {@link resumeRollout} need. */
 export interface ControlPorts {

@@ -1,4 +1,4 @@
-import { ALARM_NAME_PREFIX } from './contract';
+import { ALARM_NAME_PREFIX } from '../contract';
 
 /**
  * The one naming helper for Phasegate's CloudWatch alarms. The constructs name alarms with it and the

@@ -1,6 +1,6 @@
-import { METRICS } from './contract';
-import { ConflictError, FlagWriteError, RefusedError } from './errors';
-import { offFlagValues, safeFlagValues, subFeatureOffValues } from './flags';
+import { METRICS } from '../contract';
+import { ConflictError, FlagWriteError, RefusedError } from '../errors';
+import { offFlagValues, safeFlagValues, subFeatureOffValues } from '../flags/flags';
 import {
   notifySafely,
   type Clock,
@@ -11,7 +11,7 @@ import {
   type Notifier,
   type RolloutStore,
   type TaskTokens,
-} from './ports';
+} from '../ports';
 import {
   rollbackFinished,
   rollbackProgressed,
@@ -19,8 +19,8 @@ import {
   subFeatureRolledBack,
   type Actor,
   type RolloutState,
-} from './rollout-state';
-import type { Plan } from './plan/schema';
+} from '../rollout/rollout-state';
+import type { Plan } from '../plan/schema';
 
 /**
  * Rollback: every target of a feature (or one sub-feature's flags) back to the safe values, recorded with conditional

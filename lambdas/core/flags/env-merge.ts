@@ -1,5 +1,5 @@
-import { LAMBDA_ENV_LIMIT_BYTES } from './contract';
-import { EnvLimitError } from './errors';
+import { LAMBDA_ENV_LIMIT_BYTES } from '../contract';
+import { EnvLimitError } from '../errors';
 
 /** The result of merging Phasegate's flags into a function's environment. */
 export interface EnvMerge {

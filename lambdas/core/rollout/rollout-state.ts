@@ -1,5 +1,5 @@
-import { ConflictError, RolloutActiveError, StaleExecutionError } from './errors';
-import type { Plan } from './plan/schema';
+import { ConflictError, RolloutActiveError, StaleExecutionError } from '../errors';
+import type { Plan } from '../plan/schema';
 
 /**
  * The rollout state machine as plain data: statuses, the state record and the transitions between them.

@@ -1,7 +1,7 @@
-import { authorize } from './authorize';
-import { RefusedError } from './errors';
-import { rollBack, type Person, type RollbackOutcome, type RollbackPorts } from './operations';
-import { refusalEvent } from './rollout-state';
+import { authorize } from '../rollout/authorize';
+import { RefusedError } from '../errors';
+import { rollBack, type Person, type RollbackOutcome, type RollbackPorts } from '../rollout/operations';
+import { refusalEvent } from '../rollout/rollout-state';
 
 /**
  * A person asks for a rollback (from the CLI or a chat command). {@link rollBack} itself trusts its caller (the

@@ -1,9 +1,9 @@
-import { functionNameOf } from './target';
+import { functionNameOf } from '../flags/target';
 import { alarmName, compositeAlarmName } from './alarm-names';
-import { METRICS } from './contract';
-import { durationToSeconds, formatSeconds } from './plan/duration';
-import type { Band, Plan } from './plan/schema';
-import { ownValue } from './own';
+import { METRICS } from '../contract';
+import { durationToSeconds, formatSeconds } from '../plan/duration';
+import type { Band, Plan } from '../plan/schema';
+import { ownValue } from '../own';
 
 /**
  * What a phase's gates measure, resolved from the plan: one {@link GateMetric} per band, and per feature the
