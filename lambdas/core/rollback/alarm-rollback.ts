@@ -5,11 +5,11 @@ import { findRollbackAlarm } from '../gates/gate-metrics';
 import {
   ROLLBACK_CONTINUATION_KIND,
   rollBack,
-  rollBackSubFeature,
   type ExecutionSettlement,
   type RollbackContinuationRequest,
   type RollbackPorts,
 } from './rollback';
+import { rollBackSubFeature } from './sub-feature';
 import type { Actor } from '../rollout/rollout-state';
 
 /**

@@ -230,7 +230,6 @@ export {
   ROLLBACK_CONTINUATION_KIND,
   ROLLED_BACK_ERROR,
   rollBack,
-  rollBackSubFeature,
   type ExecutionSettlement,
   type RollbackContinuation,
   type RollbackContinuationRequest,
@@ -238,8 +237,8 @@ export {
   type RollbackOutcome,
   type RollbackPorts,
   type RollbackTargetResult,
-  type SubFeatureRollbackOutcome,
 } from '../rollback/rollback';
+export { rollBackSubFeature, type SubFeatureRollbackOutcome } from '../rollback/sub-feature';
 
 /** What {@link pauseRollout} and {@link resumeRollout} need. */
 export interface ControlPorts {
