@@ -3,6 +3,8 @@ import { DescribeStateMachineCommand, SFNClient, StateMachineDoesNotExist, type 
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { main, type CliIo } from '../../cli/main';
+import { useLocalDynamo } from '../../local/dynamo';
+import { startLocalAws, type LocalAws } from '../support/local-aws';
 import type { PhasegateRole, Plan } from '../../lambdas/core/plan/schema';
 import { STATE_MACHINES_OUTPUT, TABLE_NAME_OUTPUT, stackName, stateMachineName } from '../../lib/naming';
 
@@ -151,4 +153,27 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
 /** Lines of `text` longer than `width`. */
 export function overlong(text: string, width = 80): string[] {
   return text.split('\n').filter((l) => l.length > width);
+}
+
+/** A deployed `dev` stage for CLI tests: dynalite and the fakes, the SDK pointed at them, the stack's outputs faked. */
+export interface DeployedStage {
+  readonly aws: LocalAws;
+  readonly deployment: FakeDeployment;
+}
+
+/** Sets up a {@link DeployedStage} before the file's tests and takes it down after them. */
+export function useDeployedStage(): DeployedStage {
+  const world = {} as { aws: LocalAws; deployment: FakeDeployment; restoreEndpoint: () => void };
+  beforeAll(async () => {
+    world.aws = await startLocalAws({ lambda: { readsWhileInProgress: 0 } });
+    world.restoreEndpoint = useLocalDynamo(world.aws.dynamo.endpoint);
+    world.deployment = new FakeDeployment().install();
+    world.deployment.deployStage('dev', world.aws.tableName);
+  });
+  afterAll(async () => {
+    world.deployment.restore();
+    world.restoreEndpoint();
+    await world.aws.stop();
+  });
+  return world;
 }

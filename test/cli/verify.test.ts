@@ -1,5 +1,4 @@
 import '../../local/node-compat';
-import { useLocalDynamo } from '../../local/dynamo';
 import { phaseFlagValues } from '../../lambdas/core/flags/flags';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { systemClock } from '../../lambdas/core/ports';
@@ -7,37 +6,23 @@ import type { FeatureVerification } from '../../lambdas/core/drift/reconcile';
 import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
 import { applyPhaseStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import { redeployTarget } from '../../local/scenarios/drift';
-import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
-import { FakeDeployment, PRINCIPALS, overlong, runCli } from './support';
+import { PRINCIPALS, overlong, runCli, useDeployedStage } from './support';
 
 /** `verify` and `flags explain` through the real AWS-mode path: dynalite, the Lambda fake, the stack's outputs from a fake. */
 
-let aws: LocalAws;
-let deployment: FakeDeployment;
-let restoreEndpoint: () => void;
+const stage = useDeployedStage();
 let n = 0;
 
-const ports = () => ({ ...aws.ports, clock: systemClock });
+const ports = () => ({ ...stage.aws.ports, clock: systemClock });
 
-beforeAll(async () => {
-  aws = await startLocalAws({ lambda: { readsWhileInProgress: 0 } });
-  restoreEndpoint = useLocalDynamo(aws.dynamo.endpoint);
-  deployment = new FakeDeployment().install();
-  deployment.deployStage('dev', aws.tableName);
-});
-afterAll(async () => {
-  deployment.restore();
-  restoreEndpoint();
-  await aws.stop();
-});
 
 /** A feature deployed on dev and baking in its first phase (roles admin, 100 %). */
 async function baking(): Promise<Plan> {
   const feature = `verify-${++n}`;
   const plan = threePhasePlan({ feature, targets: [`${feature}-api`, `${feature}-worker`], principals: PRINCIPALS });
-  for (const t of plan.targets) aws.lambda.addFunction(t, { KEEP_ME: 'yes' });
-  deployment.deployFeature('dev', plan);
+  for (const t of plan.targets) stage.aws.lambda.addFunction(t, { KEEP_ME: 'yes' });
+  stage.deployment.deployFeature('dev', plan);
   const payload: StepPayload = { plan, stage: 'dev', executionId: `arn:aws:states:us-east-1:123456789012:execution:x:${feature}`, startedBy: { id: 'u-pat', name: 'Pat', via: 'discord' } };
   await startRolloutStep(ports(), payload);
   await applyPhaseStep(ports(), { ...payload, phaseIndex: 0 });

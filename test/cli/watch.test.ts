@@ -1,14 +1,12 @@
 import '../../local/node-compat';
-import { useLocalDynamo } from '../../local/dynamo';
 import type { Plan } from '../../lambdas/core/plan/schema';
 import { systemClock } from '../../lambdas/core/ports';
 import type { StepPayload } from '../../lambdas/core/rollout/step-payload';
 import { applyPhaseStep, finishRolloutStep, gateStep, requestApprovalStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import type { StatusSummary } from '../../cli/views';
 import { stripAnsi } from '../../cli/terminal';
-import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { threePhasePlan } from '../support/plans';
-import { CALLERS, FakeDeployment, PRINCIPALS, runCli } from './support';
+import { CALLERS, PRINCIPALS, runCli, useDeployedStage } from './support';
 
 /**
  * `status <feature> --watch` against a stage whose rollout moves while it watches: each wait between frames runs
@@ -16,29 +14,16 @@ import { CALLERS, FakeDeployment, PRINCIPALS, runCli } from './support';
  * when the rollout does.
  */
 
-let aws: LocalAws;
-let deployment: FakeDeployment;
-let restoreEndpoint: () => void;
+const stage = useDeployedStage();
 let n = 0;
-const ports = () => ({ ...aws.ports, clock: systemClock });
+const ports = () => ({ ...stage.aws.ports, clock: systemClock });
 
-beforeAll(async () => {
-  aws = await startLocalAws({ lambda: { readsWhileInProgress: 0 } });
-  restoreEndpoint = useLocalDynamo(aws.dynamo.endpoint);
-  deployment = new FakeDeployment().install();
-  deployment.deployStage('dev', aws.tableName);
-});
-afterAll(async () => {
-  deployment.restore();
-  restoreEndpoint();
-  await aws.stop();
-});
 
 async function bakingFeature(overrides: Record<string, unknown> = {}): Promise<{ plan: Plan; payload: StepPayload }> {
   const feature = `watch-${++n}`;
   const plan = threePhasePlan({ feature, targets: [`${feature}-api`], principals: PRINCIPALS, ...overrides });
-  for (const t of plan.targets) aws.lambda.addFunction(t, { KEEP_ME: 'yes' });
-  deployment.deployFeature('dev', plan);
+  for (const t of plan.targets) stage.aws.lambda.addFunction(t, { KEEP_ME: 'yes' });
+  stage.deployment.deployFeature('dev', plan);
   const payload: StepPayload = { plan, stage: 'dev', executionId: `arn:aws:states:us-east-1:123456789012:execution:x:${feature}`, startedBy: { id: 'u-pat', name: 'Pat', via: 'discord' } };
   await startRolloutStep(ports(), payload);
   await applyPhaseStep(ports(), { ...payload, phaseIndex: 0 });
@@ -65,17 +50,17 @@ describe('status --watch', () => {
     const steps = stepper([
       () => gateStep(ports(), { ...payload, phaseIndex: 0 }),
       async () => {
-        const token = aws.sfn.issueToken({ executionArn: payload.executionId });
-        aws.sfn.waitForToken(token).catch(() => undefined);
+        const token = stage.aws.sfn.issueToken({ executionArn: payload.executionId });
+        stage.aws.sfn.waitForToken(token).catch(() => undefined);
         await requestApprovalStep(ports(), { ...payload, phaseIndex: 0, taskToken: token });
       },
       // Nothing changes: no new frame.
       async () => undefined,
       async () => {
-        deployment.caller = CALLERS.onCall;
+        stage.deployment.caller = CALLERS.onCall;
         // On the Lambda fake's virtual time: the CLI's rollback polls and paces without waiting for real.
-        expect((await runCli(['rollback', plan.feature, '--reason', 'errors'], { lambdaTime: aws.time })).code).toBe(0);
-        deployment.caller = CALLERS.pm;
+        expect((await runCli(['rollback', plan.feature, '--reason', 'errors'], { lambdaTime: stage.aws.time })).code).toBe(0);
+        stage.deployment.caller = CALLERS.pm;
       },
     ]);
     const run = await runCli(['status', plan.feature, '--watch', '--interval', '5'], { sleep: steps.sleep });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
@@ -11,6 +11,7 @@ import { PhasegateFunction } from '../../lib/phasegate-function';
 import { StateTable } from '../../lib/state-table';
 import { functionsFromTemplate } from '../../local/asl';
 import { synthesizedStackTemplate } from '../../local/nested-stacks';
+import { writeScalePlans } from '../support/scale-plans';
 import { buildTestApp, testApp } from './template-helpers';
 
 jest.setTimeout(120_000);
@@ -46,18 +47,7 @@ describe('a function environment checked at synth', () => {
   it('is never below what the deployed function measures (a 50-feature stage, resolved as the local tools deploy it)', () => {
     const plansDir = mkdtempSync(join(tmpdir(), 'phasegate-env-size-'));
     try {
-      for (let i = 0; i < 50; i++) {
-        const feature = `scale-feature-${String(i).padStart(2, '0')}`;
-        writeFileSync(
-          join(plansDir, `${feature}.json`),
-          JSON.stringify({
-            feature,
-            targets: Array.from({ length: 20 }, (_, t) => `svc-${i}-fn-${t}`),
-            discord: { channelId: `1234567890123456${String(i).padStart(2, '0')}`, roles: { '223456789012345678': ['pm'] } },
-            phases: Array.from({ length: 10 }, (_, p) => ({ name: `phase-${p}`, roles: ['all'], bake: 'PT6H', gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 } } })),
-          }),
-        );
-      }
+      writeScalePlans(plansDir, { features: 50, p95: false });
       const { app, stack } = buildTestApp({ stage: 'prod', plansDir });
       const assembly = app.synth();
       const deployed = [...new Set(functionsFromTemplate(synthesizedStackTemplate(assembly, stackName('prod'))).values())];

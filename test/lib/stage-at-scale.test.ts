@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EXACT_TARGET_GRANT_LIMIT, targetTagKey } from '../../lib/phasegate-functions';
+import { writeScalePlans } from '../support/scale-plans';
 import { buildTestApp } from './template-helpers';
 
 jest.setTimeout(300_000);
@@ -40,24 +41,7 @@ describe('a stage of 50 features, 10 phases and 20 targets each', () => {
     rmSync(plansDir, { recursive: true, force: true });
     rmSync(outdir, { recursive: true, force: true });
   });
-  for (let i = 0; i < 50; i++) {
-    const feature = `scale-feature-${String(i).padStart(2, '0')}`;
-    writeFileSync(
-      join(plansDir, `${feature}.json`),
-      JSON.stringify({
-        feature,
-        targets: Array.from({ length: 20 }, (_, t) => `svc-${i}-fn-${t}`),
-        discord: { channelId: `1234567890123456${String(i).padStart(2, '0')}`, roles: { '223456789012345678': ['pm'] } },
-        phases: Array.from({ length: 10 }, (_, p) => ({
-          name: `phase-${p}`,
-          roles: ['all'],
-          percent: (p + 1) * 10,
-          bake: 'PT6H',
-          gates: { errorRate: { proceedBelow: 0.01, rollbackAbove: 0.02 }, p95Ms: { proceedBelow: 500, rollbackAbove: 800 } },
-        })),
-      }),
-    );
-  }
+  writeScalePlans(plansDir, { features: 50 });
   const { app, stack } = buildTestApp({ stage: 'prod', plansDir }, { outdir });
   const assembly = app.synth();
   const templates = readdirSync(assembly.directory)
