@@ -133,6 +133,9 @@ export class AlarmRollback extends Construct {
       ? [`arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${stateMachineName(props.stage, '*')}`]
       : features.map((f) => props.stateMachines[f]!.stateMachineArn);
     const executionArns = byPrefix ? [executionArnPattern(props.stage, '*')] : features.map((f) => executionArnPattern(props.stage, f));
+    // Narrow statements rather than grant methods: grantTaskResponse would add SendTaskSuccess and SendTaskHeartbeat,
+    // which a rollback never sends; grantExecution would need the state machines' constructs, which live in the
+    // features' nested stacks (a cross-stack reference per feature), where a name pattern says the same.
     const executions = new Policy(this, 'EndExecutions', {
       statements: [
         new PolicyStatement({ sid: 'FailApprovalTokens', actions: ['states:SendTaskFailure'], resources: stateMachineArns }),
