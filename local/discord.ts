@@ -319,6 +319,48 @@ export function messageText(message: Pick<RecordedMessage, 'content' | 'embeds'>
   return parts.filter(Boolean).join('\n');
 }
 
+/** Who the ids in a message are, for {@link terminalText}: user id -> name, role id -> role name, channel id -> name. */
+export interface DiscordNames {
+  readonly users?: Readonly<Record<string, string>>;
+  readonly roles?: Readonly<Record<string, string>>;
+  readonly channels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A Discord timestamp (`<t:seconds:style>`) as a terminal shows it: in UTC, so every run reads the same; the time
+ * alone for the `t`/`T` styles, the day alone for `d`/`D`, the day and the time for the others (`f`, `F`, `R`).
+ */
+export function readableDiscordTime(seconds: number, style = 'f'): string {
+  const iso = new Date(seconds * 1000).toISOString();
+  const day = iso.slice(0, 10);
+  const time = style === 'T' ? iso.slice(11, 19) : iso.slice(11, 16);
+  if (style === 't' || style === 'T') return `${time} UTC`;
+  if (style === 'd' || style === 'D') return day;
+  return `${day} ${time} UTC`;
+}
+
+/**
+ * A message as a person reads it in a terminal: {@link messageText} with mentions as names (`<@id>` -> `@Pat`,
+ * `<@&id>` -> `@pm`, `<#id>` -> `#phasegate`; an unknown id stays as `@<id>`), Discord timestamps as readable times,
+ * no bold/italic/strike markup, links as `label (url)`, and the buttons on a last line: `[Approve] [Reject] [Pause]`.
+ */
+export function terminalText(message: Pick<RecordedMessage, 'content' | 'embeds' | 'components'>, names: DiscordNames = {}): string {
+  const text = messageText(message)
+    .replace(/<@!?(\d+)>/g, (_, id: string) => `@${names.users?.[id] ?? id}`)
+    .replace(/<@&(\d+)>/g, (_, id: string) => `@${names.roles?.[id] ?? id}`)
+    .replace(/<#(\d+)>/g, (_, id: string) => `#${names.channels?.[id] ?? id}`)
+    .replace(/<t:(-?\d+)(?::([tTdDfFR]))?>/g, (_, s: string, style: string | undefined) => readableDiscordTime(Number(s), style))
+    .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '$1 ($2)')
+    .replace(/\*\*|__|~~/g, '')
+    .replace(/(^|[\s(])\*(\S(?:[^*]*\S)?)\*(?=$|[\s).,;:!?])/gm, '$1$2')
+    .replace(/^#{1,3} /gm, '');
+  const buttons = (message.components as { components?: { type?: number; label?: string }[] }[])
+    .flatMap((row) => row.components ?? [])
+    .filter((c) => typeof c.label === 'string' && (c.type === undefined || c.type === 2))
+    .map((c) => `[${c.label}]`);
+  return buttons.length > 0 ? `${text}\n${buttons.join(' ')}` : text;
+}
+
 /**
  * An option as Discord sends it: STRING (3) for text, NUMBER (10) or INTEGER (4) with a numeric value for the options
  * registered as numbers (application command option types). Text that is no number goes as it was typed, so a test

@@ -43,8 +43,18 @@ import { AlarmScenarioError, alarmForPhase, raiseRollbackAlarm, type AlarmScenar
 import { addTargets, driftDuringPhase, servedEnvironment, type DriftScenarioResult } from './scenarios/drift';
 import { formatLlmSpendReport, runLlmSpendScenario, type LlmSpendReport } from './scenarios/llm-spend';
 import { startSessionServer, type SessionServer } from './session';
-import { RehearsalReports } from './rehearsal-report';
-import { discordUser, localDiscordSettings, messageText, startLocalDiscord, type LocalDiscord } from './discord';
+import { RehearsalReports, type RehearsalReport } from './rehearsal-report';
+import {
+  discordUser,
+  LOCAL_DISCORD,
+  localDiscordSettings,
+  messageText,
+  startLocalDiscord,
+  terminalText,
+  type DiscordNames,
+  type LocalDiscord,
+  type RecordedMessage,
+} from './discord';
 
 /** Options of {@link rehearse}. */
 export interface RehearsalOptions {
@@ -117,6 +127,14 @@ export interface RehearsalOptions {
    * @default 120000; none with `manual`, where approvals wait for a person
    */
   readonly wallClockLimitMs?: number;
+  /**
+   * Called with each line of the timeline as it happens, while the run goes: audit events, Discord posts and daily
+   * reports within moments of being written; the alarm, drift and LLM spend summaries when the run ends. `atMs` counts
+   * from the rollout's first audit event, as in the result's timeline. @default - the timeline comes with the result only
+   */
+  readonly onTimeline?: (entry: TimelineEntry) => void;
+  /** Called once the stage is synthesized, before the run starts: what is rehearsed. @default - not told */
+  readonly onStart?: (run: { readonly feature: string; readonly stage: string; readonly stateMachine: string }) => void;
 }
 
 /** Beyond this many targets the timeline summarizes a write instead of giving a line per target. */
@@ -140,6 +158,8 @@ export interface TimelineEntry {
   readonly phase: string | null;
   readonly action: string;
   readonly text: string;
+  /** The line as a terminal shows it, where it differs from `text`: a Discord post with names, readable times and buttons. */
+  readonly display?: string;
 }
 
 /** How each phase went. */
@@ -462,6 +482,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
   if (!machine) throw new Error(`the synthesized stack has no state machine ${smName}`);
   const validation = validateAsl(machine.definition);
   if (!validation.ok) throw new Error(`synthesized definition of ${smName} is not valid ASL: ${validation.errors.join('; ')}`);
+  options.onStart?.({ feature: plan.feature, stage, stateMachine: smName });
   const definition = plan === written ? machine.definition : withPlanTargets(machine.definition, plan.feature, plan.targets);
 
   const dynamo = await localDynamo();
@@ -515,6 +536,44 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     options.log?.(`manual mode: the CLI reaches this rehearsal with --local (npx phasegate status ${plan.feature} --local)`);
   }
   const refusals: string[] = [];
+  // The timeline as it happens: new audit events, Discord posts and reports, polled while the run goes.
+  const streamed = { audit: new Set<string>(), messages: new Map<string, string>(), reports: 0, startedAt: undefined as number | undefined };
+  const names: DiscordNames = {
+    users: { [approverInDiscord.id]: approverInDiscord.name },
+    roles: Object.fromEntries(Object.entries(localDiscordSettings(undefined, plan.roles)?.roles ?? {}).map(([id, roles]) => [id, roles.join('/')])),
+    channels: { [LOCAL_DISCORD.channelId]: 'phasegate' },
+  };
+  const streamTimeline = async (): Promise<void> => {
+    const emit = options.onTimeline;
+    if (!emit) return;
+    const state = await store.getState(plan.feature);
+    const audit = (await store.listAudit(plan.feature, 500)).reverse().filter((e) => !state || e.executionId === state.executionId || e.action === 'refused');
+    streamed.startedAt ??= audit[0] ? Date.parse(audit[0].at) : undefined;
+    const zero = streamed.startedAt ?? started;
+    const batch: TimelineEntry[] = [];
+    for (const e of audit) {
+      const key = `${e.at}|${e.action}|${e.version ?? ''}|${e.message}`;
+      if (streamed.audit.has(key)) continue;
+      streamed.audit.add(key);
+      batch.push({ atMs: Date.parse(e.at) - zero, phase: e.toPhase ?? e.fromPhase, action: e.action, text: describeEvent(plan, e, bakeMs) });
+    }
+    // A message edited since (a decision shown on its request) comes again as it reads now.
+    for (const m of discord.channelMessages()) {
+      const entry = discordEntry(m, zero, names);
+      if (streamed.messages.get(m.id) === entry.text) continue;
+      streamed.messages.set(m.id, entry.text);
+      batch.push(entry);
+    }
+    for (const r of reports.posted.slice(streamed.reports)) batch.push(reportEntry(r, zero));
+    streamed.reports = reports.posted.length;
+    for (const entry of batch.sort((a, b) => a.atMs - b.atMs)) emit(entry);
+  };
+  const streamer = (async () => {
+    while (!done) {
+      await streamTimeline().catch((err: unknown) => options.log?.(`the timeline could not be read: ${(err as Error).message}`));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
   const approver = (async () => {
     // A PM watching the channel: each phase that waits for approval gets a decision.
     while (!done) {
@@ -669,6 +728,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     if (watchdog) clearTimeout(watchdog);
     done = true;
     await approver.catch(() => undefined);
+    await streamer;
     await session?.close();
   }
 
@@ -697,14 +757,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     });
   }
   if (driftResult) timeline.push(...driftTimeline(driftResult, options.driftAt!, startedAt));
-  for (const r of reports.posted) {
-    timeline.push({
-      atMs: r.at.getTime() - startedAt,
-      phase: r.phase,
-      action: 'daily-report',
-      text: `daily report posted (an embed: ${r.recommendation.toLowerCase()})${r.imagePath ? `; its picture saved to ${r.imagePath}` : ', without a picture'}`,
-    });
-  }
+  for (const r of reports.posted) timeline.push(reportEntry(r, startedAt));
   if (spendResult) {
     const at = timeline.find((e) => e.phase === llm!.phase && e.action === 'flags-applied')?.atMs ?? 0;
     formatLlmSpendReport(spendResult.report).forEach((line, i) =>
@@ -761,7 +814,13 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
 
   const phases = summarizePhases(plan, audit, state, outcome);
 
-  const channel = discord.channelMessages().map((m) => ({ at: m.createdAt, text: messageText(m) }));
+  const channel = discord.channelMessages().map((m) => discordEntry(m, startedAt, names));
+  // The rest of the stream: what was written since the last poll, then the scenarios' summaries.
+  await streamTimeline().catch((err: unknown) => options.log?.(`the timeline could not be read: ${(err as Error).message}`));
+  if (options.onTimeline) {
+    const shift = startedAt - (streamed.startedAt ?? startedAt);
+    for (const e of timeline.filter((e) => SCENARIO_ACTIONS.has(e.action))) options.onTimeline({ ...e, atMs: e.atMs + shift });
+  }
   const lambdaCounts = lambda.quotas.counts;
   await discord.stop();
   lambda.restore();
@@ -769,14 +828,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
   sfn.restore();
   client.destroy();
   restoreEndpoint();
-  for (const message of channel) {
-    timeline.push({
-      atMs: Date.parse(typeof message.at === 'string' ? message.at : new Date(message.at).toISOString()) - startedAt,
-      phase: null,
-      action: 'discord',
-      text: `#phasegate: ${message.text.split('\n').filter((l) => l.trim() !== '').join(' | ')}`,
-    });
-  }
+  timeline.push(...channel);
   timeline.sort((a, b) => a.atMs - b.atMs);
 
   const result: RehearsalResult = {
@@ -822,6 +874,32 @@ export function withAliasTargets(plan: Plan, alias: string): Plan {
   const qualified = plan.targets.filter((t) => parseTarget(t).alias !== undefined);
   if (qualified.length > 0) throw new RehearsalInputError(`--alias: targets ${qualified.join(', ')} already name an alias`);
   return { ...plan, targets: plan.targets.map((t) => `${t}:${alias}`) };
+}
+
+/** Timeline actions that summarize a scenario when the run ends (not streamed as they happen). */
+const SCENARIO_ACTIONS = new Set(['alarm', 'drift', 'drift-detected', 'drift-result', 'llm-spend', 'llm-spend-detail']);
+
+/** A post in the channel as a line of the timeline: its text on one line, and as a terminal shows it. */
+function discordEntry(m: RecordedMessage, startedAt: number, names: DiscordNames): TimelineEntry {
+  const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
+  const at = typeof m.createdAt === 'string' ? Date.parse(m.createdAt) : new Date(m.createdAt).getTime();
+  return {
+    atMs: at - startedAt,
+    phase: null,
+    action: 'discord',
+    text: `#phasegate: ${lines(messageText(m)).join(' | ')}`,
+    display: `#phasegate: ${lines(terminalText(m, names)).join('\n')}`,
+  };
+}
+
+/** A daily report as a line of the timeline. */
+function reportEntry(r: RehearsalReport, startedAt: number): TimelineEntry {
+  return {
+    atMs: r.at.getTime() - startedAt,
+    phase: r.phase,
+    action: 'daily-report',
+    text: `daily report posted (an embed: ${r.recommendation.toLowerCase()})${r.imagePath ? `; its picture saved to ${r.imagePath}` : ', without a picture'}`,
+  };
 }
 
 /** The drift scenario's lines of the timeline: the deploy, each event reaching the reconcile function, the repair. */

@@ -6,8 +6,19 @@
  * Rolls a feature out end to end on this machine: see local/rehearsal.ts. Prints a timeline, or a JSON summary
  * with --json. Exits 0 when the run ends as expected, 1 when it does not, 2 on unusable arguments.
  */
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closeRehearsalResources, MAX_TARGET_COPIES, rehearse, RehearsalInputError, type RehearsalOptions, type RehearsalResult } from './rehearsal';
+import {
+  closeRehearsalResources,
+  MAX_TARGET_COPIES,
+  rehearse,
+  RehearsalInputError,
+  type RehearsalOptions,
+  type RehearsalResult,
+  type TimelineEntry,
+} from './rehearsal';
 
 const USAGE = `usage: npm run rehearse -- [options]
 
@@ -39,6 +50,8 @@ const USAGE = `usage: npm run rehearse -- [options]
   --manual             no automatic PM: approve or reject from another terminal with
                        npx phasegate approve|reject <feature> --local
   --json               print a machine-readable summary instead of the timeline
+  --log-file <file>    where the functions' JSON logs go (default <tmpdir>/phasegate-rehearsal/functions-<time>.log)
+  --verbose            the functions' JSON logs on stderr instead of a file
   --help               show this help`;
 
 function fail(message: string): never {
@@ -58,7 +71,11 @@ export class RehearseArgsError extends Error {
 export interface RehearseArgs {
   readonly help: boolean;
   readonly json: boolean;
-  readonly options: Omit<RehearsalOptions, 'log'>;
+  /** The functions' JSON logs on stderr instead of a file. */
+  readonly verbose: boolean;
+  /** Where the functions' JSON logs go. @default - a new file under <tmpdir>/phasegate-rehearsal */
+  readonly logFile?: string;
+  readonly options: Omit<RehearsalOptions, 'log' | 'onTimeline'>;
 }
 
 /** Read the command line; throws {@link RehearseArgsError} for unusable arguments. */
@@ -85,6 +102,8 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
         'llm-spend': { type: 'string' },
         'llm-cap-usd': { type: 'string' },
         json: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        'log-file': { type: 'string' },
         manual: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -105,6 +124,7 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
   const bakeMs = wholeMs('bake-ms');
   const inProgressMs = wholeMs('inprogress-ms');
   let targets: number | undefined;
+  if (args.verbose && args['log-file'] !== undefined) throw new RehearseArgsError('--verbose puts the logs on stderr, --log-file in a file: choose one');
   if (args.targets !== undefined) {
     targets = Number(args.targets);
     if (!/^\d+$/.test(args.targets.trim()) || !Number.isInteger(targets) || targets < 1 || targets > MAX_TARGET_COPIES) {
@@ -132,6 +152,8 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
   return {
     help: args.help,
     json: args.json,
+    verbose: args.verbose,
+    ...(args['log-file'] !== undefined ? { logFile: args['log-file'] } : {}),
     options: {
       planFile: args.plan,
       stage: args.stage,
@@ -154,14 +176,70 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
   };
 }
 
-function printTimeline(r: RehearsalResult): void {
+/** Width of a terminal that does not say (output to a file or a pipe). */
+export const DEFAULT_WIDTH = 80;
+
+/** A long line wraps onto at most this many lines; the last is cut with an ellipsis. */
+const MAX_WRAPPED_LINES = 4;
+
+/**
+ * `text` after `prefix`, in lines of at most `width` characters: wrapped at spaces (a word longer than a line is cut),
+ * continuation lines indented as far as the prefix, and past {@link MAX_WRAPPED_LINES} lines cut with an ellipsis.
+ */
+export function fitToWidth(prefix: string, text: string, width: number, maxLines: number = MAX_WRAPPED_LINES): string[] {
+  const indent = ' '.repeat(prefix.length);
+  // A terminal narrower than the prefix still gets something readable: the text under it.
+  const room = Math.max(10, width - prefix.length);
+  const chunks: string[] = [];
+  let current = '';
+  for (const word of text.split(/ +/)) {
+    let rest = word;
+    while (rest.length > 0) {
+      const gap = current === '' ? '' : ' ';
+      if (current.length + gap.length + rest.length <= room) {
+        current += gap + rest;
+        rest = '';
+      } else if (current !== '') {
+        chunks.push(current);
+        current = '';
+      } else {
+        chunks.push(rest.slice(0, room));
+        rest = rest.slice(room);
+      }
+    }
+  }
+  chunks.push(current);
+  if (chunks.length > maxLines) {
+    chunks.length = maxLines;
+    const last = chunks[maxLines - 1]!;
+    chunks[maxLines - 1] = `${last.length >= room ? last.slice(0, room - 1) : last}…`;
+  }
+  const lines = chunks.map((chunk, i) => `${i === 0 ? prefix : indent}${chunk}`.trimEnd());
+  return prefix.length + 1 > width ? lines.map((l) => (l.length > width ? `${l.slice(0, Math.max(1, width - 1))}…` : l)) : lines;
+}
+
+/** One timeline entry as terminal lines of at most `width` characters: time, phase, then its text (as displayed). */
+export function formatTimelineEntry(e: TimelineEntry, width: number = DEFAULT_WIDTH): string[] {
+  const at = `+${(e.atMs / 1000).toFixed(2)}s`.padStart(8);
+  const phase = (e.phase ?? '-').padEnd(12);
+  return (e.display ?? e.text)
+    .split('\n')
+    .flatMap((line, i) => fitToWidth(i === 0 ? `${at}  ${phase}  ` : ' '.repeat(24), line, width));
+}
+
+/** The heading of a run's output. */
+function heading(r: Pick<RehearsalResult, 'feature' | 'stage' | 'stateMachine'>): string {
+  return `Phasegate rehearsal: ${r.feature} on ${r.stage} (state machine ${r.stateMachine}, from the synthesized template)`;
+}
+
+/** The whole report of a run as lines; without the timeline when it was streamed already. */
+export function summaryLines(r: RehearsalResult, options: { width?: number; streamed?: boolean } = {}): string[] {
+  const width = options.width ?? DEFAULT_WIDTH;
   const out: string[] = [];
-  out.push(`Phasegate rehearsal: ${r.feature} on ${r.stage} (state machine ${r.stateMachine}, from the synthesized template)`);
-  out.push('');
-  for (const e of r.timeline) {
-    const at = `+${(e.atMs / 1000).toFixed(2)}s`.padStart(8);
-    const phase = (e.phase ?? '-').padEnd(12);
-    e.text.split('\n').forEach((line, i) => out.push(`${i === 0 ? at : ' '.repeat(8)}  ${i === 0 ? phase : ' '.repeat(12)}  ${line}`));
+  if (!options.streamed) {
+    out.push(...fitToWidth('', heading(r), width));
+    out.push('');
+    for (const e of r.timeline) out.push(...formatTimelineEntry(e, width));
   }
   out.push('');
   out.push('Phases:');
@@ -215,9 +293,39 @@ function printTimeline(r: RehearsalResult): void {
         `spent $${rep.spentUsd.toFixed(2)} (cap $${rep.capUsd}, hard limit $${rep.hardLimitUsd}); LLM flag rolled back: ${r.llmSpend.subFeatureRolledBack ? 'yes' : 'no'}`,
     );
   }
+
   if (r.asExpected) out.push('As expected.');
-  else out.push(`NOT as expected:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  else out.push('NOT as expected:', ...r.problems.map((p) => `  - ${p}`));
+  // The timeline's lines are fitted already; the summary's long lines wrap the same way.
+  return out.flatMap((line) => (line.length > width ? fitToWidth(/^ */.exec(line)![0], line.trimStart(), width, 8) : [line]));
+}
+
+/**
+ * Sends everything written to `process.stdout` (the functions' JSON logs) to `file` until `restore()` is called; the
+ * command's own output goes through `write`, the real stdout.
+ */
+export function captureFunctionLogs(file: string): { readonly write: (text: string) => void; readonly restore: () => void } {
+  mkdirSync(dirname(file), { recursive: true });
+  const fd = openSync(file, 'a');
+  const original = process.stdout.write;
+  const write = original.bind(process.stdout) as (text: string) => void;
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    if (typeof chunk === 'string') writeSync(fd, chunk);
+    else writeSync(fd, chunk);
+    const done = rest.find((r): r is () => void => typeof r === 'function');
+    done?.();
+    return true;
+  }) as typeof process.stdout.write;
+  let restored = false;
+  return {
+    write,
+    restore: () => {
+      if (restored) return;
+      restored = true;
+      process.stdout.write = original;
+      closeSync(fd);
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -232,20 +340,27 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  // The functions' own structured logs go to stderr, so stdout carries only the timeline or the JSON summary.
+  // The functions' own JSON logs go to a file (or stderr with --verbose): stdout carries the timeline or the JSON summary.
+  const logFile = parsed.verbose ? undefined : (parsed.logFile ?? join(tmpdir(), 'phasegate-rehearsal', `functions-${new Date().toISOString().replace(/[:.]/g, '-')}.log`));
+  const capture = logFile ? captureFunctionLogs(logFile) : undefined;
   const stdoutWrite = process.stdout.write.bind(process.stdout);
-  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
-  const restoreStdout = (): void => {
-    process.stdout.write = stdoutWrite;
-  };
+  if (!capture) process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  const out = (text: string): void => void (capture ? capture.write(text) : stdoutWrite(text));
+  const width = (): number => (process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : DEFAULT_WIDTH);
+  const stream = !parsed.json;
+  if (logFile) process.stderr.write(`rehearse: the functions' logs go to ${logFile} (--verbose for stderr)\n`);
+  let headed = false;
   try {
     const result = await rehearse({
       ...parsed.options,
       log: (line) => process.stderr.write(`rehearse: ${line}\n`),
+      ...(stream ? { onTimeline: (e: TimelineEntry) => out(`${formatTimelineEntry(e, width()).join('\n')}\n`), onStart: (r) => {
+        headed = true;
+        out(`${fitToWidth('', heading(r), width()).join('\n')}\n\n`);
+      } } : {}),
     });
-    restoreStdout();
-    if (parsed.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else printTimeline(result);
+    if (parsed.json) out(`${JSON.stringify(result, null, 2)}\n`);
+    else out(`${summaryLines(result, { width: width(), streamed: headed }).join('\n')}\n`);
     process.exitCode = result.asExpected ? 0 : 1;
   } catch (err) {
     if (err instanceof RehearsalInputError || (err as Error).name === 'AppConfigError' || (err as Error).name === 'PlansInvalidError') {
@@ -255,7 +370,8 @@ async function main(): Promise<void> {
     }
     throw err;
   } finally {
-    restoreStdout();
+    capture?.restore();
+    process.stdout.write = stdoutWrite;
     await closeRehearsalResources();
   }
 }
