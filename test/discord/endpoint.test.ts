@@ -9,7 +9,7 @@ import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
 import { buttonsOf, discordUser, InteractionSigner, DiscordKeyPair, messageText, serveFunctionUrl, type RecordedMessage } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 
-const FEATURES = Array.from({ length: 25 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
+const FEATURES = Array.from({ length: 30 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
 let w: DiscordWorld;
 let next = 0;
 /** A feature no earlier test touched. */
@@ -160,7 +160,7 @@ describe('/rollout status and autocomplete', () => {
     expect((await choices('ft-0')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-01', 'ft-02', 'ft-03', 'ft-04', 'ft-05', 'ft-06', 'ft-07', 'ft-08', 'ft-09']);
     // Names that start with what was typed come before names that merely contain it.
     expect((await choices('co')).data.choices.map((c: { name: string }) => c.name)).toEqual(['cohort-analyzer']);
-    expect((await choices('t-2')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-20', 'ft-21', 'ft-22', 'ft-23', 'ft-24', 'ft-25']);
+    expect((await choices('t-2')).data.choices.map((c: { name: string }) => c.name)).toEqual(['ft-20', 'ft-21', 'ft-22', 'ft-23', 'ft-24', 'ft-25', 'ft-26', 'ft-27', 'ft-28', 'ft-29']);
     expect((await choices('')).data.choices).toHaveLength(25);
     expect((await choices('zzz')).data.choices).toEqual([]);
     expect((await choices('x', 'reason')).data.choices).toEqual([]);
@@ -362,6 +362,70 @@ describe('/rollout start and rollback (deferred)', () => {
     expect(await refusals(f.plan.feature)).toEqual([expect.objectContaining({ detail: { code: 'FORBIDDEN', request: 'rollback' } })]);
     expect(ephemeralText(await w.discord.command(w.onCall, 'rollback', { feature: fresh(), reason: 'x' }))).toMatch(/has no rollout/);
     expect(w.discord.selfInvoke.invocations.length).toBe(invocations);
+  });
+});
+
+describe('/rollout retry (deferred)', () => {
+  const startsOf = (feature: string) => w.aws.sfn.calls.filter((c) => c.command === 'StartExecution' && JSON.stringify(c.input).includes(`phasegate-dev-${feature}`));
+
+  it('starts a rolled-back feature again at the phase named: deferred, StartExecution with startAt, the answer edited in', async () => {
+    const f = await w.awaitApproval(fresh(), 1);
+    const feature = f.plan.feature;
+    await rollBack(w.aws.ports, { feature, actor: { id: 'ops', via: 'cli' }, reason: 'pm phase misbehaved' });
+    const before = startsOf(feature).length;
+    const interaction = w.discord.signer.command(w.pm, 'retry', { feature, from: 'ga' });
+    const reply = await w.discord.send(interaction);
+    expect(reply.body).toEqual({ type: 5 });
+    await w.discord.idle();
+    const starts = startsOf(feature).slice(before);
+    expect(starts).toEqual([
+      expect.objectContaining({
+        outcome: 'ok',
+        input: {
+          stateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:phasegate-dev-${feature}`,
+          name: `discord-${interaction.id}`,
+          input: JSON.stringify({ actor: { id: w.pm.id, name: 'Priya', via: 'discord' }, startAt: 2 }),
+        },
+      }),
+    ]);
+    expect(messageText(w.discord.api.message(reply.message!.id)!)).toMatch(new RegExp(`🔁 ${feature}: retried from ga[\\s\\S]*Priya`));
+  });
+
+  it('defaults to the phase it was rolled back in', async () => {
+    const f = await w.awaitApproval(fresh(), 1);
+    const feature = f.plan.feature;
+    await rollBack(w.aws.ports, { feature, actor: { id: 'ops', via: 'cli' }, reason: 'restart' });
+    const before = startsOf(feature).length;
+    await w.discord.command(w.pm, 'retry', { feature });
+    await w.discord.idle();
+    expect(startsOf(feature).slice(before).map((c) => JSON.parse((c.input as { input: string }).input))).toEqual([expect.objectContaining({ startAt: 1 })]);
+  });
+
+  it('refuses a developer, a rollout that was not rolled back and an unknown phase: ephemeral, audited, nothing invoked', async () => {
+    const f = await w.awaitApproval(fresh());
+    const feature = f.plan.feature;
+    const invocations = w.discord.selfInvoke.invocations.length;
+    expect(ephemeralText(await w.discord.command(w.pm, 'retry', { feature }))).toMatch(/cannot be retried: it is AWAITING_APPROVAL/);
+    await rollBack(w.aws.ports, { feature, actor: { id: 'ops', via: 'cli' }, reason: 'restart' });
+    expect(ephemeralText(await w.discord.command(w.dev, 'retry', { feature }))).toMatch(/only pm or admin may start a rollout/i);
+    expect(ephemeralText(await w.discord.command(w.pm, 'retry', { feature, from: 'nope' }))).toMatch(/has no phase "nope" \(phases: admin, pm, ga\)/);
+    expect((await refusals(feature)).map((e) => (e.detail as { code: string }).code).sort()).toEqual(['FORBIDDEN', 'INVALID', 'NOT_PENDING']);
+    expect(w.discord.selfInvoke.invocations.length).toBe(invocations);
+  });
+
+  it('autocompletes from with the named feature\'s phases in plan order', async () => {
+    const choices = async (value: string) =>
+      ((await w.discord.send(w.discord.signer.autocomplete(w.pm, 'retry', 'from', value, { feature: 'cohort-analyzer' }))).body.data.choices as { name: string }[]).map((c) => c.name);
+    expect(await choices('')).toEqual(['admin', 'pm', 'ga']);
+    expect(await choices('m')).toEqual(['admin', 'pm']);
+    expect(await choices('a')).toEqual(['admin', 'ga']);
+    expect(await choices('zzz')).toEqual([]);
+  });
+
+  it('registers from as an autocompleted option', () => {
+    const [rollout] = commandDefinitions() as unknown as { options: { name: string; options: Record<string, unknown>[] }[] }[];
+    const retry = rollout!.options.find((o) => o.name === 'retry')!;
+    expect(retry.options).toEqual([expect.objectContaining({ name: 'feature', required: true }), expect.objectContaining({ name: 'from', autocomplete: true, required: false })]);
   });
 });
 

@@ -10,13 +10,13 @@ import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v1
 export const ROLLOUT_COMMAND = 'rollout';
 
 /** The `/rollout` subcommands. */
-export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'budget', 'verify', 'history'] as const;
+export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'retry', 'budget', 'verify', 'history'] as const;
 
 /** One of {@link SUBCOMMANDS}. */
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Names of the options a subcommand can take. */
-export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature' | 'limit';
+export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature' | 'limit' | 'from';
 
 /** Longest free text (a note or a reason) accepted: it goes into the audit trail and the Step Functions cause. */
 export const MAX_TEXT_LENGTH = 500;
@@ -75,6 +75,13 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
   rollback: {
     description: 'Roll a feature back to its safe flags now (on-call or admin)',
     options: [feature(true), { name: 'reason', description: 'Why the feature is rolled back', required: true }],
+  },
+  retry: {
+    description: 'Start a rolled-back feature again at a phase, not phase 1 (pm or admin)',
+    options: [
+      feature(true),
+      { name: 'from', description: 'The phase to start at (default: the phase it was rolled back in)', required: false, autocomplete: true },
+    ],
   },
   budget: {
     description: "A feature's LLM spend today against its budget; admins may change today's cap",

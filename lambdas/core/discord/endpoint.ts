@@ -2,7 +2,7 @@ import type { LambdaFunctionURLResult } from 'aws-lambda';
 import type { APIApplicationCommandOptionChoice, APIInteractionResponse } from 'discord-api-types/v10';
 import { authorize, rolesFromDiscord, type RolloutAction } from '../rollout/authorize';
 import { FlagWriteError, RefusedError } from '../errors';
-import { decide, pauseRollout, requestStart, resumeRollout, type Person } from '../rollout/operations';
+import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type Person } from '../rollout/operations';
 import type { SetDailyCapRequest } from '../budget/budget';
 import type { BudgetReader, Clock, DriftLedger, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { HISTORY_LIMIT } from './commands';
@@ -24,6 +24,7 @@ import {
   rollbackFailedMessage,
   rolledBackMessage,
   startedMessage,
+  retryStartedMessage,
   verifyMessage,
   historyMessage,
   statusMessage,
@@ -44,7 +45,7 @@ import { verifyRequest, type PublicKey, type SignedRequest } from './signature';
  *   if it is not done by then the endpoint answers "deferred" (type 5, or type 6 for a button) and hands the
  *   same decision to an asynchronous invocation of itself. `decide` finishes a decision its author repeats, so
  *   whichever of the two gets there first makes it and the other reports it.
- * - Always deferred: `start` and `rollback` (StartExecution; flag writes that wait for every target's update).
+ * - Always deferred: `start`, `retry` and `rollback` (StartExecution; flag writes that wait for every target's update).
  *   Checks that need no AWS call beyond DynamoDB (roles, state) run first, so refusals stay ephemeral; then the
  *   endpoint answers type 5 and invokes itself with the job.
  *
@@ -245,17 +246,25 @@ class Endpoint {
   }
 
   /**
-   * Values from a known list as the person types: the stage's features, or the named feature's LLM sub-features.
+   * Values from a known list as the person types: the stage's features, the named feature's LLM sub-features, or
+   * its phases (in plan order: the order matters more than the alphabet when choosing where to start again).
    * Matches anywhere, those starting with what was typed first; at most 25 (Discord's limit).
    */
   private choices(focused: { name: string; value: string }, options: CommandOptions): APIApplicationCommandOptionChoice<string>[] {
     const plan = options.feature !== undefined ? this.plans.get(options.feature) : undefined;
     const known =
-      focused.name === 'feature' ? [...this.plans.keys()] : focused.name === 'sub_feature' ? (plan?.subFeatures.map((s) => s.id) ?? []) : [];
+      focused.name === 'feature'
+        ? [...this.plans.keys()]
+        : focused.name === 'sub_feature'
+          ? (plan?.subFeatures.map((s) => s.id) ?? [])
+          : focused.name === 'from'
+            ? [...(plan?.phases ?? [])]
+            : [];
     const typed = focused.value.toLowerCase();
+    const inOrder = focused.name === 'from';
     return known
       .filter((f) => f.toLowerCase().includes(typed))
-      .sort((a, b) => Number(!a.startsWith(typed)) - Number(!b.startsWith(typed)) || a.localeCompare(b))
+      .sort((a, b) => Number(!a.startsWith(typed)) - Number(!b.startsWith(typed)) || (inOrder ? known.indexOf(a) - known.indexOf(b) : a.localeCompare(b)))
       .slice(0, 25)
       .map((f) => ({ name: f, value: f }));
   }
@@ -340,6 +349,27 @@ class Endpoint {
             },
           };
           await requestStart({ store, clock, starter: handOver }, { feature: known.feature, actor: person, knownFeatures: [...this.plans.keys()] });
+          return { type: 5 };
+        }
+        case 'retry': {
+          const refusal = this.notRoleHolder('start', person);
+          if (refusal) return await this.refuse(known, person, 'retry', refusal);
+          const job: DiscordJob = {
+            kind: 'retry',
+            feature: known.feature,
+            person,
+            ...(options.from ? { from: options.from } : {}),
+            interaction: this.jobInteraction(meta, 'message'),
+          };
+          // As for start: requestRetry runs every check (and audits refusals) here, then hands over to the job,
+          // whose requestRetry checks again and calls StartExecution with startAt.
+          const handOver: RolloutStarter = {
+            start: async () => {
+              await this.ports.jobs.enqueue(job);
+              return { executionId: 'deferred' };
+            },
+          };
+          await requestRetry({ store, clock, starter: handOver }, { feature: known.feature, actor: person, knownFeatures: [...this.plans.keys()], ...(options.from ? { from: options.from } : {}) });
           return { type: 5 };
         }
         case 'rollback': {
@@ -512,7 +542,14 @@ class Endpoint {
   private async runJob(job: DiscordJob): Promise<JobResult> {
     let reply: Reply;
     try {
-      reply = job.kind === 'decide' ? await this.decideReply(job) : job.kind === 'start' ? await this.startReply(job) : await this.rollbackReply(job);
+      reply =
+        job.kind === 'decide'
+          ? await this.decideReply(job)
+          : job.kind === 'start'
+            ? await this.startReply(job)
+            : job.kind === 'retry'
+              ? await this.retryReply(job)
+              : await this.rollbackReply(job);
     } catch (err) {
       // Reported, not thrown: a thrown error would make Lambda run the job again after the person was told.
       this.log({ level: 'error', message: 'deferred job failed', job: job.kind, feature: job.feature, error: errorText(err), interaction: job.interaction.id });
@@ -611,6 +648,22 @@ class Endpoint {
       const starter = this.ports.starter(`discord-${job.interaction.id}`);
       const { executionId } = await requestStart({ store, clock, starter }, { feature: job.feature, actor: job.person, knownFeatures: [...this.plans.keys()] });
       return { visibility: 'public', message: startedMessage(job.feature, actorOf(job.person), executionId, this.ports.stage) };
+    } catch (err) {
+      if (err instanceof RefusedError) return ephemeral(refusalMessage(err));
+      throw err;
+    }
+  }
+
+  private async retryReply(job: Extract<DiscordJob, { kind: 'retry' }>): Promise<Reply> {
+    const { store, clock } = this.ports;
+    try {
+      // Named after the interaction, like start: a job run twice is the same execution.
+      const starter = this.ports.starter(`discord-${job.interaction.id}`);
+      const started = await requestRetry(
+        { store, clock, starter },
+        { feature: job.feature, actor: job.person, knownFeatures: [...this.plans.keys()], ...(job.from ? { from: job.from } : {}) },
+      );
+      return { visibility: 'public', message: retryStartedMessage(job.feature, actorOf(job.person), started.phase, started.executionId, this.ports.stage) };
     } catch (err) {
       if (err instanceof RefusedError) return ephemeral(refusalMessage(err));
       throw err;

@@ -392,6 +392,19 @@ export function startedMessage(feature: string, by: Actor, executionId: string, 
   return message([embed(`🚀 ${feature}: rollout started`, COLORS.info, `Started by ${who(by)}. Phase starts, gates and approval requests follow in the feature's channel.`, [], footerOf(stage, executionId))]);
 }
 
+/** The public answer to `/rollout retry`: a new execution started at `phase`, the phases before it skipped. */
+export function retryStartedMessage(feature: string, by: Actor, phase: string, executionId: string, stage: string): DiscordMessage {
+  return message([
+    embed(
+      `🔁 ${feature}: retried from ${escapeMarkdown(phase)}`,
+      COLORS.info,
+      `Started again by ${who(by)} at phase ${escapeMarkdown(phase)}; the phases before it are skipped. Gates and approval requests follow in the feature's channel.`,
+      [],
+      footerOf(stage, executionId),
+    ),
+  ]);
+}
+
 /** The public answer to a rollback from Discord. */
 export function rolledBackMessage(feature: string, by: Actor, reason: string, targets: readonly { functionName: string; ok: boolean; ms: number }[], already: boolean): DiscordMessage {
   if (already) return message([embed(`⏪ ${feature}: already rolled back`, COLORS.quiet, 'Its targets are in the safe state; nothing was changed.')]);

@@ -82,6 +82,8 @@ export interface JobInteraction {
  */
 export type DiscordJob =
   | { readonly kind: 'start'; readonly feature: string; readonly person: Person; readonly interaction: JobInteraction }
+  /** `/rollout retry`: a new execution of a rolled-back feature starting at `from` (default: the phase rolled back in). */
+  | { readonly kind: 'retry'; readonly feature: string; readonly person: Person; readonly from?: string; readonly interaction: JobInteraction }
   | { readonly kind: 'rollback'; readonly feature: string; readonly person: Person; readonly reason: string; readonly interaction: JobInteraction }
   | {
       readonly kind: 'decide';
