@@ -134,6 +134,17 @@ export interface RehearsalOptions {
    */
   readonly onTimeline?: (entry: TimelineEntry) => void;
   /** Called once the stage is synthesized, before the run starts: what is rehearsed. @default - not told */
+  /**
+   * With `manual`: the person ends the rehearsal (Ctrl-C); the execution stops, and that is an expected ending.
+   * @default - only the rollout's own end ends it
+   */
+  readonly stop?: AbortSignal;
+  /**
+   * With `manual`: called once the execution has ended, before the local world (session server, Discord) goes down;
+   * the world stays up, for the CLI's `--local` commands, until the promise settles (the person presses a key).
+   * @default - the world goes down when the execution ends
+   */
+  readonly holdOpen?: (ended: { readonly status: LocalRunResult['status'] }) => Promise<void>;
   readonly onStart?: (run: { readonly feature: string; readonly stage: string; readonly stateMachine: string }) => void;
 }
 
@@ -197,6 +208,37 @@ export interface RehearsalResult {
   readonly llmSpend?: { report: LlmSpendReport; subFeatureRolledBack: boolean };
   /** With `driftAt`: the deploy that wiped the flags, the CloudTrail events delivered, and the repair. */
   readonly drift?: DriftScenarioResult & { readonly phase: string };
+  /** With `manual`: the person's own ending (a reject, a rollback, a pause, or stopping the rehearsal), expected. */
+  readonly endedBy?: PersonalEnding;
+}
+
+/** How a person ended a manual rehearsal. */
+export interface PersonalEnding {
+  readonly action: 'rejected' | 'rolled-back' | 'paused' | 'stopped';
+  /** Who: the actor's name, or `you` for stopping the rehearsal. */
+  readonly by: string;
+  readonly phase: string | null;
+}
+
+/**
+ * The person's own ending of a manual rehearsal, from the audit trail (oldest first): their last reject, rollback or
+ * pause (an approver in Discord or a CLI user, not the rehearsal nor Phasegate), or `stopped` when they ended the run.
+ * A pause later resumed is no ending. Undefined when the rollout ended on its own.
+ */
+export function personalEnding(audit: readonly AuditEvent[], stopped: boolean): PersonalEnding | undefined {
+  const person = (e: AuditEvent): boolean => e.actor.via === 'discord' || e.actor.via === 'cli';
+  let ending: PersonalEnding | undefined;
+  for (const e of audit) {
+    if (!person(e)) continue;
+    const phase = e.fromPhase ?? e.toPhase;
+    const by = e.actor.name ?? e.actor.id;
+    if (e.action === 'rejected') ending = { action: 'rejected', by, phase };
+    else if (e.action === 'rollback-started' || e.action === 'rolled-back') ending = ending?.action === 'rejected' ? ending : { action: 'rolled-back', by, phase };
+    else if (e.action === 'paused') ending = { action: 'paused', by, phase };
+    else if (e.action === 'resumed' && ending?.action === 'paused') ending = undefined;
+  }
+  if (ending) return ending;
+  return stopped ? { action: 'stopped', by: 'you', phase: null } : undefined;
 }
 
 /** Variables the fake targets carry before Phasegate touches them; they must come out unchanged. */
@@ -723,7 +765,13 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
         (err: unknown) => execution.abort('PhasegateRehearsalStuck', `stuck, and the state could not be read: ${(err as Error).message}`),
       );
     }, wallClockLimitMs);
+    if (options.manual && options.stop) {
+      const stopRun = (): void => execution.abort('PhasegateRehearsalStopped', 'the person running the rehearsal stopped it');
+      if (options.stop.aborted) stopRun();
+      else options.stop.addEventListener('abort', stopRun, { once: true });
+    }
     run = await execution.result;
+    if (options.manual && options.holdOpen) await options.holdOpen({ status: run.status });
   } finally {
     if (watchdog) clearTimeout(watchdog);
     done = true;
@@ -767,11 +815,15 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
   timeline.sort((a, b) => a.atMs - b.atMs);
   const targets = Object.fromEntries(plan.targets.map((t) => [t, ownedFlags(plan, servedEnvironment(lambda, t))]));
 
-  const expected = options.rejectAt || options.alarmAt ? 'ROLLED_BACK' : 'COMPLETED';
+  // A person's reject, rollback or pause in a manual rehearsal is theirs to make: an expected ending.
+  const endedBy = options.manual ? personalEnding(audit, options.stop?.aborted ?? false) : undefined;
+  const rolledBackByPerson = endedBy?.action === 'rejected' || endedBy?.action === 'rolled-back';
+  const leftAsIs = endedBy !== undefined && !rolledBackByPerson;
+  const expected = rolledBackByPerson || options.rejectAt || options.alarmAt ? 'ROLLED_BACK' : 'COMPLETED';
   const outcome = state?.status ?? 'NOT_STARTED';
   const problems: string[] = [];
   if (stuck) problems.push(stuck);
-  if (outcome !== expected) problems.push(`expected the rollout to end ${expected}, it is ${outcome}`);
+  if (outcome !== expected && !leftAsIs) problems.push(`expected the rollout to end ${expected}, it is ${outcome}`);
   // A gate that had to hold in a rehearsal fed healthy data did not get what it watches: say which phase and why.
   for (const e of audit) {
     const d = e.detail as { decision?: string; reasons?: string[] } | undefined;
@@ -781,8 +833,9 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     }
   }
   // An alarm during a bake stops the execution (ABORTED); a rejection or an alarm during an approval fails it.
-  const expectedStatuses = expected === 'COMPLETED' ? ['SUCCEEDED'] : options.alarmAt ? ['FAILED', 'ABORTED'] : ['FAILED'];
-  if (!expectedStatuses.includes(run.status)) {
+  // A rollback from the CLI ends the execution (ABORTED) wherever it was.
+  const expectedStatuses = expected === 'COMPLETED' ? ['SUCCEEDED'] : options.alarmAt || rolledBackByPerson ? ['FAILED', 'ABORTED'] : ['FAILED'];
+  if (!expectedStatuses.includes(run.status) && !leftAsIs) {
     problems.push(`expected the execution to end ${expectedStatuses.join(' or ')}, it ended ${run.status} (${run.error ?? ''} ${run.cause ?? ''})`);
   }
   if (alarmResult && alarmResult.outcome.outcome !== 'rolled-back') problems.push(`the alarm's rollback ended ${alarmResult.outcome.outcome}`);
@@ -791,8 +844,9 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
   if (driftResult && driftResult.outcome !== 'repaired') {
     problems.push(`the drift on ${driftResult.target} was not repaired: ${JSON.stringify(driftResult.outcomes)}`);
   }
-  const wanted =
-    expected === 'COMPLETED'
+  const wanted = leftAsIs
+    ? {}
+    : expected === 'COMPLETED'
       ? phaseFlagValues(plan, plan.phases.length - 1, { subFeaturesOff: state?.subFeaturesOff ?? [] })
       : (state?.safeFlags ?? {});
   if (spendResult) {
@@ -858,6 +912,7 @@ export async function rehearse(requested: RehearsalOptions = {}): Promise<Rehear
     ...(spendResult ? { llmSpend: spendResult } : {}),
     ...(driftResult ? { drift: { ...driftResult, phase: options.driftAt! } } : {}),
     lambdaApi: { quotas: quotasOn, inProgressMs, counts: lambdaCounts },
+    ...(endedBy ? { endedBy } : {}),
   };
   return result;
 }

@@ -294,6 +294,10 @@ export function summaryLines(r: RehearsalResult, options: { width?: number; stre
     );
   }
 
+  if (r.endedBy) {
+    const what = r.endedBy.action === 'stopped' ? 'you stopped the rehearsal' : `${r.endedBy.action} by ${r.endedBy.by}${r.endedBy.phase ? ` in phase ${r.endedBy.phase}` : ''}`;
+    out.push(`Ended by a person: ${what}, an expected ending.`);
+  }
   if (r.asExpected) out.push('As expected.');
   else out.push('NOT as expected:', ...r.problems.map((p) => `  - ${p}`));
   // The timeline's lines are fitted already; the summary's long lines wrap the same way.
@@ -350,10 +354,37 @@ async function main(): Promise<void> {
   const stream = !parsed.json;
   if (logFile) process.stderr.write(`rehearse: the functions' logs go to ${logFile} (--verbose for stderr)\n`);
   let headed = false;
+  // --manual: Ctrl-C ends the rehearsal (an expected ending); once the rollout has ended, the local world stays up
+  // for the CLI's --local commands until a key is pressed.
+  const stop = new AbortController();
+  const onInterrupt = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    process.stderr.write('\nrehearse: stopping (Ctrl-C again to quit at once)\n');
+    stop.abort();
+  };
+  if (parsed.options.manual) process.on('SIGINT', onInterrupt);
+  const holdOpen = async ({ status }: { status: string }): Promise<void> => {
+    if (!process.stdin.isTTY || stop.signal.aborted) return;
+    process.stderr.write(`rehearse: the execution ended ${status}; the local world stays up for --local commands: press a key (or Ctrl-C) to end\n`);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        process.stdin.off('data', done);
+        stop.signal.removeEventListener('abort', done);
+        process.stdin.setRawMode?.(false);
+        process.stdin.pause();
+        resolve();
+      };
+      process.stdin.setRawMode?.(true);
+      process.stdin.resume();
+      process.stdin.once('data', done);
+      stop.signal.addEventListener('abort', done, { once: true });
+    });
+  };
   try {
     const result = await rehearse({
       ...parsed.options,
       log: (line) => process.stderr.write(`rehearse: ${line}\n`),
+      ...(parsed.options.manual ? { stop: stop.signal, holdOpen } : {}),
       ...(stream ? { onTimeline: (e: TimelineEntry) => out(`${formatTimelineEntry(e, width()).join('\n')}\n`), onStart: (r) => {
         headed = true;
         out(`${fitToWidth('', heading(r), width()).join('\n')}\n\n`);
@@ -370,6 +401,7 @@ async function main(): Promise<void> {
     }
     throw err;
   } finally {
+    process.off('SIGINT', onInterrupt);
     capture?.restore();
     process.stdout.write = stdoutWrite;
     await closeRehearsalResources();
