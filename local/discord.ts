@@ -340,12 +340,20 @@ export function readableDiscordTime(seconds: number, style = 'f'): string {
 }
 
 /**
- * A message as a person reads it in a terminal: {@link messageText} with mentions as names (`<@id>` -> `@Pat`,
+ * A message as a person reads it in a terminal: its text as {@link messageText} gives it (a field as `name: value`), with mentions as names (`<@id>` -> `@Pat`,
  * `<@&id>` -> `@pm`, `<#id>` -> `#phasegate`; an unknown id stays as `@<id>`), Discord timestamps as readable times,
  * no bold/italic/strike markup, links as `label (url)`, and the buttons on a last line: `[Approve] [Reject] [Pause]`.
  */
 export function terminalText(message: Pick<RecordedMessage, 'content' | 'embeds' | 'components'>, names: DiscordNames = {}): string {
-  const text = messageText(message)
+  // A field reads as `name: value` on one line when its value is one line.
+  const parts = [message.content ?? ''];
+  for (const e of message.embeds) {
+    const fields = (e.fields ?? []).map((f) => (f.value.includes('\n') ? `${f.name}\n${f.value}` : `${f.name}: ${f.value}`));
+    parts.push(e.title ?? '', e.description ?? '', ...fields, e.footer?.text ?? '');
+  }
+  const text = parts
+    .filter(Boolean)
+    .join('\n')
     .replace(/<@!?(\d+)>/g, (_, id: string) => `@${names.users?.[id] ?? id}`)
     .replace(/<@&(\d+)>/g, (_, id: string) => `@${names.roles?.[id] ?? id}`)
     .replace(/<#(\d+)>/g, (_, id: string) => `#${names.channels?.[id] ?? id}`)

@@ -48,7 +48,9 @@ const USAGE = `usage: npm run rehearse -- [options]
   --llm-cap-usd <usd>  the cap variable the LLM calls see (default: the plan's); above the hard limit, the
                        daily-cost alarm turns the LLM flag off
   --manual             no automatic PM: approve or reject from another terminal with
-                       npx phasegate approve|reject <feature> --local
+                       npx phasegate approve|reject <feature> --local; a reject, pause or rollback of yours is an
+                       expected ending; Ctrl-C ends the rehearsal, and once the rollout ends the local world stays
+                       up for --local commands until you press a key
   --json               print a machine-readable summary instead of the timeline
   --log-file <file>    where the functions' JSON logs go (default <tmpdir>/phasegate-rehearsal/functions-<time>.log)
   --verbose            the functions' JSON logs on stderr instead of a file
@@ -180,7 +182,7 @@ export function parseRehearseArgs(argv: readonly string[]): RehearseArgs {
 export const DEFAULT_WIDTH = 80;
 
 /** A long line wraps onto at most this many lines; the last is cut with an ellipsis. */
-const MAX_WRAPPED_LINES = 4;
+const MAX_WRAPPED_LINES = 6;
 
 /**
  * `text` after `prefix`, in lines of at most `width` characters: wrapped at spaces (a word longer than a line is cut),

@@ -40,8 +40,7 @@ describe('a Discord message in the terminal', () => {
         'ux-update: phase pm waits for approval',
         'Requested by Pat (PM) (@Pat (PM)); decide by 2026-12-01 14:17 UTC, or it rolls back.',
         'See the dashboard (https://example.com/d) in #phasegate.',
-        'Next',
-        'developer at 25%',
+        'Next: developer at 25%',
         '[Approve] [Reject] [Pause]',
       ].join('\n'),
     );

@@ -1,4 +1,6 @@
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
@@ -86,5 +88,26 @@ describe("a person's ending, from the audit trail", () => {
     ['stopping the rehearsal', [event('phase-started', 'state-machine')], true, { action: 'stopped', by: 'you', phase: null }],
   ])('%s', (_, audit, stopped, expected) => {
     expect(personalEnding(audit, stopped)).toEqual(expected);
+  });
+});
+
+describe('npm run rehearse, watched in a terminal', () => {
+  it("streams a fitted timeline on stdout and keeps the functions' JSON logs in the file it names", async () => {
+    const logFile = join(mkdtempSync(join(tmpdir(), 'phasegate-rehearse-logs-')), 'functions.log');
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'local/rehearse.ts'), '--plan', 'rollouts/cohort-analyzer.json', '--bake-ms', '0', '--log-file', logFile],
+      { cwd: ROOT, timeout: 570_000, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+    );
+    expect(stderr).toContain(`the functions' logs go to ${logFile}`);
+    const lines = stdout.trimEnd().split('\n');
+    // Not a terminal: 80 columns; no JSON log line and no Discord markup on stdout.
+    expect(lines.every((l) => [...l].length <= 80)).toBe(true);
+    expect(lines.some((l) => l.trimStart().startsWith('{'))).toBe(false);
+    expect(stdout).not.toMatch(/\*\*|<@|<t:\d+/);
+    expect(stdout).toMatch(/Approved by Pat \(PM\)/);
+    expect(lines.at(-1)).toBe('As expected.');
+    const logs = readFileSync(logFile, 'utf8').trim().split('\n');
+    expect(logs.some((l) => /"message":"step finished"/.test(l))).toBe(true);
   });
 });
