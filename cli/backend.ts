@@ -1,6 +1,6 @@
 import { budgetStatus, llmSubFeatures, setDailyCap } from '../lambdas/core/budget/budget';
 import { RefusedError } from '../lambdas/core/errors';
-import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type RollbackOutcome } from '../lambdas/core/rollout/operations';
+import { decide, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type PromoteResult, type RollbackOutcome } from '../lambdas/core/rollout/operations';
 import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/rollout/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
 import { phaseReportOf } from '../lambdas/core/gates/daily-report';
@@ -29,6 +29,8 @@ export interface Backend {
   rollback(req: { feature: string; reason: string }): Promise<RollbackOutcome>;
   pause(req: { feature: string; reason?: string }): Promise<RolloutState>;
   resume(req: { feature: string }): Promise<RolloutState>;
+  /** End the current phase's bake now; the phase's gate still decides. */
+  promote(req: { feature: string }): Promise<PromoteResult>;
   start(req: { feature: string }): Promise<{ executionId: string }>;
   /** Start again after a rollback at phase `from` (default: the phase rolled back in), skipping the phases before it. */
   retry(req: { feature: string; from?: string }): Promise<{ executionId: string; phase: string; phaseIndex: number }>;
@@ -154,6 +156,11 @@ export class CoreBackend implements Backend {
   async resume(req: { feature: string }): Promise<RolloutState> {
     const { actor } = await this.prepare(req.feature);
     return resumeRollout(this.config.ports, { feature: req.feature, actor });
+  }
+
+  async promote(req: { feature: string }): Promise<PromoteResult> {
+    const { actor } = await this.prepare(req.feature);
+    return promoteRollout(this.config.ports, { feature: req.feature, actor });
   }
 
   async start(req: { feature: string }): Promise<{ executionId: string }> {

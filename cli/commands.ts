@@ -373,6 +373,29 @@ const start: CommandSpec = {
   },
 };
 
+const promote: CommandSpec = {
+  path: ['promote'],
+  args: [FEATURE],
+  summary: 'end the current bake now; the phase\'s gate still decides',
+  details: 'Only pm or admin, while the rollout is RUNNING and its phase bakes. The gate then proceeds, holds, asks or rolls back as usual.',
+  options: {},
+  scope: 'stage',
+  group: 'Act',
+  async run(ctx) {
+    const feature = featureArg(ctx, this);
+    const backend = await ctx.backend();
+    const promoted = await backend.promote({ feature });
+    ctx.print(
+      [
+        `Promoted ${feature} on ${backend.stage}: the bake of phase ${promoted.phase} ended${promoted.bakeUntil ? ` (it would have run until ${promoted.bakeUntil})` : ''}; its gate decides next.`,
+        `Follow it with \`phasegate status ${feature}\`.`,
+      ],
+      { stage: backend.stage, ...promoted },
+    );
+    return EXIT.ok;
+  },
+};
+
 const retry: CommandSpec = {
   path: ['retry'],
   args: [FEATURE],
@@ -504,6 +527,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   pause,
   resume,
   rollback,
+  promote,
   retry,
   planValidate,
   planShow,

@@ -260,10 +260,19 @@ export class RolloutStateMachine extends Construct {
     plan.phases.forEach((phase, phaseIndex) => {
       const n = phase.name;
       const apply = applies[phaseIndex]!;
-      const bake = new Wait(this, `${n}: bake`, {
+      // The bake is a task that waits for its token, timing out when the bake is over: `promote` hands the token
+      // back to end it early, at the cost of no history events (a Wait could not be interrupted, and polling would
+      // spend the execution's 25,000 events). Either way the gate decides next.
+      const bake = new LambdaInvoke(this, `${n}: bake`, {
         stateName: `${n}: bake`,
-        time: WaitTime.duration(Duration.seconds(durationToSeconds(phase.bake))),
+        lambdaFunction: functions['apply-phase'],
+        integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload: TaskInput.fromObject({ ...common, phaseIndex, mode: 'bake', taskToken: JsonPath.taskToken }),
+        resultPath: JsonPath.DISCARD,
+        taskTimeout: Timeout.duration(Duration.seconds(Math.max(1, durationToSeconds(phase.bake)))),
+        retryOnServiceExceptions: false,
       });
+      retried(bake);
       const gate = guarded(
         retried(
           new LambdaInvoke(this, `${n}: gate`, {
@@ -294,6 +303,9 @@ export class RolloutStateMachine extends Construct {
       } else {
         apply.next(bake);
       }
+      // The bake's time is up: the usual way on to the gate. Caught before the rollback catchers below.
+      bake.addCatch(gate, { errors: [Errors.TIMEOUT], resultPath: JsonPath.DISCARD });
+      guarded(bake);
       bake.next(gate).next(decision);
 
       const timeoutSeconds =

@@ -53,7 +53,11 @@ export interface LocalRunOptions {
    * @default 0.001, one second of the definition lasts one millisecond
    */
   readonly waitScale?: number;
-  /** Fixed duration in ms of every Wait state, or of the Wait states named; wins over `waitScale`. */
+  /**
+   * Fixed duration in ms of every Wait state, or of the Wait states named; wins over `waitScale`. Bake tasks (a
+   * `.waitForTaskToken` task whose payload has `mode: "bake"`, timing out when the bake is over) are shortened the
+   * same way: their `TimeoutSeconds` is scaled, or replaced by `waitMs`.
+   */
   readonly waitMs?: number | Readonly<Record<string, number>>;
   /** Duration in ms of Wait states whose time comes from the input, unless `waitMs` names them. @default 0 */
   readonly dynamicWaitMs?: number;
@@ -106,6 +110,11 @@ type TaskKind = 'function' | 'invoke' | 'invoke.waitForTaskToken';
 interface TaskBinding {
   readonly stateName: string;
   readonly kind: TaskKind;
+  /**
+   * A bake task: how long its token waits, in ms, once the function returned, before it times out with
+   * `States.Timeout` (the bake is over) unless it was settled (promoted) first.
+   */
+  readonly bakeMs?: number;
   /** Known when the function is named literally in the definition. */
   readonly fn?: TemplateFunction;
 }
@@ -135,6 +144,31 @@ export function waitTimeOverrides(
     if (state.Type !== 'Wait') continue;
     const fixed = typeof waitMs === 'number' ? waitMs : waitMs?.[name];
     overrides[name] = fixed ?? (typeof state.Seconds === 'number' ? state.Seconds * 1000 * waitScale : dynamicWaitMs);
+  }
+  return overrides;
+}
+
+/**
+ * Whether a Task state is a bake: it waits for its token until `TimeoutSeconds` (the bake) is up, and a timeout is
+ * its normal ending, so a local run shortens it like a Wait.
+ */
+export function isBakeTask(state: AslState): boolean {
+  const payload = (state.Parameters as { Payload?: { mode?: unknown } } | undefined)?.Payload;
+  return state.Type === 'Task' && INVOKE_RESOURCE.exec(state.Resource ?? '')?.[1] !== undefined && payload?.mode === 'bake';
+}
+
+/** How long each bake task of a definition waits in a local run, in ms: as {@link waitTimeOverrides} for a Wait. */
+export function bakeTimeOverrides(
+  states: readonly (readonly [string, AslState])[],
+  options: Pick<LocalRunOptions, 'waitMs' | 'waitScale'>,
+): Record<string, number> {
+  const { waitMs, waitScale = 0.001 } = options;
+  const overrides: Record<string, number> = {};
+  for (const [name, state] of states) {
+    if (!isBakeTask(state)) continue;
+    const fixed = typeof waitMs === 'number' ? waitMs : waitMs?.[name];
+    const seconds = typeof (state as { TimeoutSeconds?: unknown }).TimeoutSeconds === 'number' ? (state as { TimeoutSeconds: number }).TimeoutSeconds : 0;
+    overrides[name] = fixed ?? seconds * 1000 * waitScale;
   }
   return overrides;
 }
@@ -290,6 +324,7 @@ class LocalRun {
   private bindTasks(states: [string, AslState][]): TaskBinding[] {
     const problems: string[] = [];
     const bindings: TaskBinding[] = [];
+    const bakes = bakeTimeOverrides(states, this.options);
     for (const [stateName, state] of states) {
       if (state.Type !== 'Task') continue;
       const resource = state.Resource ?? '';
@@ -312,8 +347,9 @@ class LocalRun {
       }
       const fn = this.functionIndex.find(functionName as string);
       const problem = fn ? this.handlerProblem(fn) : `function ${String(functionName)} is not in the template's functions`;
+      const bakeMs = bakes[stateName];
       if (problem) problems.push(`${stateName}: ${problem}`);
-      else bindings.push({ stateName, kind, fn });
+      else bindings.push({ stateName, kind, fn, ...(bakeMs !== undefined && this.options.taskTimeoutMs?.[stateName] === undefined ? { bakeMs } : {}) });
     }
     if (problems.length > 0) {
       throw new LocalRunnerError(`cannot run the state machine locally:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -336,7 +372,11 @@ class LocalRun {
     for (const [name, state] of allStates(definition) as [string, { Type: string; [field: string]: unknown }][]) {
       if (state.Type !== 'Task') continue;
       const override = this.options.taskTimeoutMs?.[name];
-      if (override !== undefined) {
+      if (override === undefined && isBakeTask(state as AslState)) {
+        // The run times a bake itself once its function returned (see runTask): a timeout while the function still
+        // ran would leave it writing to the shared process.env while the next state's function runs.
+        state.TimeoutSeconds = MAX_TIMER_SECONDS;
+      } else if (override !== undefined) {
         state.TimeoutSeconds = override / 1000;
         delete state.TimeoutSecondsPath;
       } else if (typeof state.TimeoutSeconds === 'number') {
@@ -380,6 +420,7 @@ class LocalRun {
       if (token) this.options.stepFunctions.closeToken(token, 'the function failed');
       throw error;
     }
+    if (token && binding.bakeMs !== undefined) return this.bakeOver(token, binding.bakeMs);
     if (token) return this.options.stepFunctions.waitForToken(token);
     const output = invoke
       ? {
@@ -432,6 +473,24 @@ class LocalRun {
     this.aborted = true;
     this.run?.abort();
     throw this.fatal;
+  }
+
+  /** A bake's token: settled (promoted) before `ms`, or closed then with `States.Timeout`, as the service would. */
+  private async bakeOver(token: string, ms: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const settled = this.options.stepFunctions.waitForToken(token);
+    const timeUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    try {
+      const first = await Promise.race([settled.then((output) => ({ output })), timeUp.then(() => undefined)]);
+      if (first) return first.output;
+      this.options.stepFunctions.closeToken(token, 'States.Timeout');
+      throw namedError('States.Timeout', `the bake ${token.slice(0, 8)}... timed out`);
+    } finally {
+      clearTimeout(timer);
+      settled.catch(() => undefined);
+    }
   }
 
   private closeTokensOf(stateName: string): void {

@@ -22,7 +22,7 @@ import { LambdaFlagWriter } from '../lambdas/adapters/lambda-flag-writer';
 import { SfnExecutionStopper } from '../lambdas/adapters/sfn-execution-stopper';
 import { SfnTaskTokens } from '../lambdas/adapters/sfn-task-tokens';
 import { ConflictError, FlagWriteError, PlanInvalidError, RefusedError } from '../lambdas/core/errors';
-import type { DecideResult, RollbackOutcome } from '../lambdas/core/rollout/operations';
+import type { DecideResult, PromoteResult, RollbackOutcome } from '../lambdas/core/rollout/operations';
 import type { PhaseReport } from '../lambdas/core/gates/report';
 import type { FeatureVerification } from '../lambdas/core/drift/reconcile';
 import { BUILT_IN_ROLES, type PhasegateRole, type Plan } from '../lambdas/core/plan/schema';
@@ -140,6 +140,7 @@ const SessionRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('resume'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('start'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('retry'), actor: ActorSchema, feature, from: z.string().optional() }),
+  z.object({ op: z.literal('promote'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('report'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('verify'), actor: ActorSchema, feature }),
   z.object({ op: z.literal('inspect'), actor: ActorSchema, feature, target: z.string().optional() }),
@@ -284,6 +285,8 @@ export async function startSessionServer(options: SessionServerOptions): Promise
             return backend.start({ feature: r.feature });
           case 'retry':
             return backend.retry({ feature: r.feature, ...(r.from !== undefined ? { from: r.from } : {}) });
+          case 'promote':
+            return backend.promote({ feature: r.feature });
           case 'budget':
             return backend.budget({ feature: r.feature, ...(r.set ? { set: r.set } : {}) });
           case 'report':
@@ -446,6 +449,10 @@ export class SessionClient implements Backend {
 
   start(req: { feature: string }): Promise<{ executionId: string }> {
     return this.call('start', req);
+  }
+
+  promote(req: { feature: string }): Promise<PromoteResult> {
+    return this.call('promote', req);
   }
 
   retry(req: { feature: string; from?: string }): Promise<{ executionId: string; phase: string; phaseIndex: number }> {

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { KEYS } from '../core/contract';
 import { ConflictError, RefusedError, TransientError } from '../core/errors';
-import type { ApprovalRecord, RolloutStore } from '../core/ports';
+import type { ApprovalRecord, BakeRecord, RolloutStore } from '../core/ports';
 import type { AuditEvent, RolloutState, Transition } from '../core/rollout/rollout-state';
 import { errorMessage, isConditionFailed, isTransient } from './aws-errors';
 
@@ -222,6 +222,58 @@ export class DynamoRolloutStore implements RolloutStore {
       );
     } catch (err) {
       rethrow(err, `marking an approval of ${feature} settled`);
+    }
+  }
+
+  async putBake(record: Omit<BakeRecord, 'promotedBy' | 'promotedAt'>): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: KEYS.partition(record.feature), sk: KEYS.bake(record.executionId, record.phaseIndex), kind: 'bake', ...record },
+          // Race prevented: a retried bake task storing its new token over a bake someone already promoted would
+          // let a second promote hand back the new token too. A promoted bake keeps its record.
+          ConditionExpression: 'attribute_not_exists(promotedAt)',
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailed(err)) throw new RefusedError('ALREADY_DECIDED', `the bake of phase ${record.phaseName} of ${record.feature} was already promoted`);
+      rethrow(err, `storing the bake of ${record.feature}`);
+    }
+  }
+
+  async getBake(feature: string, executionId: string, phaseIndex: number): Promise<BakeRecord | undefined> {
+    try {
+      const out = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: KEYS.partition(feature), sk: KEYS.bake(executionId, phaseIndex) }, ConsistentRead: true }),
+      );
+      return out.Item ? strip<BakeRecord>(out.Item) : undefined;
+    } catch (err) {
+      return rethrow(err, `reading a bake of ${feature}`);
+    }
+  }
+
+  async claimBakePromotion(input: Parameters<RolloutStore['claimBakePromotion']>[0]): Promise<BakeRecord> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: KEYS.partition(input.feature), sk: KEYS.bake(input.executionId, input.phaseIndex) },
+          UpdateExpression: 'SET promotedBy = :actor, promotedAt = :at',
+          // Race prevented: two people promote at the same moment; both read an unpromoted bake, only the first
+          // update still finds it so, and only that one hands the token back.
+          ConditionExpression: 'attribute_exists(sk) AND attribute_not_exists(promotedAt)',
+          ExpressionAttributeValues: { ':actor': input.actor, ':at': input.at },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<BakeRecord>(out.Attributes ?? {});
+    } catch (err) {
+      if (!isConditionFailed(err)) rethrow(err, `promoting a bake of ${input.feature}`);
+      const existing = await this.getBake(input.feature, input.executionId, input.phaseIndex);
+      if (!existing) throw new RefusedError('NOT_PENDING', `${input.feature} is not baking`);
+      const who = existing.promotedBy?.name ?? existing.promotedBy?.id ?? 'someone';
+      throw new RefusedError('ALREADY_DECIDED', `the bake of phase ${existing.phaseName} of ${input.feature} was already promoted by ${who} at ${existing.promotedAt}`);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { metricForEvent } from '../core/rollout/rollout-metrics';
-import type { ApprovalRecord, MetricSink, RolloutStore } from '../core/ports';
+import type { ApprovalRecord, BakeRecord, MetricSink, RolloutStore } from '../core/ports';
 import type { AuditEvent, RolloutState, Transition } from '../core/rollout/rollout-state';
 
 /**
@@ -43,5 +43,14 @@ export class MeteredRolloutStore implements RolloutStore {
   }
   markApprovalSettled(feature: string, executionId: string, phaseIndex: number): Promise<void> {
     return this.inner.markApprovalSettled(feature, executionId, phaseIndex);
+  }
+  putBake(record: Omit<BakeRecord, 'promotedBy' | 'promotedAt'>): Promise<void> {
+    return this.inner.putBake(record);
+  }
+  getBake(feature: string, executionId: string, phaseIndex: number): Promise<BakeRecord | undefined> {
+    return this.inner.getBake(feature, executionId, phaseIndex);
+  }
+  claimBakePromotion(input: Parameters<RolloutStore['claimBakePromotion']>[0]): Promise<BakeRecord> {
+    return this.inner.claimBakePromotion(input);
   }
 }

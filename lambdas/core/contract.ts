@@ -143,6 +143,8 @@ export const KEYS = {
   budget: (subFeature: string, day: string): string => `BUDGET#${subFeature}#${day}`,
   /** Drift bookkeeping of one target of the feature (recent repairs, back-off). */
   drift: (target: string): string => `DRIFT#${target}`,
+  /** The task token of one execution's phase bake, which `promote` hands back to end the bake early. */
+  bake: (executionId: string, phaseIndex: number): string => `BAKE#${executionId}#${String(phaseIndex).padStart(3, '0')}`,
   /** Where the Discord approval request of one execution's phase was posted (channel and message id). */
   discordMessage: (executionId: string, phaseIndex: number): string =>
     `DISCORD#${executionId}#${String(phaseIndex).padStart(3, '0')}`,

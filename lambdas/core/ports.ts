@@ -27,6 +27,22 @@ export interface ApprovalRecord {
   readonly settled: boolean;
 }
 
+/**
+ * A phase's bake: a task that waits for its token until the bake's time is up (the token then times out and the
+ * gate decides) or until someone promotes the rollout (the token is handed back early). One per execution and phase.
+ */
+export interface BakeRecord {
+  readonly feature: string;
+  readonly executionId: string;
+  readonly phaseIndex: number;
+  readonly phaseName: string;
+  readonly taskToken: string;
+  readonly startedAt: string;
+  /** Who ended the bake early, and when; absent while the bake runs its course. */
+  readonly promotedBy?: Actor;
+  readonly promotedAt?: string;
+}
+
 /** Persistence of rollout state, approvals and the audit trail. */
 export interface RolloutStore {
   /** The feature's state, read consistently; undefined if it never started. */
@@ -59,6 +75,15 @@ export interface RolloutStore {
   }): Promise<ApprovalRecord>;
   /** Record that the token was handed back to Step Functions. */
   markApprovalSettled(feature: string, executionId: string, phaseIndex: number): Promise<void>;
+  /** Store a bake's task token (a retried bake task issues a new token, which replaces the old one). */
+  putBake(record: Omit<BakeRecord, 'promotedBy' | 'promotedAt'>): Promise<void>;
+  /** One bake. */
+  getBake(feature: string, executionId: string, phaseIndex: number): Promise<BakeRecord | undefined>;
+  /**
+   * Claim a bake for promotion. Exactly one of several concurrent callers wins; the others get a `RefusedError`
+   * with code ALREADY_DECIDED naming who promoted.
+   */
+  claimBakePromotion(input: { feature: string; executionId: string; phaseIndex: number; actor: Actor; at: string }): Promise<BakeRecord>;
 }
 
 /** What happened on one target during a flag write. */

@@ -114,7 +114,7 @@ describe('the history model against the synthesized state machine', () => {
     'skipped?': 'Choice',
     schedule: 'Task',
     'wait for start': 'Wait',
-    bake: 'Wait',
+    bake: 'Task',
     gate: 'Task',
     'gate decision': 'Choice',
     hold: 'Wait',
@@ -142,7 +142,7 @@ describe('the history model against the synthesized state machine', () => {
       expect([name, state.Type]).toEqual([name, expected]);
       const retries = ((state.Retry ?? []) as { MaxAttempts?: number }[]).reduce((sum, r) => sum + (r.MaxAttempts ?? 3), 0);
       expect(retries).toBeLessThanOrEqual(TASK_RETRY.retries + (name === 'Roll back' ? ROLLBACK_CONTINUATION_RETRY.retries : 0));
-      if (phaseState === 'approval') expect(String(state.Resource)).toContain('waitForTaskToken');
+      if (phaseState === 'approval' || phaseState === 'bake') expect(String(state.Resource)).toContain('waitForTaskToken');
     }
   });
 });

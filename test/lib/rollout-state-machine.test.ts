@@ -129,7 +129,24 @@ describe('ux-update state machine (dev)', () => {
         Catch: guardCatch,
         Next: `${name}: bake`,
       });
-      expect(state(`${name}: bake`)).toEqual({ Type: 'Wait', Seconds: 600, Next: `${name}: gate` });
+      // The bake waits for a task token that promote may hand back; its timeout (the bake is over) goes on to the gate.
+      expect(state(`${name}: bake`)).toEqual({
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Parameters: {
+          FunctionName: fnArn('apply-phase'),
+          Payload: { ...COMMON_PAYLOAD, phaseIndex, mode: 'bake', 'taskToken.$': '$$.Task.Token' },
+        },
+        TimeoutSeconds: 600,
+        ResultPath: null,
+        Retry: RETRY,
+        Catch: [
+          { ErrorEquals: ['States.Timeout'], ResultPath: null, Next: `${name}: gate` },
+          { ErrorEquals: [ERROR_NAMES.staleExecution], Next: 'Superseded' },
+          { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Roll back' },
+        ],
+        Next: `${name}: gate`,
+      });
       expect(state(`${name}: gate`)).toEqual({
         Type: 'Task',
         Resource: fnArn('gate'),
@@ -205,7 +222,7 @@ describe('ux-update state machine (dev)', () => {
 
   it('gives every Lambda task exactly the one retrier and no other (Roll back: also its continuation)', () => {
     const tasks = Object.entries(asl.States).filter(([, s]) => s.Type === 'Task');
-    expect(tasks).toHaveLength(2 + UX_PHASES.length * 3 + 1);
+    expect(tasks).toHaveLength(2 + UX_PHASES.length * 4 + 1);
     for (const [name, task] of tasks) expect(name === 'Roll back' ? task.Retry.slice(0, 1) : task.Retry).toEqual(RETRY);
   });
 });
@@ -217,12 +234,12 @@ describe('state machines per stage and plan', () => {
     { stage: 'prod', bake: 48 * 3600 },
   ])('$stage: ux-update admin bake waits $bake s', ({ stage, bake }) => {
     const asl = definitionNamed(stageStack(stage).template, `phasegate-${stage}-ux-update`);
-    expect(asl.States['admin: bake']).toMatchObject({ Type: 'Wait', Seconds: bake });
+    expect(asl.States['admin: bake']).toMatchObject({ Type: 'Task', TimeoutSeconds: bake });
   });
 
   it('prod ux-update bakes follow the plan (48 h, 5 d, 5 d, 48 h, 7 d)', () => {
     const asl = definitionNamed(stageStack('prod').template, 'phasegate-prod-ux-update');
-    expect(UX_PHASES.map((n) => asl.States[`${n}: bake`]!.Seconds)).toEqual([172800, 432000, 432000, 172800, 604800]);
+    expect(UX_PHASES.map((n) => asl.States[`${n}: bake`]!.TimeoutSeconds)).toEqual([172800, 432000, 432000, 172800, 604800]);
     expect((asl.States['Load plan']!.Result as { targets: string[] }).targets).toEqual(['valine-orchestrator-discord-prod']);
   });
 
@@ -245,7 +262,7 @@ describe('state machines per stage and plan', () => {
       'Complete rollout',
       'Completed',
     ]);
-    expect(asl.States['canary: bake']).toMatchObject({ Seconds: 300 });
+    expect(asl.States['canary: bake']).toMatchObject({ TimeoutSeconds: 300 });
   });
 
   it.each(['dev', 'prod'])('%s: one Standard state machine per plan, logging ALL with execution data, traced', (stage) => {
@@ -299,7 +316,7 @@ describe('RolloutStateMachine construct', () => {
     const stack = new Stack(testApp(), 'Construct');
     new RolloutStateMachine(stack, 'Checkout', { plan: parsePlan(rawPlan, { stage: 'dev' }), stage: 'dev', functions: fakeFunctions(stack) });
     const asl = definitionOf(stack);
-    expect(asl.States['internal: bake']).toMatchObject({ Seconds: 60 });
+    expect(asl.States['internal: bake']).toMatchObject({ TimeoutSeconds: 60 });
     expect(asl.States['internal: approval']).toMatchObject({
       TimeoutSeconds: 7200,
       Parameters: { FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:fake-request-approval' },

@@ -10,7 +10,7 @@ import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v1
 export const ROLLOUT_COMMAND = 'rollout';
 
 /** The `/rollout` subcommands. */
-export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'rollback', 'retry', 'budget', 'verify', 'history'] as const;
+export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'promote', 'rollback', 'retry', 'budget', 'verify', 'history'] as const;
 
 /** One of {@link SUBCOMMANDS}. */
 export type Subcommand = (typeof SUBCOMMANDS)[number];
@@ -72,6 +72,7 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
     options: [feature(true), { name: 'reason', description: 'Why, for the audit trail', required: false }],
   },
   resume: { description: 'Resume a paused rollout (pm or admin)', options: [feature(true)] },
+  promote: { description: "End the current bake now; the phase's gate still decides (pm or admin)", options: [feature(true)] },
   rollback: {
     description: 'Roll a feature back to its safe flags now (on-call or admin)',
     options: [feature(true), { name: 'reason', description: 'Why the feature is rolled back', required: true }],

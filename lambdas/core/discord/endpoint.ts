@@ -2,7 +2,7 @@ import type { LambdaFunctionURLResult } from 'aws-lambda';
 import type { APIApplicationCommandOptionChoice, APIInteractionResponse } from 'discord-api-types/v10';
 import { authorize, rolesFromDiscord, type RolloutAction } from '../rollout/authorize';
 import { FlagWriteError, RefusedError } from '../errors';
-import { decide, pauseRollout, requestRetry, requestStart, resumeRollout, type Person } from '../rollout/operations';
+import { decide, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type Person } from '../rollout/operations';
 import type { SetDailyCapRequest } from '../budget/budget';
 import type { BudgetReader, Clock, DriftLedger, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { HISTORY_LIMIT } from './commands';
@@ -24,6 +24,7 @@ import {
   rollbackFailedMessage,
   rolledBackMessage,
   startedMessage,
+  promotedMessage,
   retryStartedMessage,
   verifyMessage,
   historyMessage,
@@ -37,7 +38,7 @@ import { verifyRequest, type PublicKey, type SignedRequest } from './signature';
  * The Discord interactions endpoint as a plain function over ports: verify, parse, authorize, act, answer.
  *
  * When to answer at once and when to defer (Discord allows 3 s for the first answer):
- * - At once: PING, autocomplete, `status`, `budget`, `pause`, `resume`, the Reject button (it opens a modal),
+ * - At once: PING, autocomplete, `status`, `budget`, `pause`, `resume`, `promote` (one SendTaskSuccess), the Reject button (it opens a modal),
  *   every refusal. These read or write DynamoDB only. `verify` too: it adds one GetFunction per target (100 per
  *   second, apart from the 15 per second of the other Lambda calls), tens of milliseconds for a stage's targets.
  * - At once when fast, else deferred: `approve` and `reject` (commands, the Approve button, the reject modal).
@@ -335,6 +336,11 @@ class Endpoint {
               ? await pauseRollout({ store, clock, notifier }, { feature: known.feature, actor: person, ...(options.reason ? { reason: options.reason } : {}) })
               : await resumeRollout({ store, clock, notifier }, { feature: known.feature, actor: person });
           return inlineResponse({ visibility: 'public', message: controlMessage(subcommand === 'pause' ? 'paused' : 'resumed', state, actorOf(person), options.reason) });
+        }
+        case 'promote': {
+          // One conditional write and one SendTaskSuccess: answered at once, like pause.
+          const promoted = await promoteRollout({ store, clock, tokens: this.ports.tokens }, { feature: known.feature, actor: person });
+          return inlineResponse({ visibility: 'public', message: promotedMessage(promoted, actorOf(person), this.ports.stage) });
         }
         case 'start': {
           const refusal = this.notRoleHolder('start', person);

@@ -392,6 +392,20 @@ export function startedMessage(feature: string, by: Actor, executionId: string, 
   return message([embed(`🚀 ${feature}: rollout started`, COLORS.info, `Started by ${who(by)}. Phase starts, gates and approval requests follow in the feature's channel.`, [], footerOf(stage, executionId))]);
 }
 
+/** The public answer to `/rollout promote`: the bake ended early, the gate decides next. */
+export function promotedMessage(promoted: { feature: string; phase: string; executionId: string; bakeUntil?: string }, by: Actor, stage: string): DiscordMessage {
+  const until = promoted.bakeUntil ? ` (it would have baked until <t:${Math.floor(Date.parse(promoted.bakeUntil) / 1000)}:f>)` : '';
+  return message([
+    embed(
+      `⏩ ${promoted.feature}: bake of ${escapeMarkdown(promoted.phase)} ended`,
+      COLORS.info,
+      `Promoted by ${who(by)}${until}. The phase's gate decides next: proceed, hold, ask or roll back.`,
+      [],
+      footerOf(stage, promoted.executionId),
+    ),
+  ]);
+}
+
 /** The public answer to `/rollout retry`: a new execution started at `phase`, the phases before it skipped. */
 export function retryStartedMessage(feature: string, by: Actor, phase: string, executionId: string, stage: string): DiscordMessage {
   return message([

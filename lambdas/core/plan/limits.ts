@@ -13,7 +13,8 @@ import type { Phase, Plan } from './schema';
  * Events per state, as Step Functions writes them for the states `lib/rollout-state-machine.ts` builds:
  * a Pass, Choice or Wait state enters and exits (2); a Lambda task enters, is scheduled, starts, succeeds and exits
  * (5), and each retry adds a failure, a schedule and a start (3); a task that waits for a token also records that
- * it was submitted (6); the execution starts and ends (2). Every task is counted with all its retries, every phase
+ * it was submitted (6), which also covers a bake's token timing out (entered, scheduled, started, submitted, timed
+ * out, exited); the execution starts and ends (2). Every task is counted with all its retries, every phase
  * with its longest hold and an approval (a hold that lasts too long asks a person, whatever the phase requires).
  */
 
@@ -62,7 +63,7 @@ export function phaseCost(phase: Phase): PhaseCost {
   let events =
     TASK_WORST + // apply flags
     (phase.optional ? STATE_EVENTS.choice : 0) + // skipped?
-    STATE_EVENTS.wait + // bake
+    TOKEN_TASK_WORST + // bake: a task that waits for its token until the bake is over (or a promote)
     TASK_WORST + STATE_EVENTS.choice + // gate, gate decision
     holdChecks * (STATE_EVENTS.wait + TASK_WORST + STATE_EVENTS.choice) + // hold, gate, gate decision
     TOKEN_TASK_WORST; // approval

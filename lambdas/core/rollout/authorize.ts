@@ -2,13 +2,14 @@ import type { Phase, PhasegateRole, Plan } from '../plan/schema';
 import { ownValue } from '../own';
 
 /** What a person may ask Phasegate to do. */
-export type RolloutAction = 'start' | 'pause' | 'resume' | 'rollback' | 'approve' | 'reject' | 'set-budget';
+export type RolloutAction = 'start' | 'pause' | 'resume' | 'promote' | 'rollback' | 'approve' | 'reject' | 'set-budget';
 
 /** Roles allowed to take each action that does not depend on the phase. */
 export const ACTION_ROLES: Readonly<Record<Exclude<RolloutAction, 'approve' | 'reject'>, readonly PhasegateRole[]>> = {
   start: ['pm', 'admin'],
   pause: ['pm', 'admin'],
   resume: ['pm', 'admin'],
+  promote: ['pm', 'admin'],
   rollback: ['on-call', 'admin'],
   'set-budget': ['admin'],
 };

@@ -1,4 +1,5 @@
 import { authorize } from './authorize';
+import { durationToSeconds } from '../plan/duration';
 import { ApprovalRejectedError, ConflictError, RefusedError } from '../errors';
 import type { PhasegateRole } from '../plan/schema';
 import {
@@ -290,6 +291,73 @@ export function pauseRollout(ports: ControlPorts, req: { feature: string; actor:
 /** Resume a paused rollout: the next gate check decides as usual. */
 export function resumeRollout(ports: ControlPorts, req: { feature: string; actor: Person }): Promise<RolloutState> {
   return control(ports, req, 'resume');
+}
+
+/** What {@link promoteRollout} needs. */
+export interface PromotePorts {
+  readonly store: RolloutStore;
+  readonly tokens: TaskTokens;
+  readonly clock: Clock;
+}
+
+/** The outcome of a promotion that took effect. */
+export interface PromoteResult {
+  readonly feature: string;
+  readonly phase: string;
+  readonly executionId: string;
+  /** When the bake would have ended on its own (its start plus the phase's bake). */
+  readonly bakeUntil?: string;
+}
+
+/**
+ * End the current phase's bake now (Argo Rollouts' promote): the state machine goes on to the phase's gate, which
+ * still decides (proceed, hold, ask or roll back). pm or admin; only a RUNNING rollout whose phase is baking; two
+ * promotes at once hand the bake back once. Every refusal is audited and changes nothing.
+ */
+export async function promoteRollout(ports: PromotePorts, req: { feature: string; actor: Person }): Promise<PromoteResult> {
+  const { store, tokens, clock } = ports;
+  const state = await store.getState(req.feature);
+  if (!state) throw new RefusedError('NOT_FOUND', `feature "${req.feature}" has no rollout`);
+  const audit = { ...req, action: 'promote' };
+  const allowed = authorize('promote', req.actor);
+  if (!allowed.ok) return refuse(store, clock, audit, state, new RefusedError('FORBIDDEN', allowed.reason));
+  if (state.status !== 'RUNNING' || state.phaseIndex < 0) {
+    return refuse(store, clock, audit, state, new RefusedError('NOT_PENDING', `${req.feature} is ${state.status}; only a running rollout's bake can be ended early`));
+  }
+  const phase = state.plan.phases[state.phaseIndex]!;
+  const bake = await store.getBake(req.feature, state.executionId, state.phaseIndex);
+  const notBaking = new RefusedError('NOT_PENDING', `${req.feature} is not baking phase ${phase.name} now (its gate or approval has the phase)`);
+  if (!bake) return refuse(store, clock, { ...audit, phase: phase.name }, state, notBaking);
+  const actor = { id: req.actor.id, ...(req.actor.name ? { name: req.actor.name } : {}), via: req.actor.via };
+  const at = clock.now().toISOString();
+  try {
+    await store.claimBakePromotion({ feature: req.feature, executionId: state.executionId, phaseIndex: state.phaseIndex, actor, at });
+  } catch (err) {
+    if (err instanceof RefusedError) return refuse(store, clock, { ...audit, phase: phase.name }, state, err);
+    throw err;
+  }
+  try {
+    await tokens.succeed(bake.taskToken, { promotedBy: actor, at });
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'TaskTimedOut' || name === 'InvalidToken' || name === 'TaskDoesNotExist') {
+      return refuse(store, clock, { ...audit, phase: phase.name }, state, new RefusedError('STALE', `the bake of phase ${phase.name} of ${req.feature} is already over (${name}); its gate decides`));
+    }
+    throw err;
+  }
+  await store.appendAudit({
+    feature: req.feature,
+    at,
+    actor,
+    action: 'promoted',
+    key: `promote#${state.executionId}#${state.phaseIndex}`,
+    executionId: state.executionId,
+    fromPhase: phase.name,
+    toPhase: phase.name,
+    message: `${actor.name ?? actor.id} ended the bake of phase ${phase.name} early; its gate decides`,
+  });
+  const bakeUntil = new Date(Date.parse(bake.startedAt) + durationToSeconds(phase.bake) * 1000);
+  return { feature: req.feature, phase: phase.name, executionId: state.executionId, ...(Number.isNaN(bakeUntil.getTime()) ? {} : { bakeUntil: bakeUntil.toISOString() }) };
 }
 
 /** What {@link requestStart} needs. */

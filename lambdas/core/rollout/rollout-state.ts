@@ -61,6 +61,7 @@ export type AuditAction =
   | 'sub-feature-rolled-back'
   | 'paused'
   | 'resumed'
+  | 'promoted'
   | 'budget-cap-changed'
   | 'drift-repaired'
   | 'drift-backed-off'

@@ -16,7 +16,7 @@ const StepPayloadSchema = z.object({
   phaseIndex: z.number().int().nonnegative().optional(),
   taskToken: z.string().min(1).optional(),
   context: z.record(z.string(), z.unknown()).optional(),
-  mode: z.enum(['schedule']).optional(),
+  mode: z.enum(['schedule', 'bake']).optional(),
 });
 
 const ActorSchema = z.object({
@@ -35,8 +35,8 @@ export interface StepPayload {
   readonly phaseIndex?: number;
   readonly taskToken?: string;
   readonly context?: Record<string, unknown>;
-  /** `schedule`: the step before a scheduled phase's start, not its flags. */
-  readonly mode?: 'schedule';
+  /** `schedule`: the step before a scheduled phase's start, not its flags. `bake`: the phase's bake (a task token). */
+  readonly mode?: 'schedule' | 'bake';
   /**
    * The phase the execution starts at (the execution input's `startAt`, a phase index): the phases before it are
    * skipped and recorded as skipped. Undefined: the first phase.

@@ -86,6 +86,20 @@ export async function schedulePhaseStep(ports: StepPorts, p: StepPayload): Promi
   return { phase: phase.name, startAt: startAt.toISOString() };
 }
 
+/**
+ * `<phase>: bake`: the phase's bake is a task that waits for its token, so `promote` can end it early by handing the
+ * token back; otherwise the task times out when the bake is over (the state machine goes on to the gate either way).
+ * This step only keeps the token where `promote` finds it, keyed by execution and phase.
+ */
+export async function bakePhaseStep(ports: StepPorts, p: StepPayload): Promise<{ phase: string }> {
+  const phaseIndex = requirePhaseIndex(p);
+  const state = assertOwnedBy(await ports.store.getState(p.plan.feature), p.plan.feature, p.executionId);
+  const phase = state.plan.phases[phaseIndex]!;
+  if (!p.taskToken) throw new Error(`the bake of phase ${phase.name} was given no task token: its task must pass $$.Task.Token`);
+  await ports.store.putBake({ feature: p.plan.feature, executionId: p.executionId, phaseIndex, phaseName: phase.name, taskToken: p.taskToken, startedAt: now(ports) });
+  return { phase: phase.name };
+}
+
 /** The targets' flags after a phase was applied. */
 export interface ApplyResult {
   readonly phase: string;
