@@ -5,11 +5,12 @@ import { encodeCustomId, executionHash } from '../../lambdas/core/discord/custom
 import { JOB_EVENT_KEY } from '../../lambdas/core/discord/ports';
 import { offFlagValues } from '../../lambdas/core/flags/flags';
 import { rollBack } from '../../lambdas/core/rollout/operations';
+import { applyPhaseStep, bakePhaseStep, startRolloutStep } from '../../lambdas/core/rollout/steps';
 import type { AuditEvent } from '../../lambdas/core/rollout/rollout-state';
 import { buttonsOf, discordUser, InteractionSigner, DiscordKeyPair, messageText, serveFunctionUrl, type RecordedMessage } from '../../local/discord';
 import { discordPlan, discordWorld, type DiscordWorld } from './world';
 
-const FEATURES = Array.from({ length: 30 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
+const FEATURES = Array.from({ length: 40 }, (_, i) => `ft-${String(i + 1).padStart(2, '0')}`);
 let w: DiscordWorld;
 let next = 0;
 /** A feature no earlier test touched. */
@@ -362,6 +363,46 @@ describe('/rollout start and rollback (deferred)', () => {
     expect(await refusals(f.plan.feature)).toEqual([expect.objectContaining({ detail: { code: 'FORBIDDEN', request: 'rollback' } })]);
     expect(ephemeralText(await w.discord.command(w.onCall, 'rollback', { feature: fresh(), reason: 'x' }))).toMatch(/has no rollout/);
     expect(w.discord.selfInvoke.invocations.length).toBe(invocations);
+  });
+});
+
+describe('/rollout promote', () => {
+  /** A feature whose first phase bakes: started, flags applied, the bake's token stored by the real bake step. */
+  const baking = async (feature: string) => {
+    const plan = w.plans.find((p) => p.feature === feature)!;
+    const executionId = `arn:aws:states:us-east-1:123456789012:execution:phasegate-dev-${feature}:bake-${'x'.repeat(36)}`;
+    const payload = { plan, stage: 'dev', executionId, startedBy: { id: 'u-starter', name: 'Sam', via: 'cli' as const } };
+    await startRolloutStep(w.steps, payload);
+    await applyPhaseStep(w.steps, { ...payload, phaseIndex: 0 });
+    const token = w.aws.sfn.issueToken({ executionArn: executionId, stateName: 'admin: bake' });
+    const wait = w.aws.sfn.waitForToken(token);
+    wait.catch(() => undefined);
+    await bakePhaseStep(w.steps, { ...payload, phaseIndex: 0, mode: 'bake', taskToken: token });
+    return { token, wait };
+  };
+
+  it('ends the bake for a PM: the token handed back once, in public, audited; a second promote is told who did', async () => {
+    const feature = fresh();
+    const bake = await baking(feature);
+    const reply = await w.discord.command(w.pm, 'promote', { feature });
+    expect(reply.body.type).toBe(4);
+    expect(reply.body.data.flags).toBeUndefined();
+    expect(messageText(reply.body.data as never)).toMatch(new RegExp(`⏩ ${feature}: bake of admin ended[\\s\\S]*Priya[\\s\\S]*gate decides next`));
+    await expect(bake.wait).resolves.toMatchObject({ promotedBy: { id: w.pm.id, via: 'discord' } });
+    expect((await audit(feature)).find((e) => e.action === 'promoted')).toMatchObject({ actor: { id: w.pm.id }, fromPhase: 'admin' });
+    expect(ephemeralText(await w.discord.command(w.admin, 'promote', { feature }))).toMatch(/already promoted by Priya/);
+    expect(w.aws.sfn.calls.filter((c) => c.command === 'SendTaskSuccess' && JSON.stringify(c.input).includes(bake.token))).toHaveLength(1);
+  });
+
+  it('refuses a developer and a rollout that is not baking: ephemeral, audited, the bake untouched', async () => {
+    const feature = fresh();
+    const bake = await baking(feature);
+    expect(ephemeralText(await w.discord.command(w.dev, 'promote', { feature }))).toMatch(/only pm or admin may promote/i);
+    expect(tokenStatus(bake.token)).toBe('open');
+    const waiting = await w.awaitApproval(fresh());
+    expect(ephemeralText(await w.discord.command(w.pm, 'promote', { feature: waiting.plan.feature }))).toMatch(/is AWAITING_APPROVAL; only a running rollout's bake can be ended early/);
+    expect((await refusals(feature)).map((e) => e.detail)).toEqual([expect.objectContaining({ code: 'FORBIDDEN', request: 'promote' })]);
+    expect((await refusals(waiting.plan.feature)).map((e) => e.detail)).toEqual([expect.objectContaining({ code: 'NOT_PENDING', request: 'promote' })]);
   });
 });
 
