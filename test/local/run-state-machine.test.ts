@@ -7,6 +7,8 @@ import {
   runLocalStateMachine,
   startLocalExecution,
   waitTimeOverrides,
+  bakeTimeOverrides,
+  isBakeTask,
   type LocalExecution,
   type LocalLambdaHandler,
   type LocalRunOptions,
@@ -200,6 +202,20 @@ describe('runLocalStateMachine', () => {
     expect(waitTimeOverrides(states, { waitScale: 0.01, dynamicWaitMs: 5 })).toEqual({ Bake: 600, Until: 5 });
     expect(waitTimeOverrides(states, { waitMs: { Bake: 0 } })).toEqual({ Bake: 0, Until: 0 });
     expect(waitTimeOverrides(states, { waitMs: 7 })).toEqual({ Bake: 7, Until: 7 });
+  });
+
+  it('shortens a bake task (a token task in bake mode) like a Wait, and no other token task', () => {
+    const token = { 'taskToken.$': '$$.Task.Token' };
+    const states: [string, AslState][] = [
+      ['Bake', { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken', Parameters: { FunctionName: 'f', Payload: { mode: 'bake', ...token } }, TimeoutSeconds: 600, Next: 'Approve' }],
+      ['Approve', { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken', Parameters: { FunctionName: 'f', Payload: token }, TimeoutSeconds: 600, Next: 'Plain' }],
+      ['Plain', { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', Parameters: { FunctionName: 'f', Payload: { mode: 'bake' } }, End: true }],
+    ];
+    expect(states.map(([, s]) => isBakeTask(s))).toEqual([true, false, false]);
+    expect(bakeTimeOverrides(states, {})).toEqual({ Bake: 600 });
+    expect(bakeTimeOverrides(states, { waitScale: 0.01 })).toEqual({ Bake: 6000 });
+    expect(bakeTimeOverrides(states, { waitMs: { Bake: 3 } })).toEqual({ Bake: 3 });
+    expect(bakeTimeOverrides(states, { waitMs: 7 })).toEqual({ Bake: 7 });
   });
 
   it('retries an error named in Retry, and gives the handler the same input again', async () => {
