@@ -13,6 +13,7 @@ import {
   type ScheduleTargetConfig,
 } from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
+import { ENV } from '../lambdas/core/contract';
 import { ReportScheduleSchema, type Plan, type ReportSchedule } from '../lambdas/core/plan/schema';
 import { pascalCase } from './naming';
 import { PhasegateFunction } from './phasegate-function';
@@ -135,5 +136,19 @@ export class DailyReport extends Construct {
       });
     }
     this.schedules = schedules;
+  }
+
+  /**
+   * Let another Phasegate function (the Discord endpoint) ask for a report now: sets `PHASEGATE_DAILY_REPORT_FUNCTION`
+   * to this function's name and allows exactly `lambda:InvokeFunction` on it, in a policy of its own (grantInvoke
+   * would add every version and alias, `:*`).
+   */
+  public grantReportRequests(other: PhasegateFunction): Policy {
+    other.function.addEnvironment(ENV.dailyReportFunction, this.function.function.functionName);
+    const policy = new Policy(other, 'AskForReports', {
+      statements: [new PolicyStatement({ sid: 'AskForReports', actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] })],
+    });
+    other.role.attachInlinePolicy(policy);
+    return policy;
   }
 }

@@ -178,6 +178,8 @@ export class PhasegateStack extends Stack {
         logRetention: props.logRetention,
       });
       this.discord.grantNotifications(this.dailyReport.function);
+      // /rollout report asks the report function for a report now.
+      this.dailyReport.grantReportRequests(this.discord.handler);
     }
     this.llmBudgetAccess = new LlmBudgetAccess(this, 'LlmBudgetAccess', { table: this.stateTable.table, stage: props.stage, plans: props.plans });
 

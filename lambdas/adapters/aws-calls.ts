@@ -20,6 +20,8 @@ export type CallResource =
   | 'own-function'
   /** The stage's alarm-rollback function (a rollback follow-up handed to it). */
   | 'alarm-rollback-function'
+  /** The stage's daily-report function (a report asked for in Discord). */
+  | 'daily-report-function'
   /** The stage's rollout state machines. */
   | 'rollout-state-machines'
   /** Executions of the stage's rollout state machines. */
@@ -100,6 +102,7 @@ export const AWS_CALLS: Readonly<Record<DeployedFunctionName, readonly AwsCall[]
     ...targets('/rollout rollback writes the safe flags, /rollout verify reads them'),
     { action: 'lambda:InvokeFunction', resource: 'own-function', why: 'run deferred work in an asynchronous invocation of itself' },
     { action: 'lambda:InvokeFunction', resource: 'alarm-rollback-function', why: 'hand a rollback that ran out of time to the stage\'s rollback worker' },
+    { action: 'lambda:InvokeFunction', resource: 'daily-report-function', why: '/rollout report asks the daily-report function for a report now' },
     { action: 'ssm:GetParameter', resource: 'discord-public-key', why: 'verify interaction signatures' },
     botToken('post to the features\' channels'),
   ],

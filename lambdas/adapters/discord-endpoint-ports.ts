@@ -17,6 +17,7 @@ import { DynamoDriftLedger } from './dynamo-drift-ledger';
 import { DynamoRolloutStore } from './dynamo-state-store';
 import { LambdaFlagWriter, type LambdaFlagWriterOptions } from './lambda-flag-writer';
 import { DynamoRollbackActivity } from './dynamo-rollback-activity';
+import { LambdaReportRequests } from './lambda-report-requests';
 import { LambdaRollbackContinuation } from './lambda-rollback-continuation';
 import { LambdaSelfInvoker } from './lambda-self-invoker';
 import { Logger, type LambdaContextLike } from './logger';
@@ -150,6 +151,7 @@ export function discordEndpointPortsFromEnv(
     }),
     clock: systemClock,
     driftLedger: new DynamoDriftLedger(tableName, dynamo),
+    ...(env[ENV.dailyReportFunction] ? { reports: new LambdaReportRequests(env[ENV.dailyReportFunction]!, clients.selfInvoke) } : {}),
     ...(env[ENV.rollbackWorker] ? { rollbackContinuation: new LambdaRollbackContinuation(env[ENV.rollbackWorker]!, clients.selfInvoke) } : {}),
     starter: (executionName) => new SfnRolloutStarter(stateMachines, { executionName }),
     publicKey,

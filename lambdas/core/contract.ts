@@ -49,6 +49,8 @@ export const ENV = {
    * function (Discord) hand their remaining work to it.
    */
   rollbackWorker: 'PHASEGATE_ROLLBACK_WORKER',
+  /** Name of the stage's daily-report function: `/rollout report` asks it for a feature's report now. */
+  dailyReportFunction: 'PHASEGATE_DAILY_REPORT_FUNCTION',
   /**
    * `true` where the stage opted in to mentioning the approvers' Discord roles in approval requests (they are pinged);
    * anything else: no mentions.

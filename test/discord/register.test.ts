@@ -33,7 +33,7 @@ describe('npm run discord:register', () => {
   it('puts the commands in one server; running it again changes nothing', async () => {
     const first = await run(['--stage', 'dev', '--guild', LOCAL_DISCORD.guildId], credentials());
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(new RegExp(`^registered /rollout \\(status, start, approve, reject, pause, resume, promote, rollback, retry, budget, verify, history\\) in server ${LOCAL_DISCORD.guildId} for application ${LOCAL_DISCORD.applicationId}: rollout \\d+\\n$`));
+    expect(first.stdout).toMatch(new RegExp(`^registered /rollout \\(status, start, approve, reject, pause, resume, promote, rollback, retry, budget, verify, history, report\\) in server ${LOCAL_DISCORD.guildId} for application ${LOCAL_DISCORD.applicationId}: rollout \\d+\\n$`));
     const registered = api.registeredCommands(LOCAL_DISCORD.applicationId, LOCAL_DISCORD.guildId);
     expect(registered.map(({ id: _id, version: _version, application_id: _app, guild_id: _guild, ...definition }) => definition)).toEqual(JSON.parse(JSON.stringify(commandDefinitions())));
 

@@ -99,6 +99,8 @@ function resourceArns(name: string, resource: CallResource): { own: string[]; fo
       return { own: [fn.arn], foreign: deployed.get('gate')!.arn };
     case 'alarm-rollback-function':
       return { own: [deployed.get('alarm-rollback')!.arn], foreign: deployed.get('rollback')!.arn };
+    case 'daily-report-function':
+      return { own: [deployed.get('daily-report')!.arn], foreign: deployed.get('rollback')!.arn };
     case 'rollout-state-machines':
       return { own: stateMachineNames.map((n) => `arn:${partition}:states:${region}:${account}:stateMachine:${n}`), foreign: `arn:${partition}:states:${region}:${account}:stateMachine:someone-elses-machine` };
     case 'rollout-executions':

@@ -10,7 +10,7 @@ import type { RESTPutAPIApplicationCommandsJSONBody } from 'discord-api-types/v1
 export const ROLLOUT_COMMAND = 'rollout';
 
 /** The `/rollout` subcommands. */
-export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'promote', 'rollback', 'retry', 'budget', 'verify', 'history'] as const;
+export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 'resume', 'promote', 'rollback', 'retry', 'budget', 'verify', 'history', 'report'] as const;
 
 /** One of {@link SUBCOMMANDS}. */
 export type Subcommand = (typeof SUBCOMMANDS)[number];
@@ -95,6 +95,10 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
   },
   verify: {
     description: "Whether each target serves the feature's flags: expected vs actual, drift, who changed it last",
+    options: [feature(true)],
+  },
+  report: {
+    description: "Post the feature's phase report now: figures against the bands, the recommendation and a picture",
     options: [feature(true)],
   },
   history: {

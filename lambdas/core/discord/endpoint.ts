@@ -28,6 +28,8 @@ import {
   retryStartedMessage,
   verifyMessage,
   historyMessage,
+  reportRequestedMessage,
+  reportUnavailableMessage,
   statusMessage,
   type FeatureStatusView,
 } from './messages';
@@ -68,6 +70,11 @@ export interface InteractionEndpointPorts {
   readonly tokens: TaskTokens;
   /** Writes target flags for rollbacks from Discord. */
   readonly flags: FlagWriter;
+  /**
+   * Asks the stage's daily-report function for a feature's report now (it posts to the feature's channel). The report
+   * reads metrics and renders a picture, more than the endpoint's 3 seconds and bundle allow. @default - no reports
+   */
+  readonly reports?: { request(feature: string): Promise<void> };
   /**
    * Takes over a rollback from Discord that is not finished by the flag writer's deadline (the stage's rollback
    * worker). @default - none: targets still not safe then are recorded as ROLLBACK_FAILED
@@ -319,6 +326,11 @@ class Endpoint {
           const { flags, driftLedger } = this.ports;
           const verification = await verifyFeature({ store, flags, clock, ...(driftLedger ? { ledger: driftLedger } : {}) }, known.feature);
           return inlineResponse(ephemeral(verifyMessage(verification)));
+        }
+        case 'report': {
+          if (!this.ports.reports) return inlineResponse(ephemeral(reportUnavailableMessage(known.feature)));
+          await this.ports.reports.request(known.feature);
+          return inlineResponse({ visibility: 'public', message: reportRequestedMessage(known.feature, actorOf(person)) });
         }
         case 'history': {
           const limit = options.limit !== undefined ? Number(options.limit) : HISTORY_LIMIT.default;

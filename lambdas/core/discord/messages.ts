@@ -512,3 +512,13 @@ export function historyMessage(feature: string, stage: string, events: readonly 
     ),
   ]);
 }
+
+/** The public answer to `/rollout report`: the report is on its way to the feature's channel. */
+export function reportRequestedMessage(feature: string, by: Actor): DiscordMessage {
+  return message([embed(`📊 ${feature}: phase report requested`, COLORS.info, `By ${who(by)}. The report (figures against the bands, the recommendation and a picture) is posted in the feature's channel in a moment.`)]);
+}
+
+/** The answer to `/rollout report` on a stage without daily reports. */
+export function reportUnavailableMessage(feature: string): DiscordMessage {
+  return message([embed(`📊 ${feature}: no phase reports on this stage`, COLORS.quiet, 'No plan of this stage has report settings (`report.time`), so the stage has no report function. `phasegate report <feature>` shows the same figures.')]);
+}
