@@ -1,6 +1,6 @@
 import { budgetStatus, llmSubFeatures, setDailyCap } from '../lambdas/core/budget/budget';
 import { RefusedError } from '../lambdas/core/errors';
-import { decide, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type PromoteResult, type RollbackOutcome } from '../lambdas/core/rollout/operations';
+import { decide, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type DecideResult, type Person, type PromoteResult, type RollbackOutcome, optInToPhase } from '../lambdas/core/rollout/operations';
 import type { DecidePorts, ControlPorts, RollbackPorts, StartPorts } from '../lambdas/core/rollout/operations';
 import type { PhasegateRole, Plan } from '../lambdas/core/plan/schema';
 import { phaseReportOf } from '../lambdas/core/gates/daily-report';
@@ -58,6 +58,8 @@ export interface DecideCommand {
   readonly note?: string;
   /** The phase the caller means; the decision is refused when another phase (or none) waits. @default the waiting phase */
   readonly phase?: string;
+  /** With an approval: also run this optional phase (the approver of the phase before opts in). @default - skipped */
+  readonly optIn?: string;
 }
 
 /** `budget` as asked on the command line. */
@@ -133,6 +135,9 @@ export class CoreBackend implements Backend {
     // Without --phase the decision is for the phase the rollout is in; decide() refuses (and audits) it
     // unless that phase is the one waiting, and the execution id pins it to the rollout just read.
     const phase = req.phase ?? state?.plan.phases[Math.max(state.phaseIndex, 0)]?.name ?? '';
+    if (req.optIn !== undefined && req.decision === 'approve') {
+      await optInToPhase(this.config.ports, { feature: req.feature, phase: req.optIn, actor });
+    }
     return decide(this.config.ports, {
       feature: req.feature,
       phase,

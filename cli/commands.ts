@@ -282,6 +282,7 @@ function decideCommand(decision: 'approve' | 'reject'): CommandSpec {
     options: {
       [approve ? 'note' : 'reason']: { type: 'string', value: 'text', help: approve ? 'a note kept with the approval' : 'why (required; kept in the audit trail)' },
       phase: { type: 'string', value: 'name', help: 'the phase you mean: refused if another phase waits (default: the one waiting)' },
+      ...(approve ? { 'opt-in': { type: 'string' as const, value: 'phase', help: 'also run this optional phase that follows (skipped otherwise)' } } : {}),
     },
     scope: 'stage',
     group: 'Act',
@@ -289,8 +290,15 @@ function decideCommand(decision: 'approve' | 'reject'): CommandSpec {
       const feature = featureArg(ctx, this);
       const note = approve ? optional(ctx, 'note') : required(ctx, this, 'reason');
       const phase = optional(ctx, 'phase');
+      const optIn = approve ? optional(ctx, 'opt-in') : undefined;
       const backend = await ctx.backend();
-      const result = await backend.decide({ feature, decision, ...(note !== undefined ? { note } : {}), ...(phase !== undefined ? { phase } : {}) });
+      const result = await backend.decide({
+        feature,
+        decision,
+        ...(note !== undefined ? { note } : {}),
+        ...(phase !== undefined ? { phase } : {}),
+        ...(optIn !== undefined ? { optIn } : {}),
+      });
       const [after] = await backend.status(feature);
       ctx.print(renderDecision(result, after?.state ?? undefined), decisionSummary(result));
       return EXIT.ok;

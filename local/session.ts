@@ -134,6 +134,7 @@ const SessionRequestSchema = z.discriminatedUnion('op', [
     decision: z.enum(['approve', 'reject']),
     note: z.string().optional(),
     phase: z.string().optional(),
+    optIn: z.string().optional(),
   }),
   z.object({ op: z.literal('rollback'), actor: ActorSchema, feature, reason: z.string() }),
   z.object({ op: z.literal('pause'), actor: ActorSchema, feature, reason: z.string().optional() }),
@@ -274,7 +275,7 @@ export async function startSessionServer(options: SessionServerOptions): Promise
           case 'history':
             return backend.history(r.feature, r.limit);
           case 'decide':
-            return backend.decide({ feature: r.feature, decision: r.decision, ...(r.note !== undefined ? { note: r.note } : {}), ...(r.phase !== undefined ? { phase: r.phase } : {}) });
+            return backend.decide({ feature: r.feature, decision: r.decision, ...(r.note !== undefined ? { note: r.note } : {}), ...(r.phase !== undefined ? { phase: r.phase } : {}), ...(r.optIn !== undefined ? { optIn: r.optIn } : {}) });
           case 'rollback':
             return backend.rollback({ feature: r.feature, reason: r.reason });
           case 'pause':

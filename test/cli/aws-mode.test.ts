@@ -141,6 +141,20 @@ describe('approve and reject', () => {
     expect((await audit(plan.feature))[0]).toMatchObject({ action: 'approved', actor: { id: CALLERS.pm, name: 'priya', via: 'cli' }, fromPhase: 'admin' });
   });
 
+  it('opts in to the optional phase that follows with --opt-in, audited under the caller, then approves', async () => {
+    const { plan, wait } = await awaitingApproval({
+      phases: [
+        { name: 'admin', roles: ['admin'], bake: 'PT1H', approval: { required: true, approvers: ['pm'] } },
+        { name: 'canary', roles: ['admin', 'pm'], bake: 'PT1H', optional: true, approval: { required: true, approvers: ['pm'] } },
+        { name: 'ga', roles: ['all'], bake: 'PT1H', approval: { required: false } },
+      ],
+    });
+    const run = await runCli(['approve', plan.feature, '--opt-in', 'canary']);
+    expect(run.code).toBe(0);
+    await expect(wait).resolves.toMatchObject({ decision: 'approve' });
+    expect((await audit(plan.feature)).map((e) => e.action)).toEqual(expect.arrayContaining(['opted-in', 'approved']));
+  });
+
   it.each([
     ['a caller whose principal maps to no approver role', CALLERS.onCall, /only pm may approve phase admin; you hold on-call/],
     ['a caller whose principal matches no pattern', CALLERS.stranger, /you hold no Phasegate role/],

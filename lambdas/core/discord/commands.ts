@@ -16,7 +16,7 @@ export const SUBCOMMANDS = ['status', 'start', 'approve', 'reject', 'pause', 're
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Names of the options a subcommand can take. */
-export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature' | 'limit' | 'from';
+export type OptionName = 'feature' | 'note' | 'reason' | 'set_cap_usd' | 'sub_feature' | 'limit' | 'from' | 'opt_in';
 
 /** Longest free text (a note or a reason) accepted: it goes into the audit trail and the Step Functions cause. */
 export const MAX_TEXT_LENGTH = 500;
@@ -61,7 +61,11 @@ export const SUBCOMMAND_SPECS: Readonly<Record<Subcommand, SubcommandSpec>> = {
   start: { description: 'Start rolling a feature out (pm or admin)', options: [feature(true)] },
   approve: {
     description: 'Approve the phase the feature waits on (its approvers)',
-    options: [feature(true), { name: 'note', description: 'Why, for the audit trail', required: false }],
+    options: [
+      feature(true),
+      { name: 'note', description: 'Why, for the audit trail', required: false },
+      { name: 'opt_in', description: 'Also run the optional phase that follows (its name); skipped otherwise', required: false, autocomplete: true },
+    ],
   },
   reject: {
     description: 'Reject the phase the feature waits on: it rolls back (its approvers)',

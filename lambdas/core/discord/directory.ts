@@ -21,6 +21,8 @@ export const STAGE_PLANS_FILE = 'stage-plans.json';
 export interface StagePlan {
   readonly feature: string;
   readonly phases: readonly string[];
+  /** The optional phases (run only when the approver of the phase before opts in), when there are any. */
+  readonly optionalPhases?: readonly string[];
   /** The sub-features with an `llm` budget (only those, and only their id and limits). */
   readonly subFeatures: readonly LlmSubFeatureSummary[];
   /** The stage-resolved plan's Discord settings: channel, and Discord role id -> Phasegate roles. */
@@ -38,6 +40,7 @@ export function stagePlanOf(plan: Plan): StagePlan {
   return {
     feature: plan.feature,
     phases: plan.phases.map((p) => p.name),
+    ...(plan.phases.some((p) => p.optional) ? { optionalPhases: plan.phases.filter((p) => p.optional).map((p) => p.name) } : {}),
     subFeatures: plan.subFeatures.flatMap((s) => (s.llm ? [{ id: s.id, llm: s.llm }] : [])),
     discord: {
       ...(plan.discord.channelId !== undefined ? { channelId: plan.discord.channelId } : {}),
@@ -84,6 +87,7 @@ export function parseStagePlans(json: string | undefined, source = 'PHASEGATE_PL
     else if (seen.has(p.feature)) problems.push(`[${i}].feature: "${p.feature}" appears twice`);
     else seen.add(p.feature);
     if (!isStringArray(p.phases) || p.phases.length === 0) problems.push(`[${i}].phases: expected phase names`);
+    if (p.optionalPhases !== undefined && !isStringArray(p.optionalPhases)) problems.push(`[${i}].optionalPhases: expected phase names`);
     const subs = p.subFeatures;
     if (!Array.isArray(subs)) problems.push(`[${i}].subFeatures: expected a list`);
     else {

@@ -2,7 +2,7 @@ import type { LambdaFunctionURLResult } from 'aws-lambda';
 import type { APIApplicationCommandOptionChoice, APIInteractionResponse } from 'discord-api-types/v10';
 import { authorize, rolesFromDiscord, type RolloutAction } from '../rollout/authorize';
 import { FlagWriteError, RefusedError } from '../errors';
-import { decide, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type Person } from '../rollout/operations';
+import { decide, optInToPhase, pauseRollout, promoteRollout, requestRetry, requestStart, resumeRollout, type Person } from '../rollout/operations';
 import type { SetDailyCapRequest } from '../budget/budget';
 import type { BudgetReader, Clock, DriftLedger, FlagWriter, LlmBudgetStatus, Notifier, RolloutStarter, RolloutStore, TaskTokens } from '../ports';
 import { HISTORY_LIMIT } from './commands';
@@ -267,7 +267,9 @@ class Endpoint {
           ? (plan?.subFeatures.map((s) => s.id) ?? [])
           : focused.name === 'from'
             ? [...(plan?.phases ?? [])]
-            : [];
+            : focused.name === 'opt_in'
+              ? (plan?.optionalPhases ?? [])
+              : [];
     const typed = focused.value.toLowerCase();
     const inOrder = focused.name === 'from';
     return known
@@ -406,6 +408,11 @@ class Endpoint {
           // The phase waiting now; decide refuses if it is not waiting by the time the decision is made.
           const phase = state.plan.phases[Math.max(state.phaseIndex, 0)]!.name;
           const note = subcommand === 'approve' ? options.note : options.reason;
+          // Opting in to an optional phase is the approver of the phase before it deciding to run it: recorded first,
+          // with the same role check, so the phase's own apply step finds it.
+          if (subcommand === 'approve' && options.opt_in) {
+            await optInToPhase({ store, clock }, { feature: known.feature, phase: options.opt_in, actor: person });
+          }
           return await this.decideInline({
             kind: 'decide',
             feature: known.feature,
