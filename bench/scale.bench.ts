@@ -19,6 +19,7 @@ import { executionCost, MAX_EXECUTION_SECONDS, MAX_HISTORY_EVENTS } from '../lam
 import { validatePlan } from '../lambdas/core/plan/validate';
 import { buildApp, MAX_STACK_DESCRIPTION_BYTES } from '../lib/app';
 import { stackName } from '../lib/naming';
+import { policyCharsAtMost } from '../lib/policy-size';
 import { InvalidPropsError } from '../lib/props-problems';
 import { functionsFromTemplate } from '../local/asl';
 import { synthesizedStackTemplate } from '../local/nested-stacks';
@@ -100,7 +101,7 @@ function measureStage(features: number): boolean {
         if (r.Type !== 'AWS::IAM::Policy') continue;
         for (const role of (r.Properties?.Roles ?? []) as unknown[]) {
           const key = `${t.file}:${JSON.stringify(role)}`;
-          rolePolicyChars.set(key, (rolePolicyChars.get(key) ?? 0) + iamPolicyChars(r.Properties?.PolicyDocument));
+          rolePolicyChars.set(key, (rolePolicyChars.get(key) ?? 0) + policyCharsAtMost(r.Properties?.PolicyDocument));
         }
       }
     }
@@ -178,29 +179,3 @@ export async function run(): Promise<void> {
   if (!ok) process.exitCode = 1;
 }
 
-/**
- * A policy document's size as IAM counts it against the role's 10,240 characters: the JSON as deployed, references
- * resolved (a long partition, Region and account, an ARN for each resource reference), without white space (IAM quotas
- * page: "IAM doesn't count white space when calculating the size of a policy").
- */
-function iamPolicyChars(document: unknown): number {
-  const resolve = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(resolve);
-    if (v && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      if ('Ref' in o) {
-        const ref = String(o.Ref);
-        return ({ 'AWS::Partition': 'aws-us-gov', 'AWS::Region': 'ap-southeast-2', 'AWS::AccountId': '123456789012', 'AWS::URLSuffix': 'amazonaws.com' } as Record<string, string>)[ref] ?? `phasegate-prod-${ref}`;
-      }
-      if ('Fn::GetAtt' in o) return `arn:aws-us-gov:service:ap-southeast-2:123456789012:resource/${String((o['Fn::GetAtt'] as unknown[])[0])}`;
-      if ('Fn::Join' in o) {
-        const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-        return (parts.map(resolve) as unknown[]).map(String).join(sep);
-      }
-      if ('Fn::ImportValue' in o) return 'arn:aws-us-gov:service:ap-southeast-2:123456789012:imported-value-placeholder';
-      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, resolve(x)]));
-    }
-    return v;
-  };
-  return JSON.stringify(resolve(document)).length;
-}

@@ -1,6 +1,5 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { TransientError } from '../core/errors';
-import { errorMessage, isTransient } from './aws-errors';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { invokeAsync } from './lambda-async-invoke';
 
 /**
  * `/rollout report` asks the stage's daily-report function for a feature's report now: an asynchronous invocation
@@ -15,14 +14,6 @@ export class LambdaReportRequests {
   ) {}
 
   async request(feature: string): Promise<void> {
-    try {
-      const out = await this.lambda.send(
-        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ feature })) }),
-      );
-      if (out.StatusCode !== 202) throw new Error(`Lambda answered ${out.StatusCode} to an asynchronous invocation (expected 202)`);
-    } catch (err) {
-      if (isTransient(err)) throw new TransientError(`asking for the report of ${feature}: ${errorMessage(err)}`, { cause: err });
-      throw new Error(`asking for the report of ${feature}: ${errorMessage(err)}`, { cause: err });
-    }
+    await invokeAsync(this.lambda, this.functionName, { feature }, `asking for the report of ${feature}`);
   }
 }

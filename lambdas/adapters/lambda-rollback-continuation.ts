@@ -1,7 +1,6 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { TransientError } from '../core/errors';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { RollbackContinuation, RollbackContinuationRequest } from '../core/rollback/rollback';
-import { errorMessage, isTransient } from './aws-errors';
+import { invokeAsync } from './lambda-async-invoke';
 
 /**
  * Hands a rollback's remaining work to an asynchronous invocation of the stage's rollback worker (the alarm-rollback
@@ -16,15 +15,6 @@ export class LambdaRollbackContinuation implements RollbackContinuation {
   ) {}
 
   async continueRollback(request: RollbackContinuationRequest): Promise<void> {
-    try {
-      const out = await this.lambda.send(
-        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(request)) }),
-      );
-      if (out.StatusCode !== 202) throw new Error(`Lambda answered ${out.StatusCode} to an asynchronous invocation (expected 202)`);
-    } catch (err) {
-      const what = `handing the rest of ${request.feature}'s rollback to ${this.functionName} (follow-up ${request.attempt})`;
-      if (isTransient(err)) throw new TransientError(`${what}: ${errorMessage(err)}`, { cause: err });
-      throw new Error(`${what}: ${errorMessage(err)}`, { cause: err });
-    }
+    await invokeAsync(this.lambda, this.functionName, request, `handing the rest of ${request.feature}'s rollback to ${this.functionName} (follow-up ${request.attempt})`);
   }
 }

@@ -1,7 +1,6 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { JOB_EVENT_KEY, type DeferredJobs, type DiscordJob, type DiscordJobEvent } from '../core/discord/ports';
-import { TransientError } from '../core/errors';
-import { errorMessage, isTransient } from './aws-errors';
+import { invokeAsync } from './lambda-async-invoke';
 
 /**
  * Hands a deferred job to an asynchronous invocation of this same function (Lambda Invoke with InvocationType
@@ -17,14 +16,6 @@ export class LambdaSelfInvoker implements DeferredJobs {
 
   async enqueue(job: DiscordJob): Promise<void> {
     const event: DiscordJobEvent = { [JOB_EVENT_KEY]: job };
-    try {
-      const out = await this.lambda.send(
-        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }),
-      );
-      if (out.StatusCode !== 202) throw new Error(`Lambda answered ${out.StatusCode} to an asynchronous invocation (expected 202)`);
-    } catch (err) {
-      if (isTransient(err)) throw new TransientError(`handing the ${job.kind} of ${job.feature} over: ${errorMessage(err)}`, { cause: err });
-      throw err;
-    }
+    await invokeAsync(this.lambda, this.functionName, event, `handing the ${job.kind} of ${job.feature} over`, false);
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EXACT_TARGET_GRANT_LIMIT, targetTagKey } from '../../lib/phasegate-functions';
+import { policyCharsAtMost } from '../../lib/policy-size';
 import { writeScalePlans } from '../support/scale-plans';
 import { buildTestApp } from './template-helpers';
 
@@ -13,25 +14,6 @@ const LIMITS = { templateBytes: 1_048_576, resources: 500, rolePolicyChars: 10_2
 
 interface CfnTemplate {
   Resources?: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
-}
-
-/** IAM counts a policy without white space, references resolved: sized with a long partition, Region and account. */
-function resolvedChars(document: unknown): number {
-  const resolve = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(resolve);
-    if (v && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      if ('Ref' in o) return ({ 'AWS::Partition': 'aws-us-gov', 'AWS::Region': 'ap-southeast-2', 'AWS::AccountId': '123456789012' } as Record<string, string>)[String(o.Ref)] ?? `phasegate-prod-${String(o.Ref)}`;
-      if ('Fn::GetAtt' in o) return `arn:aws-us-gov:service:ap-southeast-2:123456789012:resource/${String((o['Fn::GetAtt'] as unknown[])[0])}`;
-      if ('Fn::Join' in o) {
-        const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-        return parts.map(resolve).map(String).join(sep);
-      }
-      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, resolve(x)]));
-    }
-    return v;
-  };
-  return JSON.stringify(resolve(document)).length;
 }
 
 describe('a stage of 50 features, 10 phases and 20 targets each', () => {
@@ -66,7 +48,7 @@ describe('a stage of 50 features, 10 phases and 20 targets each', () => {
         byTag += doc.Statement.filter((s) => s.Condition?.StringEquals?.[`aws:ResourceTag/${targetTagKey('prod')}`] === 'target').length;
         for (const role of r.Properties!.Roles as unknown[]) {
           const key = `${t.file}:${JSON.stringify(role)}`;
-          perRole.set(key, (perRole.get(key) ?? 0) + resolvedChars(r.Properties!.PolicyDocument));
+          perRole.set(key, (perRole.get(key) ?? 0) + policyCharsAtMost(r.Properties!.PolicyDocument));
         }
       }
     }
